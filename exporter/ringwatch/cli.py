@@ -1,0 +1,86 @@
+"""`ringwatch [serve|scan|demo|simulate] ...`; `serve` is the default."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import ConfigError, load_config
+from .logs import setup_logging
+from .ringproto import protobuf_backend
+
+SUBCOMMANDS = ("serve", "scan", "demo", "simulate", "bench")
+USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
+
+  serve     the exporter (default): scan the ring table(s), serve /metrics
+  scan      one scan, printed for a person (or --output json); exit 0/1/2
+  demo      everything on a local DynamoDB-compatible server with a simulated ring
+  simulate  write a simulated Cortex ring into a table
+
+`ringwatch SUBCOMMAND --help` lists the flags.
+"""
+
+
+def _fail(message: str) -> int:
+    print(f"ringwatch: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_protobuf_backend() -> str | None:
+    backend = protobuf_backend()
+    if backend == "python":
+        return ("the protobuf package runs on its pure-Python backend, which decodes 50-80x "
+                "slower; install a protobuf wheel with the upb backend (pip install "
+                "--force-reinstall protobuf) and unset PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION")
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    if args and args[0] in ("--version", "version"):
+        print(f"ringwatch {__version__} (protobuf backend {protobuf_backend()})")
+        return 0
+    command = "serve"
+    if args and not args[0].startswith("-"):
+        command = args.pop(0)
+        if command not in SUBCOMMANDS:
+            return _fail(f"unknown subcommand {command!r}; see ringwatch --help")
+
+    if command == "simulate":
+        from .simulate import main as simulate_main
+        return simulate_main(args)
+
+    problem = _check_protobuf_backend()
+    if problem:
+        return _fail(problem)
+
+    if command == "demo":
+        from .demo import main as demo_main
+        return demo_main(args)
+    if command == "bench":
+        from .bench import main as bench_main
+        return bench_main(args)
+
+    try:
+        config = load_config(args, prog=f"ringwatch {command}", scan_flags=command == "scan")
+        setup_logging(config.log_level, config.log_format)
+        if command == "scan":
+            from .scan_cmd import run_scan
+            return run_scan(config)
+        from .app import serve
+        from .webconfig import load_web_config
+        load_web_config(config.web_config_file)  # a bad file stops startup, before any I/O
+        return asyncio.run(serve(config))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
