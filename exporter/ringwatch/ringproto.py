@@ -52,7 +52,7 @@ def _build_instance_desc() -> type:
     msg.reserved_range.add(start=4, end=6)
 
     pool = descriptor_pool.DescriptorPool()
-    file_desc = pool.Add(fdp)
+    pool.Add(fdp)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("ring.InstanceDesc"))
 
 
