@@ -9,11 +9,11 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import tomllib
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,18 +334,26 @@ def test_builder_stage_copies_enough_to_build_the_package(
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(origin, target / origin.name)
 
-    wheels = tmp_path / "wheels"
+    # setuptools' sdist hook, offline: it needs what `pip install .` needs from the context
+    # (readme, dynamic version, packages found under exporter/) and records the entry point.
+    out = tmp_path / "out"
+    out.mkdir()
+    hook = "import sys; from setuptools import build_meta as b; print(b.build_sdist(sys.argv[1]))"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(wheels), str(workdir)],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", hook, str(out)],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    (wheel,) = wheels.glob("ringwatch-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "ringwatch/decoder.py" in names
-    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "ringwatch = ringwatch.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    with tarfile.open(out / result.stdout.splitlines()[-1]) as archive:
+        files = {name.partition("/")[2]: name for name in archive.getnames()}
+        assert "exporter/ringwatch/decoder.py" in files
+        metadata = archive.extractfile(files["PKG-INFO"]).read().decode()
+        entry_points = files["exporter/ringwatch.egg-info/entry_points.txt"]
+        assert "ringwatch = ringwatch.cli:main" in archive.extractfile(entry_points).read().decode()
+    assert "Name: ringwatch" in metadata
+    # setuptools only warns when the readme is missing; the description would be empty.
+    readme = (ROOT / pyproject["project"]["readme"]).read_text().strip()
+    assert readme.splitlines()[0] in metadata
 
 
 # --- deploy/: parsing ---------------------------------------------------------------------
@@ -401,7 +409,8 @@ def known_flags() -> list[frozenset[str]]:
         return sources
     flags = getattr(config, "FLAGS", None)
     if flags is not None:
-        sources.append(frozenset(str(f.name).lstrip("-") for f in flags))
+        serve_flags = (f for f in flags if not getattr(f, "scan_only", False))
+        sources.append(frozenset(str(f.name).lstrip("-") for f in serve_flags))
     return sources
 
 
@@ -441,6 +450,23 @@ def test_config_file_and_args_use_only_existing_flags() -> None:
         env_names = {f.upper().replace(".", "_").replace("-", "_") for f in flags}
         assert env_flags <= env_names, env_flags - env_names
     assert "dynamodb.table" in config_keys
+
+
+def test_exporter_accepts_the_deployments_args_and_config_file(tmp_path: Path) -> None:
+    try:
+        from ringwatch.config import load_config
+    except ImportError:
+        pytest.skip("ringwatch.config.load_config does not exist yet")
+    _, name = config_file_from_args()
+    config_file = tmp_path / name
+    config_file.write_text(k8s_object("ConfigMap")["data"][name])
+    args = [
+        f"--config.file={config_file}" if a.startswith("--config.file=") else a
+        for a in ringwatch_container()["args"][1:]
+    ]
+    config = load_config(args, environ={})
+    assert config.tables == tuple(ringwatch_config()["dynamodb.table"])
+    assert config.listen_host_port[1] == METRICS_PORT
 
 
 def test_config_file_flag_points_into_the_mounted_configmap() -> None:
