@@ -1,0 +1,157 @@
+"""Flags, environment and config file: precedence, defaults, and one clear line on bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ringwatch.config import FLAGS, ConfigError, load_config, parse_duration
+
+BASE = ["--dynamodb.table", "t", "--dynamodb.region", "eu-west-1"]
+
+
+def test_defaults_are_the_spec_defaults() -> None:
+    config = load_config(BASE, environ={})
+    assert config.tables == ("t",)
+    assert config.ring_keys == ()
+    assert config.consistent_read is False
+    assert (config.connect_timeout, config.request_timeout, config.max_attempts) == (1, 2, 2)
+    assert (config.scan_interval, config.scan_timeout) == (15, 10)
+    assert config.stale_after == 60
+    assert config.snapshot_max_age == 45  # 3 x scan interval
+    assert config.member_states == "all"
+    assert config.listen_address == ":10960"
+    assert (config.log_level, config.log_format) == ("info", "logfmt")
+    assert config.endpoint_url is None
+
+
+def test_snapshot_max_age_follows_the_scan_interval() -> None:
+    assert load_config([*BASE, "--scan.interval", "1m"], environ={}).snapshot_max_age == 180
+
+
+def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
+    config_file = tmp_path / "ringwatch.yaml"
+    config_file.write_text("dynamodb.table: [from-file-a, from-file-b]\nscan.interval: 20s\n"
+                           "scan.timeout: 7s\nring.stale-after: 2m\n"
+                           "dynamodb.consistent-read: true\n")
+    env = {"RINGWATCH_SCAN_INTERVAL": "30s", "RINGWATCH_SCAN_TIMEOUT": "8s",
+           "RINGWATCH_CONFIG_FILE": str(config_file), "AWS_REGION": "ap-south-1"}
+    config = load_config(["--scan.interval", "40s"], environ=env)
+    assert config.scan_interval == 40  # flag
+    assert config.scan_timeout == 8  # environment
+    assert config.stale_after == 120  # file
+    assert config.tables == ("from-file-a", "from-file-b")  # file, a list
+    assert config.consistent_read is True
+    assert config.connect_timeout == 1  # default
+    assert config.region == "ap-south-1"
+    assert config.sources["scan.interval"] == "flag"
+    assert config.sources["scan.timeout"] == "env"
+
+
+def test_repeatable_flags_from_environment_are_comma_separated() -> None:
+    config = load_config([], environ={"RINGWATCH_DYNAMODB_TABLE": "a, b",
+                                      "RINGWATCH_DYNAMODB_RING_KEY": "collectors/ring",
+                                      "AWS_DEFAULT_REGION": "us-east-1"})
+    assert config.tables == ("a", "b")
+    assert config.ring_keys == ("collectors/ring",)
+
+
+def test_region_falls_back_to_aws_region_then_aws_default_region() -> None:
+    table = ["--dynamodb.table", "t"]
+    assert load_config(table, environ={"AWS_REGION": "a", "AWS_DEFAULT_REGION": "b"}
+                       ).region == "a"
+    assert load_config(table, environ={"AWS_DEFAULT_REGION": "b"}).region == "b"
+    with pytest.raises(ConfigError, match=r"--dynamodb\.region"):
+        load_config(table, environ={})
+
+
+def test_endpoint_falls_back_to_the_aws_dynamodb_endpoint_variable() -> None:
+    env = {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000"}
+    assert load_config(BASE, environ=env).endpoint_url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(("argv", "env", "named"), [
+    (["--scan.interval", "15"], {}, "--scan.interval=15"),
+    (["--scan.timeout", "soon"], {}, "--scan.timeout=soon"),
+    (["--dynamodb.max-attempts", "0"], {}, "--dynamodb.max-attempts=0"),
+    (["--metrics.member-states", "some"], {}, "--metrics.member-states=some"),
+    (["--log.format", "xml"], {}, "--log.format=xml"),
+    (["--web.listen-address", "nowhere"], {}, "--web.listen-address=nowhere"),
+    ([], {"RINGWATCH_SCAN_INTERVAL": "fast"}, "RINGWATCH_SCAN_INTERVAL=fast"),
+    (["--no-such-flag"], {}, "--no-such-flag"),
+])
+def test_a_bad_value_names_the_flag_and_the_value(argv: list[str], env: dict, named: str
+                                                  ) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config([*BASE, *argv], environ=env)
+    message = str(caught.value)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_bad_config_files_are_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ConfigError, match=r"--config\.file=.*missing\.yaml.*cannot read"):
+        load_config([*BASE, "--config.file", str(missing)], environ={})
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("scan.interval: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config([*BASE, "--config.file", str(broken)], environ={})
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("scan.intervall: 15s\n")
+    with pytest.raises(ConfigError, match=r"unknown key .scan\.intervall."):
+        load_config([*BASE, "--config.file", str(unknown)], environ={})
+    bad_value = tmp_path / "bad.yaml"
+    bad_value.write_text("scan.interval: often\n")
+    with pytest.raises(ConfigError, match=r"scan\.interval in .*bad\.yaml=often"):
+        load_config([*BASE, "--config.file", str(bad_value)], environ={})
+
+
+def test_durations_are_written_the_prometheus_way() -> None:
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("2m") == 120
+    for bad in ("", "1.5s", "15", "s", "-1s"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+def test_every_flag_has_an_environment_variable_spelled_as_spec_says() -> None:
+    names = {flag.name: flag.env_var for flag in FLAGS}
+    assert names["dynamodb.table"] == "RINGWATCH_DYNAMODB_TABLE"
+    assert names["dynamodb.ring-key"] == "RINGWATCH_DYNAMODB_RING_KEY"
+    assert names["web.config.file"] == "RINGWATCH_WEB_CONFIG_FILE"
+
+
+def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "ringwatch", *args], capture_output=True,
+                          text=True, env=full_env, timeout=60)
+
+
+def test_cli_exits_2_with_one_line_for_a_bad_flag() -> None:
+    result = _run_cli("serve", *BASE, "--scan.interval", "often")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "--scan.interval=often" in lines[0]
+
+
+def test_cli_exits_2_without_a_table() -> None:
+    result = _run_cli("scan", "--dynamodb.region", "us-east-1")
+    assert result.returncode == 2
+    assert "--dynamodb.table" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_refuses_the_pure_python_protobuf_backend() -> None:
+    result = _run_cli("serve", *BASE,
+                      env={"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"})
+    assert result.returncode == 2
+    assert "pure-Python backend" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
