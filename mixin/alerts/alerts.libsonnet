@@ -1,0 +1,4 @@
+(import 'ring.libsonnet') +
+(import 'rollout.libsonnet') +
+(import 'ingester.libsonnet') +
+(import 'ringwatch.libsonnet')

@@ -1,0 +1,133 @@
+// Every knob of the ringwatch mixin. Override with
+//   (import 'mixin.libsonnet') + { _config+:: { ... } }
+// or from Python: mixin/build.py render({...}) (deep-merged, so nested keys can be set one by one).
+//
+// Durations are written the Prometheus way ('90s', '5m', '1h30m'); thresholds that compare against
+// a metric are converted to seconds in the expressions.
+{
+  _config+:: {
+    // --- Selectors -------------------------------------------------------------------------------
+    // Picks ringwatch's own scrape target(s) (job label from the ServiceMonitor in deploy/kubernetes).
+    ringwatchSelector: 'job="ringwatch"',
+    // Picks Cortex's ingester scrape targets; used by CortexIngesterCASFlatlined and the rollout dashboard.
+    ingesterSelector: 'job=~"(.*/)?ingester.*"',
+    // Picks the ingester's ring KV client among Cortex's KV clients (the lifecycler heartbeating the ring).
+    ingesterKVSelector: 'kv_name="ingester-lifecycler"',
+    // Labels that identify one ingester process (the alert is per process; `up` is joined on them).
+    ingesterInstanceLabels: ['job', 'instance', 'pod'],
+    // Picks kube-state-metrics, for StatefulSet rollout progress.
+    kubeStateMetricsSelector: 'job="kube-state-metrics"',
+
+    // --- Labels ------------------------------------------------------------------------------------
+    // Label naming the Kubernetes/Prometheus cluster; kept in every aggregation and join, and the
+    // dashboards' `cluster` variable. Absent labels are fine (they match as empty).
+    clusterLabel: 'cluster',
+    // Label naming the namespace; the dashboards' `namespace` variable. ringwatch is expected to run in
+    // Cortex's namespace, so that its series join kube-state-metrics' StatefulSets on it.
+    namespaceLabel: 'namespace',
+    // Labels on which ring series (ringwatch) are joined to StatefulSets (kube-state-metrics) for
+    // CortexRingRolloutStalled. Drop the namespace label if ringwatch runs in another namespace than Cortex.
+    rolloutJoinLabels: ['cluster', 'namespace'],
+    // Labels that differ between two ringwatch replicas watching the same table; aggregated away so that
+    // replicas never double an alert, and used to gate each replica's member series on its own ringwatch_up.
+    ringwatchReplicaLabels: ['instance', 'pod'],
+
+    // --- Rings and StatefulSets ------------------------------------------------------------------
+    // Which StatefulSets (regex on the `statefulset` label of kube-state-metrics) carry the members of
+    // which ring (RingKey). Rings not listed get no "stale while rolling out" alert.
+    rolloutStatefulSets: {
+      'collectors/ring': 'ingester.*',
+      'collectors/store-gateway': 'store-gateway.*',
+      'collectors/compactor': 'compactor.*',
+    },
+
+    // --- Per-ring thresholds --------------------------------------------------------------------
+    // Defaults for every ring. Any of these can be overridden for one ring in ringOverrides.
+    ringDefaults: {
+      // CortexRingMemberHeartbeatStale: heartbeat older than this (Cortex's heartbeat timeout is 1m and
+      // ingesters heartbeat every 5s-1m, plus one scan interval of ringwatch)...
+      heartbeatStaleAfter: '90s',
+      // ...for this long. Also the threshold of the stale-member recording rules and of the two alerts
+      // built on them (CortexRingUnhealthyMembers, CortexRingRolloutStalled).
+      heartbeatStaleFor: '1m',
+      heartbeatStaleSeverity: 'warning',
+      // CortexRingMemberCASStalled: the item's version has not changed for this long (ringwatch's clock)...
+      casStalledAfter: '2m',
+      // ...held for this long.
+      casStalledFor: '1m',
+      casStalledSeverity: 'critical',
+      // CortexRingMemberGhost: an ACTIVE member whose heartbeat is older than this is dead without leaving...
+      ghostAfter: '15m',
+      // ...held for this long.
+      ghostFor: '5m',
+      ghostSeverity: 'warning',
+      // CortexRingRolloutStalled: a member has stayed in one of these states for longer than this.
+      // JOINING/PENDING normally last seconds for ingesters; LEAVING lasts the final sleep (30s) plus any
+      // flush on shutdown. null disables the rule for that state.
+      joiningStuckFor: '10m',
+      pendingStuckFor: '10m',
+      leavingStuckFor: '15m',
+      // CortexRingRolloutStalled: the ring has stale members while one of its StatefulSets is being updated,
+      // for this long.
+      rolloutStaleFor: '5m',
+      rolloutSeverity: 'critical',
+      // CortexRingUnhealthyMembers: stale members in more failure domains than this: zones in a
+      // zone-aware ring (a whole zone may be down), members in a ring without zones. Replication factor 3
+      // survives one...
+      maxUnhealthyDomains: 1,
+      // ...held for this long.
+      unhealthyFor: '1m',
+      unhealthySeverity: 'critical',
+    },
+    // Per-ring overrides of ringDefaults, keyed by ring (RingKey). Each listed ring gets its own rule
+    // variants; the default rules exclude it. Store-gateways stay JOINING for minutes while they wait
+    // for a stable ring and load their blocks.
+    ringOverrides: {
+      'collectors/store-gateway': { joiningStuckFor: '30m' },
+    },
+
+    // --- Ingester CAS ----------------------------------------------------------------------------
+    // CortexIngesterCASFlatlined: an ingester that is up had no successful ring CAS in this window
+    // (must span several heartbeat periods: 5s-1m)...
+    ingesterCASWindow: '3m',
+    // ...held for this long.
+    ingesterCASFor: '2m',
+    ingesterCASSeverity: 'critical',
+
+    // --- ringwatch itself ------------------------------------------------------------------------
+    // RingwatchScanFailing: last successful scan of a table older than this (scans run every 15s)...
+    scanFailingAfter: '3m',
+    // ...held for this long.
+    scanFailingFor: '2m',
+    scanFailingSeverity: 'warning',
+    // RingwatchDown: ringwatch targets down or absent for this long.
+    downFor: '5m',
+    downSeverity: 'warning',
+    // RingwatchDynamoDBThrottled: throttled requests per second above this, over the window, for so long.
+    // Throttling of ringwatch means the table's read capacity, shared with Cortex, is exhausted.
+    throttledThreshold: 0,
+    throttledWindow: '5m',
+    throttledFor: '10m',
+    throttledSeverity: 'warning',
+    // RingwatchDecodeErrors: any decode error over the window, held for so long.
+    decodeErrorsWindow: '5m',
+    decodeErrorsFor: '5m',
+    decodeErrorsSeverity: 'warning',
+
+    // --- Runbook and dashboards -------------------------------------------------------------------
+    // Base of every alert's runbook_url; the anchor is the alert name lower-cased.
+    runbookURLBase: 'https://github.com/ringwatch/ringwatch/blob/main/mixin/runbook.md',
+    // Name of the default Prometheus datasource in the dashboards' datasource variable.
+    dashboardDatasource: 'default',
+    // Tags put on every dashboard (also used for the dashboards' links to each other).
+    dashboardTags: ['ringwatch', 'cortex'],
+    // Dashboard auto-refresh interval, and the default time range.
+    dashboardRefresh: '30s',
+    dashboardTimeFrom: 'now-3h',
+    // Prefix of the dashboards' titles, and of their uids.
+    dashboardTitlePrefix: 'ringwatch / ',
+    dashboardUIDPrefix: 'ringwatch-',
+    // Timezone of the dashboards ('browser' or 'utc').
+    dashboardTimezone: 'utc',
+  },
+}
