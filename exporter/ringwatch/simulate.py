@@ -53,6 +53,7 @@ import sys
 import threading
 
 from .simulator import RingSimulator, SimConfig, load_scenario, parse_duration
+from .simulator.control import parse_listen_address
 
 DEFAULT_RING_KEY = "collectors/ring"
 
@@ -109,6 +110,11 @@ def build_config(args: argparse.Namespace) -> SimConfig:
             scenario = load_scenario(args.scenario_file)
         except (OSError, ValueError) as err:
             raise SystemExit(_usage_error(f"--scenario.file {args.scenario_file}: {err}")) from None
+    if args.control:
+        try:
+            parse_listen_address(args.control)
+        except ValueError as err:
+            raise SystemExit(_usage_error(f"--control.listen-address: {err}")) from None
     return SimConfig(
         table=args.table,
         endpoint_url=args.endpoint_url or None,
@@ -152,23 +158,26 @@ def main(argv: list[str]) -> int:
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        sim.start()
-    except (OSError, ValueError) as err:
+        try:
+            sim.start()
+        except OSError as err:  # the control address is taken
+            sim.stop()
+            return _usage_error(f"--control.listen-address {config.control_listen_address}: {err}")
+        if sim.control_url:
+            print(f"control endpoint: {sim.control_url}", flush=True)
+        logging.getLogger("ringwatch.simulate").info(
+            "simulating %d member(s) in %s, table %s, heartbeat every %gs",
+            config.members, ", ".join(config.ring_keys), config.table, config.heartbeat_period,
+        )
+        while not stop.wait(1.0):
+            pass
         sim.stop()
-        return _usage_error(f"--control.listen-address {config.control_listen_address}: {err}")
-    if sim.control_url:
-        print(f"control endpoint: {sim.control_url}", flush=True)
-    logging.getLogger("ringwatch.simulate").info(
-        "simulating %d member(s) in %s, table %s, heartbeat every %gs",
-        config.members, ", ".join(config.ring_keys), config.table, config.heartbeat_period,
-    )
-    while not stop.wait(1.0):
-        pass
-    sim.stop()
-    return 0
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ class ControlServer:
         self._server = server_cls((host, port), _Handler)
         self._server.simulator = simulator
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="ringwatch-simulate-control", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="ringwatch-simulate-control",
+            daemon=True,
         )
 
     @property
