@@ -78,8 +78,10 @@ async def ring_page(request: web.Request) -> web.Response:
     exposition = exporter.exposition()
     page = ringpage.render_page(exposition.snapshot if exposition else None,
                                 exposition.fresh_tables if exposition else frozenset(),
-                                exporter.clock())
-    return web.Response(text=page, content_type="text/html")
+                                exporter.clock(),
+                                snapshot_max_age=exporter.config.snapshot_max_age)
+    return web.Response(text=page, content_type="text/html",
+                        status=200 if exposition else 503)
 
 
 async def landing(request: web.Request) -> web.Response:
