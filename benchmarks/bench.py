@@ -1,0 +1,315 @@
+"""ringwatch at scale: what a scan cycle, a one-shot scan and a scrape cost.
+
+    .venv/bin/python benchmarks/bench.py                 # N = 1,000, 10,000, 50,000
+    .venv/bin/python benchmarks/bench.py --quick         # N = 1,000 (smoke test)
+    .venv/bin/python benchmarks/bench.py --sizes 10000 --out /tmp/r.json
+
+For each N it builds a Cortex-format table (128 tokens a member, several
+rings), serves its pages from a replay server (pre-rendered DynamoDB JSON, 1 MB
+pages) and runs, each in its own process:
+
+  (a)  floor   fetch the pages over HTTP and json.loads them
+  (b)  steady  one `serve` scan cycle (fetch, decode, snapshot, render) after a
+               first cycle warmed the caches; every member heartbeated between
+               cycles. (b0) is the same with nothing changed (frozen ring).
+  (b1) scan    `ringwatch scan --output json`, cold start
+  (c)  naive   boto3 paginator + upb + prometheus_client collector, per scrape
+
+Every CPU figure is incremental: the same program against an empty table is
+measured too and subtracted. Process figures come from os.wait4's rusage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import replay  # noqa: E402
+from ringtable import RingTable, make_members  # noqa: E402
+
+PY = sys.executable
+DRIVERS = str(HERE / "drivers.py")
+EMPTY = "ring-empty"
+
+TARGETS = [
+    # (figure, at N, comparison, limit)
+    ("b/a", 10_000, "<=", 3.0),
+    ("b1/a", 10_000, "<=", 5.0),
+    ("c/b", 10_000, ">=", 7.0),
+    ("growth b 10k->50k", 50_000, "<=", 5.5),
+    ("rss serve MB", 10_000, "<=", 150.0),
+    ("render / plain f-strings", 10_000, "<=", 2.0),
+    ("serve /metrics / static file (cpu per request)", 10_000, "<=", 1.5),
+]
+
+FIGURES = [
+    "a floor cpu s", "a floor wall s",
+    "b steady cycle cpu s", "b steady cycle wall s", "b0 unchanged cycle cpu s",
+    "b first cycle cpu s",
+    "b1 scan cpu s", "b1 scan wall s", "b1 scan rss MB",
+    "c naive scrape cpu s", "c naive scrape wall s", "c naive rss MB",
+    "rss serve MB", "metrics bytes", "metrics gzip bytes",
+    "render cpu s", "plain f-strings cpu s", "render / plain f-strings",
+    "serve /metrics cpu ms/req", "serve static cpu ms/req",
+    "serve /metrics p50 ms", "serve static p50 ms",
+    "serve /metrics gzip cpu ms/req", "serve static gzip cpu ms/req",
+    "serve /metrics / static file (cpu per request)",
+    "b/a", "b1/a", "c/b",
+]
+
+
+def measure(args: list[str], report: bool = True) -> dict[str, Any]:
+    """Run one program; its JSON report plus its own CPU, wall and peak RSS."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        out.seek(0)
+        text = out.read().decode()
+    result: dict[str, Any] = {
+        "exit": proc.returncode, "process_cpu": usage.ru_utime + usage.ru_stime,
+        "process_wall": wall, "process_rss_mb": usage.ru_maxrss / 1024,
+        "stdout_bytes": len(text)}
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{args[1:4]} exited {proc.returncode}: {stderr[-2000:]}")
+    if report:
+        result.update(json.loads(text.strip().splitlines()[-1]))
+    return result
+
+
+def best(runs: list[dict[str, Any]], key: str) -> float:
+    return min(r[key] for r in runs)
+
+
+def repeat(times: int, args: list[str], report: bool = True) -> list[dict[str, Any]]:
+    return [measure(args, report) for _ in range(times)]
+
+
+def run_size(n: int, endpoint: str, tables: dict[str, RingTable], reps: int,
+             serve_requests: int) -> dict[str, Any]:
+    build_started = time.perf_counter()
+    table = RingTable(make_members(n, now=int(time.time())))
+    name = f"ring-{n}"
+    tables[name] = table
+    print(f"\n== N = {n:,} members: {len(table.scan_pages[0])} Scan pages, "
+          f"{table.scan_bytes / 1e6:.1f} MB (built in {time.perf_counter() - build_started:.1f}s)",
+          flush=True)
+    common = ["--endpoint", endpoint]
+    raw: dict[str, Any] = {}
+    try:
+        for label, argv in {
+            "floor": [PY, DRIVERS, "floor", *common],
+            "steady": [PY, DRIVERS, "steady", *common, "--serve-requests",
+                       str(serve_requests)],
+            "unchanged": [PY, DRIVERS, "steady", *common, "--cycles", "2"],
+            "naive": [PY, DRIVERS, "naive", *common],
+        }.items():
+            table_name = f"{name}-frozen" if label == "unchanged" else name
+            raw[label] = repeat(reps, [*argv, "--table", table_name])
+            empty_argv = [a for a in argv if a not in ("--serve-requests", str(serve_requests))]
+            raw[f"{label}_empty"] = repeat(reps, [*empty_argv, "--table", EMPTY])
+            print(f"   {label}: done", flush=True)
+        scan = [PY, "-m", "ringwatch", "scan", "--output", "json", "--dynamodb.region",
+                "us-east-1", "--dynamodb.endpoint-url", endpoint, "--dynamodb.table"]
+        raw["scan"] = repeat(reps, [*scan, name], report=False)
+        raw["scan_empty"] = repeat(reps, [*scan, EMPTY], report=False)
+        print("   scan: done", flush=True)
+    finally:
+        del tables[name]
+    return {"n": n, "scan_pages": len(table.scan_pages[0]), "scan_page_bytes": table.scan_bytes,
+            "figures": figures(raw), "raw": raw}
+
+
+def figures(raw: dict[str, Any]) -> dict[str, float]:
+    def inc(label: str, key: str) -> float:
+        return best(raw[label], key) - best(raw[f"{label}_empty"], key)
+
+    steady = min(raw["steady"], key=lambda r: r["cycle_cpu"])
+    serving = steady["serving"]
+    f: dict[str, float] = {
+        "a floor cpu s": inc("floor", "process_cpu"),
+        "a floor wall s": inc("floor", "process_wall"),
+        "b steady cycle cpu s": inc("steady", "cycle_cpu"),
+        "b steady cycle wall s": inc("steady", "cycle_wall"),
+        "b0 unchanged cycle cpu s": inc("unchanged", "cycle_cpu"),
+        "b first cycle cpu s": inc("steady", "first_cycle_cpu"),
+        "b1 scan cpu s": inc("scan", "process_cpu"),
+        "b1 scan wall s": inc("scan", "process_wall"),
+        "b1 scan rss MB": best(raw["scan"], "process_rss_mb"),
+        "c naive scrape cpu s": inc("naive", "scrape_cpu"),
+        "c naive scrape wall s": inc("naive", "scrape_wall"),
+        "c naive rss MB": best(raw["naive"], "rss_mb"),
+        "rss serve MB": best(raw["steady"], "rss_scan_mb"),
+        "metrics bytes": steady["metrics_bytes"],
+        "metrics gzip bytes": steady["metrics_gzip_bytes"],
+        "render cpu s": best(raw["steady"], "render_cpu"),
+        "plain f-strings cpu s": best(raw["steady"], "plain_render_cpu"),
+        "render identical to plain": float(all(r["render_identical"] for r in raw["steady"])),
+    }
+    f["render / plain f-strings"] = f["render cpu s"] / max(f["plain f-strings cpu s"], 1e-9)
+    for key, name in (("metrics", "/metrics"), ("static", "static")):
+        for suffix in ("", "_gzip"):
+            s = serving.get(f"{key}{suffix}", {})
+            f[f"serve {name}{suffix.replace('_', ' ')} cpu ms/req"] = s.get(
+                "server_cpu_per_request_ms", float("nan"))
+            f[f"serve {name}{suffix.replace('_', ' ')} p50 ms"] = s.get("p50_ms", float("nan"))
+            f[f"serve {name}{suffix.replace('_', ' ')} wall s"] = s.get("wall", float("nan"))
+    f["serve /metrics / static file (cpu per request)"] = (
+        f["serve /metrics cpu ms/req"] / max(f["serve static cpu ms/req"], 1e-9))
+    a = max(f["a floor cpu s"], 1e-9)
+    f["b/a"] = f["b steady cycle cpu s"] / a
+    f["b1/a"] = f["b1 scan cpu s"] / a
+    f["c/b"] = f["c naive scrape cpu s"] / max(f["b steady cycle cpu s"], 1e-9)
+    return f
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("aiobotocore", "botocore", "boto3", "aiohttp", "orjson", "protobuf",
+                    "cramjam", "prometheus_client"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    from ringwatch.ringproto import protobuf_backend
+    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "platform": platform.platform(), "protobuf_backend": protobuf_backend(),
+            "packages": versions}
+
+
+def _fmt(value: float) -> str:
+    if value != value:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def growth(results: list[dict[str, Any]], frm: int, to: int) -> dict[str, float]:
+    by_n = {r["n"]: r["figures"] for r in results}
+    if frm not in by_n or to not in by_n:
+        return {}
+    out = {}
+    for key, name in (("a floor cpu s", "a"), ("b steady cycle cpu s", "b"),
+                      ("b1 scan cpu s", "b1"), ("c naive scrape cpu s", "c")):
+        out[f"growth {name} {frm // 1000}k->{to // 1000}k"] = (
+            by_n[to][key] / max(by_n[frm][key], 1e-9))
+    return out
+
+
+def check_targets(results: list[dict[str, Any]], grow: dict[str, float]) -> list[str]:
+    by_n = {r["n"]: r["figures"] for r in results}
+    lines = []
+    for figure, n, op, limit in TARGETS:
+        if figure.startswith("growth"):
+            value = grow.get("growth b 10k->50k", float("nan"))
+        else:
+            value = by_n.get(n, {}).get(figure, float("nan"))
+        if value != value:
+            verdict = f"not measured (needs N={n:,})"
+        else:
+            met = value <= limit if op == "<=" else value >= limit
+            verdict = "met" if met else "MISSED"
+        lines.append(f"  {figure:48} {op} {limit:<5} at {n // 1000}k: {_fmt(value):>8}  {verdict}")
+    return lines
+
+
+def markdown(results: list[dict[str, Any]], info: dict[str, Any], grow: dict[str, float],
+             targets: list[str]) -> str:
+    sizes = [r["n"] for r in results]
+    head = "| figure | " + " | ".join(f"N={n:,}" for n in sizes) + " |"
+    rows = [head, "|---|" + "---:|" * len(sizes)]
+    for name in FIGURES:
+        rows.append(f"| {name} | " + " | ".join(_fmt(r["figures"][name]) for r in results) + " |")
+    text = [
+        "# ringwatch benchmark results", "",
+        f"Machine: {info['cpus']} CPUs, {info['cpu_model']}, Python {info['python']}, "
+        f"protobuf backend {info['protobuf_backend']}, {info['platform']}.", "",
+        *rows, "",
+        *(f"- {k}: {_fmt(v)}" for k, v in grow.items()), "",
+        "Targets:", "```", *targets, "```", "",
+    ]
+    return "\n".join(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1,000 only, one repetition")
+    parser.add_argument("--sizes", default="1000,10000,50000")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each program; the best is kept")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results JSON (default benchmarks/results.json; none in --quick)")
+    args = parser.parse_args(argv)
+    sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    reps = 1 if args.quick else args.repeat
+    out = args.out or (None if args.quick else HERE / "results.json")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.pop("AWS_PROFILE", None)
+
+    info = machine()
+    print(f"machine: {info['cpus']} CPUs, {info['cpu_model']}, Python {info['python']}, "
+          f"protobuf {info['protobuf_backend']}", flush=True)
+    tables: dict[str, RingTable] = {EMPTY: RingTable([])}
+    endpoint, _, stop = replay.start(tables)
+    results = []
+    try:
+        for n in sizes:
+            serve_requests = 40 if n <= 10_000 else 20
+            results.append(run_size(n, endpoint, tables, reps, serve_requests))
+    finally:
+        stop()
+    grow = growth(results, 10_000, 50_000)
+    targets = check_targets(results, grow)
+
+    print("\n" + "figure".ljust(48) + "".join(f"{'N=' + format(r['n'], ','):>14}"
+                                                for r in results))
+    for name in FIGURES:
+        print(name.ljust(48) + "".join(f"{_fmt(r['figures'][name]):>14}" for r in results))
+    for key, value in grow.items():
+        print(f"{key}: {_fmt(value)}")
+    print("\ntargets:")
+    print("\n".join(targets))
+    if not all(r["figures"]["render identical to plain"] for r in results):
+        print("WARNING: the renderer's output differs from the plain f-string rendering")
+    if out is not None:
+        document = {"machine": info, "generated_at": time.time(), "sizes": sizes,
+                    "repeat": reps, "results": results, "growth": grow, "targets": targets}
+        out.write_text(json.dumps(document, indent=1) + "\n")
+        md = out.with_name("RESULTS.md") if out.name == "results.json" else out.with_suffix(".md")
+        md.write_text(markdown(results, info, grow, targets))
+        print(f"\nwrote {out} and {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
