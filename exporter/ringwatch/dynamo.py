@@ -55,7 +55,9 @@ def classify_error_code(code: str | None) -> str:
 def classify_exception(exc: BaseException) -> str:
     if isinstance(exc, TIMEOUT_EXCEPTIONS):
         return "timeout"
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    # botocore's connection errors carry `response=None`, not a dict.
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return classify_error_code(code) if code else "error"
 
 

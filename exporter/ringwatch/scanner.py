@@ -83,6 +83,8 @@ async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
     except (BotoCoreError, ValueError, RuntimeError, OSError) as exc:
         read.result = classify_exception(exc)
         read.error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # anything else still ends as a failed, counted scan
+        read.result, read.error = "error", f"{type(exc).__name__}: {exc}"
     in_flight = attempt_in_flight_seconds()
     if in_flight is not None and observer is not None:
         # An attempt that botocore never reported (cut by the scan deadline, or a
