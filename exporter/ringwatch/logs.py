@@ -1,12 +1,18 @@
-"""logfmt or JSON log lines on stderr, one event a line with key=value fields."""
+"""logfmt or JSON log lines on stderr, one event a line.
+
+Every line has `ts` (RFC 3339, UTC, milliseconds), `level` (debug, info, warn,
+error) and `msg`, then the event's own fields. Other libraries' warnings and
+errors come out in the same format.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 LOGGER = logging.getLogger("ringwatch")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -14,11 +20,20 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 
 def _logfmt_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value) if not isinstance(
-        value, (int, float)) else repr(value)
-    if text == "" or any(c in text for c in ' ="\\\n\t'):
-        return json.dumps(text)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)  # true, false, null
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = value if isinstance(value, str) else str(value)
+    if text == "" or any(c in ' ="\\' or not c.isprintable() for c in text):
+        return json.dumps(text, ensure_ascii=False)
     return text
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or Infinity
+    return value
 
 
 class _Formatter(logging.Formatter):
@@ -30,23 +45,38 @@ class _Formatter(logging.Formatter):
         fields: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower().replace("warning", "warn"),
+            "level": record.levelname.lower().replace("warning", "warn").replace(
+                "critical", "error"),
             "msg": record.getMessage(),
         }
-        fields.update(getattr(record, "fields", {}))
+        if record.name != LOGGER.name:
+            fields["logger"] = record.name
+        for key, value in getattr(record, "fields", {}).items():
+            fields[key if key not in ("ts", "level", "msg") else f"field_{key}"] = value
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
         if self.json:
-            return json.dumps(fields, default=str)
+            return json.dumps({k: _json_value(v) for k, v in fields.items()}, default=str,
+                              ensure_ascii=False)
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
-def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None
+                  ) -> None:
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(_Formatter(fmt))
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(_LEVELS[level])
     LOGGER.propagate = False
+    # Libraries (aiohttp, botocore) log through the root logger: their warnings
+    # and errors get the same format instead of Python's bare last-resort lines.
+    root_handler = logging.StreamHandler(handler.stream)
+    root_handler.setFormatter(_Formatter(fmt))
+    root_handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, "_ringwatch", False)]
+    root_handler._ringwatch = True  # type: ignore[attr-defined]
+    root.addHandler(root_handler)
 
 
 def log(level: int, msg: str, **fields: Any) -> None:
@@ -55,18 +85,42 @@ def log(level: int, msg: str, **fields: Any) -> None:
 
 
 class RateLimitedLog:
-    """Logs a repeated condition once, then at most every `every` seconds."""
+    """Logs a persisting condition once, then at most every `every` seconds.
+
+    A change of the condition's `kind` (say, timeout to throttled) is logged at
+    once. `suppressed(key)` tells how many occurrences went unlogged since the
+    last line, and `end(key)` (the condition is over) returns how many
+    occurrences there were in all, or None if it was not active.
+    """
 
     def __init__(self, every: float = 300.0) -> None:
         self.every = every
-        self._last: dict[str, float] = {}
+        self._last: dict[str, tuple[float, str | None]] = {}
+        self._suppressed: dict[str, int] = {}
+        self._total: dict[str, int] = {}
 
-    def should_log(self, key: str, now: float) -> bool:
+    def should_log(self, key: str, now: float, kind: str | None = None) -> bool:
+        self._total[key] = self._total.get(key, 0) + 1
         last = self._last.get(key)
-        if last is not None and now - last < self.every:
+        if last is not None and now - last[0] < self.every and last[1] == kind:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return False
-        self._last[key] = now
+        self._last[key] = (now, kind)
         return True
 
+    def suppressed(self, key: str) -> int:
+        """Unlogged occurrences before the one just allowed; resets the count."""
+        return self._suppressed.pop(key, 0)
+
+    def active(self, key: str) -> bool:
+        return key in self._last
+
+    def end(self, key: str) -> int | None:
+        if key not in self._last:
+            return None
+        del self._last[key]
+        self._suppressed.pop(key, None)
+        return self._total.pop(key, 0)
+
     def reset(self, key: str) -> None:
-        self._last.pop(key, None)
+        self.end(key)

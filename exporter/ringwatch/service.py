@@ -80,6 +80,8 @@ class Exporter:
         self.last_scan_finished: float | None = None
         self.scans_finished = 0
         self._failure_log = RateLimitedLog()
+        self._decode_log = RateLimitedLog()
+        self._decode_keys: dict[str, set[str]] = {}
         self._seen_tables: set[str] = set()
 
     # -- facts for the HTTP side (no I/O) ---------------------------------
@@ -169,25 +171,32 @@ class Exporter:
             self._log_table(read, view, previous.table(table) if previous else None)
 
     def _log_table(self, read: TableRead, view: TableView, old: TableView | None) -> None:
+        """Log what changed: each state change once, a persisting failure at most
+        every 5 minutes (and at once when its kind changes)."""
         table, now = read.table, time.monotonic()
         if not read.ok:
-            if self._failure_log.should_log(table, now):
+            if self._failure_log.should_log(table, now, kind=read.result):
                 log(logging.WARNING, "scan failed", table=table, result=read.result,
                     error=read.error, duration=round(read.duration, 3),
-                    serving_last_good=view.scanned_at is not None)
+                    serving_last_good=view.scanned_at is not None,
+                    suppressed=self._failure_log.suppressed(table))
             return
-        if table in self._failure_log._last:
-            self._failure_log.reset(table)
-            log(logging.INFO, "scan recovered", table=table)
-        for err in view.decode_errors:
-            log(logging.WARNING, "item skipped: cannot decode", table=table, ring=err.ring,
-                member=err.member, reason=err.reason, error=err.detail)
+        failed_scans = self._failure_log.end(table)
+        if failed_scans is not None:
+            log(logging.INFO, "scan recovered", table=table, failed_scans=failed_scans)
+        self._log_decode_errors(table, view, now)
         first = table not in self._seen_tables
         self._seen_tables.add(table)
         if first:
             log(logging.INFO, "first scan", table=table, rings=len(view.rings),
                 members=sum(len(r.members) for r in view.rings),
                 stale=sum(r.stale_members for r in view.rings))
+            for ring in view.rings:
+                for v in ring.members:
+                    if v.stale:
+                        log(logging.WARNING, "member is stale", table=table, ring=ring.ring,
+                            member=v.member.member, state=v.member.state,
+                            heartbeat_age=round(v.heartbeat_age, 1))
             return
         before = {(r.ring, v.member.member): v for r in (old.rings if old else ())
                   for v in r.members}
@@ -198,12 +207,31 @@ class Exporter:
                       "state": v.member.state, "heartbeat_age": round(v.heartbeat_age, 1)}
             if was is None:
                 log(logging.INFO, "member appeared", **fields)
-            elif v.stale and not was.stale:
+                continue
+            if was.member.state != v.member.state:
+                log(logging.INFO, "member changed state", previous_state=was.member.state,
+                    **fields)
+            if v.stale and not was.stale:
                 log(logging.WARNING, "member went stale", **fields)
             elif was.stale and not v.stale:
                 log(logging.INFO, "member recovered", **fields)
         for key in before.keys() - after.keys():
             log(logging.INFO, "member disappeared", table=table, ring=key[0], member=key[1])
+
+    def _log_decode_errors(self, table: str, view: TableView, now: float) -> None:
+        """An undecodable item is logged when first seen, then every 5 minutes while
+        it stays so; the counter says how often it was skipped."""
+        current = set()
+        for err in view.decode_errors:
+            key = f"{table}\x00{err.ring}\x00{err.member}"
+            current.add(key)
+            if self._decode_log.should_log(key, now, kind=err.reason):
+                log(logging.WARNING, "item skipped: cannot decode", table=table,
+                    ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
+                    suppressed=self._decode_log.suppressed(key))
+        for key in self._decode_keys.get(table, set()) - current:
+            self._decode_log.end(key)
+        self._decode_keys[table] = current
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scan every --scan.interval until `stop` is set."""
