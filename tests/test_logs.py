@@ -158,7 +158,9 @@ def test_member_state_changes_are_logged_once_not_on_every_scan(
             await driver.scans(3, capture_time("after-sigterm-exit"))
 
     asyncio.run(run())
-    member = lambda e: (e["ring"], e["member"])  # noqa: E731
+    def member(event: dict[str, Any]) -> tuple[str, str]:
+        return event["ring"], event["member"]
+
     [first] = events(buffer, "first scan")
     assert (first["table"], first["rings"], first["members"], first["stale"]) == (
         table, 4, 6, 0)

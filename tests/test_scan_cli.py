@@ -7,8 +7,10 @@ import base64
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import DUMPS, FIXTURES, MotoDynamo, free_port, load_decoded, load_dump
@@ -222,6 +224,22 @@ def test_a_refused_connection_exits_2() -> None:
     [table] = json.loads(result.stdout)["tables"]
     assert (table["ok"], table["rings"]) == (False, [])
     assert "Could not connect" in table["error"]
+
+
+def test_a_silent_endpoint_is_cut_by_the_serve_deadlines_and_exits_2() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        started = time.monotonic()
+        result = scan("--dynamodb.table", "t", "--dynamodb.endpoint-url",
+                      f"http://127.0.0.1:{silent.getsockname()[1]}",
+                      "--dynamodb.request-timeout", "300ms", "--scan.timeout", "1s",
+                      "-o", "json")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stdout + result.stderr
+    [table] = json.loads(result.stdout)["tables"]
+    assert table["result"] == "timeout"
+    assert elapsed < 20  # interpreter start-up included; the scan itself is cut at 1 s
 
 
 @pytest.mark.parametrize("args", [
