@@ -79,14 +79,17 @@ def make_sim(dynamo: LocalDynamo, table: str) -> Iterator[Callable[..., RingSimu
         sim.stop()
 
 
-def wait_for(fn: Callable[[], T], what: str, timeout: float = 10.0) -> T:
+def wait_for(
+    fn: Callable[[], T], what: str, timeout: float = 15.0, detail: Callable[[], Any] | None = None
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = fn()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            seen = f"; last seen: {detail()}" if detail else ""
+            pytest.fail(f"timed out after {timeout}s waiting for {what}{seen}")
         time.sleep(0.02)
 
 
@@ -241,8 +244,9 @@ def test_simulator_writes_are_conditional_on_the_version_it_read(make_sim, ddb, 
     )
     sim.thaw("ingester-0")
     # A blind write would store mine + 1; a CAS write fails, re-reads and stores mine + 101.
-    wait_for(lambda: ring(ddb, table)["ingester-0"].version > mine + 100, "a write past the bump")
-    assert sim.member("ingester-0")["cas_conflicts"] >= 1
+    wait_for(lambda: ring(ddb, table)["ingester-0"].version > mine + 100, "a write past the bump",
+             detail=lambda: (mine, ring(ddb, table), sim.members()))
+    assert sim.member("ingester-0")["cas_conflicts"] >= 1, sim.members()
 
 
 # --- actions through the control endpoint ---------------------------------------------------
@@ -432,24 +436,24 @@ def test_simulate_process_plays_a_scenario_and_exits_0_on_sigterm(dynamo, ddb, t
         line = proc.stdout.readline() if proc.stdout else ""
         assert line.startswith("control endpoint: http://127.0.0.1:"), line
         control = line.split(": ", 1)[1].strip()
+        # --seed makes the first tokens known in advance.
+        twin = RingSimulator(SimConfig(table=table, members=6, tokens=8, seed=3))
+        first_tokens = set(twin._members[("collectors/ring", "ingester-3")].tokens)
         seen_frozen = False
-        first: dict[str, Member] = {}
-        restarted = False
+        last: list[Any] = []
 
         def played() -> bool:
-            nonlocal seen_frozen, restarted
+            nonlocal seen_frozen
             members = {m["member"]: m for m in http(f"{control}/members")[1]}
             seen_frozen = seen_frozen or members["ingester-0"]["frozen"]
             try:
                 items = ring(ddb, table)
             except ClientError:  # the process has not created the table yet
                 return False
-            for name, m in items.items():
-                if m.state == "ACTIVE" and m.tokens:
-                    first.setdefault(name, m)
+            last[:] = [members, items]
             m3 = items.get("ingester-3")
-            if m3 and "ingester-3" in first and m3.state == "ACTIVE":
-                restarted = restarted or set(m3.tokens).isdisjoint(first["ingester-3"].tokens)
+            restarted = bool(m3 and m3.state == "ACTIVE" and m3.tokens
+                             and first_tokens.isdisjoint(m3.tokens))
             return (
                 seen_frozen and not members["ingester-0"]["frozen"]
                 and members["ingester-0"]["writes_ok"] > 0
@@ -460,7 +464,9 @@ def test_simulate_process_plays_a_scenario_and_exits_0_on_sigterm(dynamo, ddb, t
                 and _state(items, "ingester-5") == "ACTIVE"
             )
 
-        wait_for(played, "the scenario to play out", timeout=20)
+        wait_for(played, "the scenario to play out", timeout=25, detail=lambda: last)
+        untouched = twin._members[("collectors/ring", "ingester-5")].tokens
+        assert list(ring(ddb, table)["ingester-5"].tokens) == untouched  # the seed was used
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
     finally:
