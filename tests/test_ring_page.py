@@ -245,7 +245,12 @@ def test_landing_page_links_the_ring_page(served: Served) -> None:
 
 def test_past_snapshot_max_age_members_are_hidden_and_the_page_says_why(
         served: Served) -> None:
-    # Last: moves the shared clock past --snapshot.max-age (1m); no scan runs in between.
+    # Last: moves the shared clock; no scan runs in between (--scan.interval 1h).
+    served.clock[0] = SIGSTOP_AT + 20  # within --snapshot.max-age (1m): still served
+    first, second = (parse(get(f"{served.url}/ring")[1]) for _ in range(2))
+    for dom in (first, second):
+        assert "20.0s old" in dom.find_all("p", id="snapshot")[0].text()
+        assert len(ring_rows(dom, "page-sigstop", "collectors/ring")) == 3
     served.clock[0] = SIGSTOP_AT + 90
     status, page = get(f"{served.url}/ring")
     dom = parse(page)

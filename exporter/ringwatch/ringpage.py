@@ -8,6 +8,7 @@ the metrics; the page says how old that scan is.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 from .config import format_duration
 from .scan_cmd import by_heartbeat_age, format_age, format_time, plural, state_summary
@@ -109,7 +110,20 @@ def _ring(ring: RingView, scan_time: float) -> str:
     )
 
 
-def _table(table: TableView, fresh: bool, now: float, max_age: float | None) -> str:
+# (key, make) -> bytes, made at most once per snapshot: Exposition.cached.
+Cache = Callable[[str, Callable[[], bytes]], bytes]
+
+
+def _rings(table: TableView) -> str:
+    """Everything about a served table's members; depends on the snapshot only."""
+    assert table.scanned_at is not None  # a served table has had a good scan
+    if not table.rings:
+        return '<p class="meta">No ring members in this table.</p>'
+    return "".join(_ring(ring, table.scanned_at) for ring in table.rings)
+
+
+def _table(table: TableView, fresh: bool, now: float, max_age: float | None,
+           cache: Cache | None) -> str:
     parts = [f'<section class="table" id="table-{_e(table.table)}" '
              f'data-table="{_e(table.table)}">']
     status = ('<span class="badge ok">OK</span>' if table.ok
@@ -139,11 +153,12 @@ def _table(table: TableView, fresh: bool, now: float, max_age: float | None) -> 
                      f"{_e(plural(len(table.decode_errors), 'item'))} could not be decoded "
                      f"and {'is' if len(table.decode_errors) == 1 else 'are'} not shown:"
                      f"</strong><ul>{items}</ul></div>")
-    if fresh:
-        if not table.rings and table.scanned_at is not None:
-            parts.append('<p class="meta">No ring members in this table.</p>')
-        scan_time = table.scanned_at if table.scanned_at is not None else now
-        parts.extend(_ring(ring, scan_time) for ring in table.rings)
+    if fresh and table.scanned_at is not None:
+        if cache is None:
+            parts.append(_rings(table))
+        else:
+            parts.append(cache(f"ring.html:{table.table}",
+                               lambda: _rings(table).encode()).decode())
     parts.append("</section>")
     return "".join(parts)
 
@@ -178,7 +193,9 @@ def _document(title: str, body: str) -> str:
 
 
 def render_page(snapshot: Snapshot | None, fresh_tables: frozenset[str], now: float, *,
-                snapshot_max_age: float | None = None) -> str:
+                snapshot_max_age: float | None = None, cache: Cache | None = None) -> str:
+    """The whole page; with `cache` (one per snapshot), the member tables are
+    rendered once per snapshot, not on every request."""
     if snapshot is None:
         return _document("ringwatch: ring members",
                          "<h1>Ring members</h1><p>No scan has finished yet.</p>")
@@ -197,6 +214,6 @@ def render_page(snapshot: Snapshot | None, fresh_tables: frozenset[str], now: fl
         f"heartbeat is older than {_e(format_duration(snapshot.stale_after))}.</p>"
     )
     overview = "".join(_overview(t, t.table in fresh_tables) for t in snapshot.tables)
-    tables = "".join(_table(t, t.table in fresh_tables, now, snapshot_max_age)
+    tables = "".join(_table(t, t.table in fresh_tables, now, snapshot_max_age, cache)
                      for t in snapshot.tables)
     return _document(title, f'{header}<ul class="overview">{overview}</ul>{tables}')

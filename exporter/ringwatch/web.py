@@ -79,7 +79,8 @@ async def ring_page(request: web.Request) -> web.Response:
     page = ringpage.render_page(exposition.snapshot if exposition else None,
                                 exposition.fresh_tables if exposition else frozenset(),
                                 exporter.clock(),
-                                snapshot_max_age=exporter.config.snapshot_max_age)
+                                snapshot_max_age=exporter.config.snapshot_max_age,
+                                cache=exposition.cached if exposition else None)
     return web.Response(text=page, content_type="text/html",
                         status=200 if exposition else 503)
 
