@@ -469,6 +469,87 @@ def test_exporter_accepts_the_deployments_args_and_config_file(tmp_path: Path) -
     assert config.listen_host_port[1] == METRICS_PORT
 
 
+@pytest.fixture
+def ring_table_endpoint() -> Iterator[str]:
+    """A moto server holding an empty ring table named as in the ConfigMap."""
+    boto3 = pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    try:
+        client = boto3.client(
+            "dynamodb", endpoint_url=endpoint, region_name=ringwatch_config()["dynamodb.region"],
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        keys = [("RingKey", "HASH"), ("InstanceKey", "RANGE")]
+        for table in ringwatch_config()["dynamodb.table"]:
+            client.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": n, "KeyType": t} for n, t in keys],
+                AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n, _ in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def test_image_healthcheck_passes_against_ringwatch_serving_the_configmap(
+    final_stage: list[Instruction], ring_table_endpoint: str, tmp_path: Path
+) -> None:
+    ringwatch = shutil.which("ringwatch") or str(Path(sys.executable).parent / "ringwatch")
+    _, name = config_file_from_args()
+    config_file = tmp_path / name
+    config_file.write_text(k8s_object("ConfigMap")["data"][name])
+    log = tmp_path / "ringwatch.log"
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    args = [
+        f"--config.file={config_file}" if a.startswith("--config.file=") else a
+        for a in ringwatch_container()["args"]
+    ]
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [ringwatch, *args, f"--dynamodb.endpoint-url={ring_table_endpoint}",
+             "--web.listen-address=127.0.0.1:0"],
+            stdout=sink, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        address = wait_for_log(process, log, r'"address": "http://([\d.]+:\d+)"')
+        probe = healthcheck_command(only(final_stage, "HEALTHCHECK"))[2]
+        probe = probe.replace(f"127.0.0.1:{METRICS_PORT}", address)
+        deadline = time.monotonic() + 30
+        while True:
+            run = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30)
+            if run.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert run.returncode == 0, run.stderr.decode() + log.read_text()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, log.read_text()
+
+
+def wait_for_log(process: subprocess.Popen[bytes], log: Path, pattern: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text())
+        if found:
+            return found.group(1)
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.1)
+    raise AssertionError(f"no {pattern!r} in the log:\n{log.read_text()}")
+
+
 def test_config_file_flag_points_into_the_mounted_configmap() -> None:
     directory, name = config_file_from_args()
     container = ringwatch_container()
