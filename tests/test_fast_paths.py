@@ -1,0 +1,131 @@
+"""The hot path's shortcuts (decode cache, reused render blocks, reused member
+index) give exactly what the plain path gives, on real and on odd items."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import cramjam
+import pytest
+from conftest import DUMPS, load_dump
+
+from ringwatch.decoder import DecodeError, ItemDecoder, decode_item
+from ringwatch.render import Renderer
+from ringwatch.ringproto import InstanceDesc
+from ringwatch.scanner import TableRead
+from ringwatch.snapshot import SnapshotBuilder
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _item(raw_proto: bytes, member: str = "ingester-1", data_as_bytes: bool = False
+          ) -> dict[str, Any]:
+    data = bytes(cramjam.snappy.compress_raw(raw_proto))
+    return {"RingKey": {"S": "collectors/ring"}, "InstanceKey": {"S": member},
+            "Data": {"B": data if data_as_bytes else base64.b64encode(data).decode()},
+            "version": {"N": "7"}}
+
+
+def _packed(tokens: list[int]) -> bytes:
+    payload = b"".join(_varint(t) for t in tokens)
+    return b"\x32" + _varint(len(payload)) + payload
+
+
+HEAD = InstanceDesc(addr="10.0.0.1:9095", timestamp=1_700_000_000, state=0).SerializeToString()
+ODD_ENCODINGS = {
+    "plain": HEAD + _packed([5, 300, 70000]),
+    "unpacked tokens": HEAD + b"".join(b"\x30" + _varint(t) for t in (5, 300, 70000)),
+    "two packed chunks": HEAD + _packed([5, 300]) + _packed([70000]),
+    "packed then unpacked": HEAD + _packed([5]) + b"\x30" + _varint(9),
+    "unknown field": HEAD + _packed([1, 2]) + b"\x48\x01",
+    "repeated addr": HEAD + _packed([1]) + b"\x0a\x03abc",
+    "explicit default": HEAD + b"\x18\x00" + _packed([1]),
+    "no tokens": HEAD,
+    "unknown state": InstanceDesc(addr="a", state=42).SerializeToString() + _packed([3]),
+    "truncated tokens": HEAD + b"\x32\x02\x80",
+    "not protobuf": b"\xff\xff\xff",
+}
+
+
+def _same(item: dict[str, Any], decoder: ItemDecoder) -> None:
+    try:
+        expected = decode_item(copy.deepcopy(item))
+    except DecodeError as err:
+        with pytest.raises(DecodeError) as caught:
+            decoder.decode(item)
+        assert (caught.value.reason, caught.value.detail, caught.value.member) == (
+            err.reason, err.detail, err.member)
+        return
+    assert decoder.decode(item) == expected
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ENCODINGS))
+def test_cached_decoder_matches_decode_item_on_odd_encodings(name: str) -> None:
+    decoder = ItemDecoder()
+    # The same tokens seen first in a plain item must not leak into an odd one.
+    decoder.start_scan()
+    _same(_item(ODD_ENCODINGS["plain"], "warm"), decoder)
+    for scan in range(3):
+        decoder.start_scan()
+        _same(_item(ODD_ENCODINGS[name]), decoder)
+        _same(_item(ODD_ENCODINGS[name], data_as_bytes=True), decoder)
+        _same(_item(ODD_ENCODINGS["plain"], f"other-{scan}"), decoder)
+
+
+def test_cached_decoder_matches_decode_item_on_bad_attributes() -> None:
+    good = _item(ODD_ENCODINGS["plain"])
+    bad = [
+        {**good, "Data": {"B": "not base64!"}},
+        {**good, "Data": {"B": "QUJD===="}},
+        {**good, "Data": {"B": 12}},
+        {**good, "Data": {"B": ["x"]}},
+        {**good, "Data": {"S": "x"}},
+        {**good, "Data": "x"},
+        {**good, "version": {"N": "x"}},
+        {**good, "ttl": {"N": "17"}},
+        {**good, "Data": {"B": base64.b64encode(b"\x00\x01garbage").decode()}},
+        {k: v for k, v in good.items() if k != "InstanceKey"},
+    ]
+    decoder = ItemDecoder()
+    for _ in range(2):
+        decoder.start_scan()
+        for item in [good, *bad]:
+            _same(item, decoder)
+
+
+def test_cached_decoder_matches_decode_item_on_every_real_dump() -> None:
+    decoder = ItemDecoder()
+    for name in DUMPS * 2:
+        decoder.start_scan()
+        for item in load_dump(name)["Items"]:
+            _same(item, decoder)
+
+
+def _read(items: list[dict[str, Any]], at: float) -> TableRead:
+    return TableRead(table="t", started_at=at, items=copy.deepcopy(items))
+
+
+def test_reused_blocks_and_index_give_the_same_snapshot_and_text_as_a_fresh_start() -> None:
+    dumps = [load_dump(name)["Items"] for name in ("healthy", "sigstop-45s", "healthy",
+                                                    "with-ttl", "sigterm-3s", "sigterm-3s")]
+    warm_builder, warm_renderer = SnapshotBuilder(stale_after=30.0), Renderer()
+    previous = None
+    for step, items in enumerate(dumps):
+        at = 1_795_669_000.0 + 10 * step
+        snapshot = warm_builder.build([_read(items, at)], previous, at)
+        cold = SnapshotBuilder(stale_after=30.0).build([_read(items, at)], previous, at)
+        assert snapshot.tables == cold.tables
+        assert warm_renderer.render(snapshot.tables) == Renderer().render(snapshot.tables)
+        previous = snapshot
