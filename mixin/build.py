@@ -1,16 +1,17 @@
 """Render the ringwatch mixin: alerts, recording rules and dashboards.
 
-    python mixin/build.py           # write mixin/prometheus_alerts.yaml, mixin/prometheus_rules.yaml,
-                                    # dashboards/*.json
-    python mixin/build.py --check   # exit 1 if the committed files differ from what the jsonnet gives
+    python mixin/build.py          # writes mixin/prometheus_alerts.yaml,
+                                   # mixin/prometheus_rules.yaml and dashboards/*.json
+    python mixin/build.py --check  # exit 1 if the committed files differ from a fresh render
 
 From Python (the e2e suite renders with small thresholds this way):
 
     from build import render
     out = render({"ringDefaults": {"heartbeatStaleAfter": "5s"}})
 
-Overrides are deep-merged into the mixin's `_config` (objects merge key by key, anything else replaces,
-null included).
+Overrides are deep-merged into the mixin's `_config`: objects merge key by key, anything else
+replaces, null included (a ring set to null in ringOverrides or rolloutStatefulSets is dropped; a
+stuck-state duration set to null disables that rule).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ DASHBOARDS_DIR = REPO_DIR / "dashboards"
 _SNIPPET = """
 local merge(a, b) =
   if std.isObject(a) && std.isObject(b) then
-    a + { [k]: merge(if std.objectHas(a, k) then a[k] else null, b[k]) for k in std.objectFields(b) }
+    a + { [k]: merge(if std.objectHas(a, k) then a[k] else null, b[k])
+          for k in std.objectFields(b) }
   else b;
 local m = (import 'mixin.libsonnet') { _config:: merge(super._config, std.extVar('overrides')) };
 {
@@ -99,7 +101,8 @@ def check(files: dict[Path, str]) -> list[str]:
         current = path.read_text()
         if current != text:
             diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(),
-                                             f"{rel} (committed)", f"{rel} (rendered)", lineterm="", n=1))
+                                             f"{rel} (committed)", f"{rel} (rendered)",
+                                             lineterm="", n=1))
             shown = "\n".join(diff[:40]) + ("\n  ..." if len(diff) > 40 else "")
             problems.append(f"{rel}: differs from the jsonnet\n{shown}")
     for path in sorted(DASHBOARDS_DIR.glob("*.json")):
@@ -111,7 +114,7 @@ def check(files: dict[Path, str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
-                        help="compare the committed files with a fresh render; exit 1 if they differ")
+                        help="compare the committed files with a fresh render; exit 1 if not equal")
     args = parser.parse_args(argv)
     files = rendered_files()
     if args.check:

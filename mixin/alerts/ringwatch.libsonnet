@@ -32,7 +32,7 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'RingwatchDown',
             expr: |||
-              count without (%(R)s) (up{%(rw)s} == 0)
+              (count without (%(R)s) (up{%(rw)s} == 0) / count without (%(R)s) (up{%(rw)s}))
               or
               absent(up{%(rw)s})
             ||| % { R: R, rw: rw },
@@ -40,13 +40,13 @@ local u = import '../lib/utils.libsonnet';
             labels: { severity: cfg.downSeverity },
             annotations: {
               summary: 'ringwatch is not being scraped.',
-              description: '{{ $value }} ringwatch target(s) of job {{ $labels.job }} are down or absent; without ringwatch no ring member alert can fire.',
+              description: '{{ $value | humanizePercentage }} of the ringwatch targets of job {{ $labels.job }} are down or absent; without ringwatch no ring member alert can fire.',
             },
           },
           {
             alert: 'RingwatchDynamoDBThrottled',
             expr: |||
-              sum without (%(R)s, operation, result) (rate(ringwatch_requests_total{%(sel)s}[%(w)s])) > %(th)s
+              max without (%(R)s) (sum without (operation, result) (rate(ringwatch_requests_total{%(sel)s}[%(w)s]))) > %(th)s
             ||| % { R: R, sel: u.sel([rw, 'result="throttled"']), w: cfg.throttledWindow, th: u.num(cfg.throttledThreshold) },
             'for': cfg.throttledFor,
             labels: { severity: cfg.throttledSeverity },

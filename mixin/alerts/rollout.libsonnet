@@ -29,7 +29,7 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
             for state in std.objectFields(stuck)
             if v.t[stuck[state]] != null
           ] + (
-            if std.length(cfg.rolloutStatefulSets) == 0 then [] else [{
+            if std.length(p.rolloutStatefulSets) == 0 then [] else [{
               alert: 'CortexRingRolloutStalled',
               expr: |||
                 ringwatch:ring_stale_members:sum%s > 0

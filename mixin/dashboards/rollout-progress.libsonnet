@@ -5,7 +5,7 @@ function(cfg)
   local c = (import 'common.libsonnet')(cfg);
   local p = (import '../lib/promql.libsonnet')(cfg);
   local t = g.target;
-  local stsRe = std.join('|', ['(%s)' % cfg.rolloutStatefulSets[r] for r in std.objectFields(cfg.rolloutStatefulSets)]);
+  local stsRe = std.join('|', ['(%s)' % p.rolloutStatefulSets[r] for r in std.objectFields(p.rolloutStatefulSets)]);
   local ksm = u.sel([cfg.kubeStateMetricsSelector, c.cl, c.ns, 'statefulset=~"%s"' % (if stsRe == '' then '.+' else stsRe)]);
   local ing = u.sel([cfg.ingesterSelector, cfg.ingesterKVSelector, c.cl, c.ns]);
   local byIng = u.labels([l for l in cfg.ingesterInstanceLabels if l != 'job']);

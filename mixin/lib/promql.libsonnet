@@ -25,9 +25,13 @@ function(cfg) {
   withZone(expr)::
     '%s\n* on (%s) group_left (member_zone)\nringwatch:member_zone:info' % [expr, p.memberOn],
 
+  // StatefulSet regex per ring, without rings set to null.
+  rolloutStatefulSets:: { [r]: cfg.rolloutStatefulSets[r] for r in std.objectFields(cfg.rolloutStatefulSets) if cfg.rolloutStatefulSets[r] != null },
+
   // Rule variants for per-ring overrides: the default one excludes every overridden ring.
   ringVariants::
-    local overridden = std.objectFields(cfg.ringOverrides);
+    // A ring set to null (e.g. from build.py overrides) has no override.
+    local overridden = [r for r in std.objectFields(cfg.ringOverrides) if cfg.ringOverrides[r] != null];
     [{
       ring: null,
       matcher: if overridden == [] then '' else 'ring!~"%s"' % std.join('|', [u.regexEscape(r) for r in overridden]),

@@ -81,7 +81,7 @@ local u = import '../lib/utils.libsonnet';
             expr: 'sum without (member) (ringwatch:member_token_ownership_ratio:max)',
           },
         ] + (
-          local sts = cfg.rolloutStatefulSets;
+          local sts = p.rolloutStatefulSets;
           if std.length(sts) == 0 then [] else [{
             // 1 per StatefulSet being updated, labelled with the ring its pods belong to.
             record: 'ringwatch:statefulset_update_in_progress:ring',
