@@ -129,3 +129,44 @@ def test_reused_blocks_and_index_give_the_same_snapshot_and_text_as_a_fresh_star
         assert snapshot.tables == cold.tables
         assert warm_renderer.render(snapshot.tables) == Renderer().render(snapshot.tables)
         previous = snapshot
+
+
+def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(moto_dynamo) -> None:
+    import asyncio
+    import gzip
+
+    import aiohttp
+    from harness import running_exporter
+
+    from ringwatch import web as ringweb
+
+    moto_dynamo.load_dump("fast-paths", "healthy")
+
+    async def run() -> None:
+        argv = ["--dynamodb.table", "fast-paths", "--dynamodb.endpoint-url",
+                moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1"]
+        async with running_exporter(argv) as (exporter, url):
+            await exporter.scan_once()
+            body = exporter.exposition().body
+            ringweb._WRITE_CHUNK = 1000  # many slices even for a small ring
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{url}/metrics",
+                                       headers={"Accept-Encoding": "identity"}) as resp:
+                    plain = await resp.read()
+                    assert int(resp.headers["Content-Length"]) == len(plain)
+                async with session.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"},
+                                       auto_decompress=False) as resp:
+                    assert resp.headers["Content-Encoding"] == "gzip"
+                    unzipped = gzip.decompress(await resp.read())
+                async with session.head(f"{url}/metrics") as resp:
+                    assert resp.status == 200
+                    assert await resp.read() == b""
+        assert len(body) > 3000
+        for text in (plain, unzipped):
+            assert text.startswith(body)
+            assert b"ringwatch_up{" in text[len(body):]
+
+    try:
+        asyncio.run(run())
+    finally:
+        ringweb._WRITE_CHUNK = 1024 * 1024

@@ -36,7 +36,28 @@ def _accepts_gzip(request: web.Request) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
 
 
-async def metrics(request: web.Request) -> web.Response:
+# Bodies are written in slices of the cached bytes: no per-request copy of a
+# large exposition, and at most a slice buffered per slow client.
+_WRITE_CHUNK = 1024 * 1024
+
+
+async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
+                      headers: dict[str, str]) -> web.StreamResponse:
+    response = web.StreamResponse(headers=headers)
+    response.content_length = sum(len(part) for part in parts)
+    await response.prepare(request)
+    if request.method == "HEAD":
+        await response.write_eof()
+        return response
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(view), _WRITE_CHUNK):
+            await response.write(view[start:start + _WRITE_CHUNK])
+    await response.write_eof()
+    return response
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
     exporter = request.app[EXPORTER_KEY]
     exposition = exporter.exposition()
     own = exporter.self_metrics()
@@ -44,12 +65,12 @@ async def metrics(request: web.Request) -> web.Response:
         # Concatenated gzip members are one valid gzip stream (RFC 1952); the
         # large part is compressed once per scan.
         big = exposition.gzipped() if exposition else b""
-        body = big + gzip.compress(own, compresslevel=1)
+        parts = (big, gzip.compress(own, compresslevel=1))
         headers = {"Content-Encoding": "gzip", "Content-Type": CONTENT_TYPE}
     else:
-        body = (exposition.body if exposition else b"") + own
+        parts = (exposition.body if exposition else b"", own)
         headers = {"Content-Type": CONTENT_TYPE}
-    return web.Response(body=body, headers=headers)
+    return await _send_parts(request, parts, headers)
 
 
 async def healthy(request: web.Request) -> web.Response:
