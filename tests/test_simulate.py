@@ -244,9 +244,13 @@ def test_simulator_writes_are_conditional_on_the_version_it_read(make_sim, ddb, 
     )
     sim.thaw("ingester-0")
     # A blind write would store mine + 1; a CAS write fails, re-reads and stores mine + 101.
-    wait_for(lambda: ring(ddb, table)["ingester-0"].version > mine + 100, "a write past the bump",
-             detail=lambda: (mine, ring(ddb, table), sim.members()))
-    assert sim.member("ingester-0")["cas_conflicts"] >= 1, sim.members()
+    state = wait_for(
+        lambda: (m := sim.member("ingester-0"))["version"] and m["version"] > mine + 100 and m,
+        "the simulator to write past the bump",
+        detail=lambda: (mine, ring(ddb, table), sim.members()),
+    )
+    assert state["cas_conflicts"] >= 1, state
+    assert ring(ddb, table)["ingester-0"].version > mine + 100
 
 
 # --- actions through the control endpoint ---------------------------------------------------

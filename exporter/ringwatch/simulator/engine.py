@@ -303,7 +303,8 @@ class RingSimulator:
             else:
                 m = self._find(member, ring)
                 getattr(self, "_do_" + action.replace("-", "_"))(m, params)
-            m.gen += 1
+            if action not in ("freeze", "thaw"):  # these pause the plan, they do not change it
+                m.gen += 1
             self._cond.notify_all()
             log.info("action %s on %s/%s", action, m.ring, m.name)
             return m.as_dict()
