@@ -419,3 +419,14 @@ class MetricsPoller:
                 f"p50={percentile(self.latencies, 0.5) * 1000:.1f}ms "
                 f"p99={percentile(self.latencies, 0.99) * 1000:.1f}ms "
                 f"max={max(self.latencies, default=0) * 1000:.1f}ms")
+
+
+async def wait_until(predicate: Any, within: float, every: float = 0.02) -> None:
+    """Poll `predicate` until true; AssertionError after `within` seconds."""
+    deadline = time.monotonic() + within
+    for _ in range(10**9):
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(every)
