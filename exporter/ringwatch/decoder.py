@@ -20,7 +20,15 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from .ringproto import STATE_NAMES, UNKNOWN_STATE, InstanceDesc
 
 _decompress_raw = cramjam.snappy.decompress_raw
-_a2b_base64 = binascii.a2b_base64
+
+try:  # optional: SIMD base64, ~5x faster than binascii on Data-sized strings
+    from pybase64 import b64decode as _pybase64_decode
+
+    def _fast_b64decode(text: str) -> bytes:
+        return _pybase64_decode(text, validate=True)
+except ImportError:  # pragma: no cover - depends on the installation
+    def _fast_b64decode(text: str) -> bytes:
+        return binascii.a2b_base64(text, strict_mode=True)
 
 
 class DecodeError(Exception):
@@ -147,6 +155,18 @@ def _build_tokens_view() -> type:
 
 _TokensView = _build_tokens_view()
 
+
+def _data_bytes(encoded: Any) -> bytes:
+    if isinstance(encoded, bytes):
+        return encoded
+    if isinstance(encoded, str):
+        try:
+            return _fast_b64decode(encoded)
+        except (binascii.Error, ValueError):
+            # The standard library decides, so errors match decode_item's exactly.
+            return _binary({"Data": {"B": encoded}}, "Data")
+    raise DecodeError("attribute", "Data is not binary")
+
 # What `Data` decodes to: addr, zone, state, state_num, timestamp, registered, tokens, item_bytes.
 _DataFields = tuple[str, str, str, int, int, int, tuple[int, ...], int]
 
@@ -174,6 +194,26 @@ class ItemDecoder:
             self._tokens, self._tokens_next = self._tokens_next, {}
 
     def decode(self, item: Any) -> Member:
+        # The common case inline: plain attributes and a Data string seen last scan.
+        try:
+            ring = item["RingKey"]["S"]
+            member = item["InstanceKey"]["S"]
+            encoded = item["Data"]["B"]
+            version = item["version"]["N"]
+            fields = self._data_next.get(encoded) or self._data.get(encoded)
+        except Exception:
+            return self._decode_checked(item)
+        if (fields is None or "ttl" in item or type(ring) is not str
+                or type(member) is not str or type(version) is not str
+                or not (version.isascii() and version.isdigit())):
+            return self._decode_checked(item)
+        self._data_next[encoded] = fields
+        addr, zone, state, state_num, timestamp, registered, tokens, item_bytes = fields
+        return Member(ring, member, addr, zone, state, state_num, timestamp, registered,
+                      tokens, int(version), None, item_bytes)
+
+    def _decode_checked(self, item: Any) -> Member:
+        """Every check of `decode_item`, in the same order, with the caches."""
         if not isinstance(item, dict):
             raise DecodeError("attribute", "item is not a map")
         ring = _string(item, "RingKey")
@@ -185,15 +225,16 @@ class ItemDecoder:
                 raise DecodeError("attribute", "Data missing or not binary") from None
             if isinstance(encoded, bytearray):
                 encoded = bytes(encoded)
+            try:
+                fields = self._data_next.get(encoded) or self._data.get(encoded)
+            except TypeError:  # unhashable: neither str nor bytes
+                raise DecodeError("attribute", "Data is not binary") from None
+            data = _data_bytes(encoded) if fields is None else b""
             version = _number(item, "version")
             ttl = _number(item, "ttl") if "ttl" in item else None
-            try:
-                fields = self._data_next[encoded]
-            except KeyError:
-                fields = self._data.get(encoded) or self._decode_data(encoded)
-                self._data_next[encoded] = fields
-            except TypeError:
-                raise DecodeError("attribute", "Data is not binary") from None
+            if fields is None:
+                fields = self._decode_data(data)
+            self._data_next[encoded] = fields
         except DecodeError as err:
             err.ring, err.member = ring, member
             raise
@@ -201,17 +242,7 @@ class ItemDecoder:
         return Member(ring, member, addr, zone, state, state_num, timestamp, registered,
                       tokens, version, ttl, item_bytes)
 
-    def _decode_data(self, encoded: Any) -> _DataFields:
-        if isinstance(encoded, bytes):
-            data = encoded
-        elif isinstance(encoded, str):
-            try:
-                data = _a2b_base64(encoded, strict_mode=True)
-            except (binascii.Error, ValueError):
-                # b64decode's own check decides, so errors match decode_item's exactly.
-                data = _binary({"Data": {"B": encoded}}, "Data")
-        else:
-            raise DecodeError("attribute", "Data is not binary")
+    def _decode_data(self, data: bytes) -> _DataFields:
         try:
             raw = bytes(_decompress_raw(data))
         except Exception as exc:  # cramjam raises its own DecompressionError
