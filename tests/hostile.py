@@ -152,7 +152,8 @@ class HostileDynamo:
                     seen.ended = time.monotonic()
                 if not keep_going:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                asyncio.CancelledError):  # cancelled only when the server stops
             return
         finally:
             self._writers.discard(writer)

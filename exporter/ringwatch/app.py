@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .config import Config
 from .logs import log
@@ -19,6 +20,18 @@ from .web import make_app
 from .webconfig import load_web_config
 
 SHUTDOWN_BUDGET = 3.0  # seconds; SPEC allows 5 from SIGTERM to exit
+# A connection must complete its request (headers included) this long after it
+# opens or goes idle, or it is closed: slow clients cannot hold sockets forever.
+CLIENT_IDLE_TIMEOUT = 30.0
+
+
+class _DropClientErrors(logging.Filter):
+    """aiohttp logs a traceback for every malformed request; that is the client's
+    fault (it gets a 400), and a flood of them must not flood the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, HttpProcessingError)
 
 
 async def serve(config: Config, *, stop: asyncio.Event | None = None,
@@ -36,8 +49,12 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
     stack = AsyncExitStack()
     try:
         await exporter.open(stack)
+        server_log = logging.getLogger("aiohttp.server")
+        if not any(isinstance(f, _DropClientErrors) for f in server_log.filters):
+            server_log.addFilter(_DropClientErrors())
         runner = web.AppRunner(make_app(exporter, web_config.basic_auth), access_log=None,
-                               handle_signals=False, shutdown_timeout=1.0)
+                               handle_signals=False, shutdown_timeout=1.0,
+                               keepalive_timeout=CLIENT_IDLE_TIMEOUT)
         await runner.setup()
         host, port = config.listen_host_port
         site = web.TCPSite(runner, host=None if host == "0.0.0.0" else host, port=port,
