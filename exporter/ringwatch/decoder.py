@@ -203,10 +203,16 @@ class ItemDecoder:
             fields = self._data_next.get(encoded) or self._data.get(encoded)
         except Exception:
             return self._decode_checked(item)
-        if (fields is None or "ttl" in item or type(ring) is not str
-                or type(member) is not str or type(version) is not str
-                or not (version.isascii() and version.isdigit())):
+        if ("ttl" in item or type(ring) is not str or type(member) is not str
+                or type(version) is not str or not (version.isascii() and version.isdigit())):
             return self._decode_checked(item)
+        if fields is None:
+            # Plain attributes: only Data itself can still be wrong.
+            try:
+                fields = self._decode_data(_data_bytes(encoded))
+            except DecodeError as err:
+                err.ring, err.member = ring, member
+                raise
         self._data_next[encoded] = fields
         addr, zone, state, state_num, timestamp, registered, tokens, item_bytes = fields
         return Member(ring, member, addr, zone, state, state_num, timestamp, registered,
@@ -256,11 +262,12 @@ class ItemDecoder:
                 view = None
         except (ProtobufDecodeError, RuntimeError, ValueError):
             view = None
-        tokens = None
+        tokens = packed = None
         if view is not None:
-            tokens = self._tokens_next.get(view.tokens)
+            packed = view.tokens
+            tokens = self._tokens_next.get(packed)
             if tokens is None:
-                tokens = self._tokens.get(view.tokens)
+                tokens = self._tokens.get(packed)
         source = view
         if tokens is None:
             try:
@@ -268,8 +275,8 @@ class ItemDecoder:
             except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
                 raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
             tokens = tuple(source.tokens)
-        if view is not None:
-            self._tokens_next[view.tokens] = tokens
+        if packed is not None:
+            self._tokens_next[packed] = tokens
         state_num = source.state
         return (source.addr, source.zone, STATE_NAMES.get(state_num, UNKNOWN_STATE), state_num,
                 source.timestamp, source.registered_timestamp, tokens, len(data))
