@@ -72,15 +72,15 @@ FIGURES = [
 
 def measure(args: list[str], report: bool = True) -> dict[str, Any]:
     """Run one program; its JSON report plus its own CPU, wall and peak RSS."""
-    with tempfile.TemporaryFile() as out:
+    # Files, not pipes: nobody reads a pipe while wait4 blocks (its logs would fill it).
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(args, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
-        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.stderr:
-            proc.stderr.close()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
         out.seek(0)
         text = out.read().decode()
     result: dict[str, Any] = {
