@@ -79,7 +79,7 @@ MIXIN_CONFIG: dict[str, Any] = {
         "casStalledAfter": "5s",
         "casStalledFor": "2s",
         # Must stay above how long scenario 1 keeps its member frozen (stale + CAS alerts).
-        "ghostAfter": "20s",
+        "ghostAfter": "25s",
         "ghostFor": "2s",
         "joiningStuckFor": "8s",
         "pendingStuckFor": "10s",
@@ -437,6 +437,8 @@ class Stack:
     mixin_config: dict[str, Any] = field(default_factory=lambda: MIXIN_CONFIG)
     echo: Callable[[Notification], None] | None = None
     seed: int = 5
+    # moto keeps tables per process: a test process gives a name no other test uses.
+    table: str = TABLE
 
     def __post_init__(self) -> None:
         self.procs: dict[str, Proc] = {}
@@ -461,13 +463,14 @@ class Stack:
                            if k not in os.environ})
 
         self.dynamo = LocalDynamo().start()
-        create_ring_table(self.dynamo.endpoint_url, TABLE)
+        self._drop_table()
+        create_ring_table(self.dynamo.endpoint_url, self.table)
         self.proxy = BlackholeProxy("127.0.0.1", self.dynamo.port).start()
         self.webhook.start()
         t = self.timings
 
         sim = self._spawn("simulate", [
-            sys.executable, "-m", "ringwatch", "simulate", "--dynamodb.table", TABLE,
+            sys.executable, "-m", "ringwatch", "simulate", "--dynamodb.table", self.table,
             "--dynamodb.endpoint-url", self.dynamo.endpoint_url, "--ring.key", RING,
             "--members", str(t.members), "--zones", str(t.zones),
             "--heartbeat.period", f"{t.heartbeat_period:g}s", "--seed", str(self.seed),
@@ -477,7 +480,7 @@ class Stack:
             r"control endpoint: (http://127\.0\.0\.1:\d+)", 30).group(1)
 
         rw = self._spawn("ringwatch", [
-            sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", TABLE,
+            sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", self.table,
             "--dynamodb.region", "us-east-1", "--dynamodb.endpoint-url", self.proxy.url,
             "--scan.interval", f"{t.scan_interval:g}s", "--scan.timeout", "800ms",
             "--dynamodb.request-timeout", "400ms", "--dynamodb.connect-timeout", "400ms",
@@ -575,7 +578,17 @@ class Stack:
         if self.proxy is not None:
             self.proxy.stop()
         if self.dynamo is not None:
+            with contextlib.suppress(Exception):
+                self._drop_table()
             self.dynamo.stop()
+
+    def _drop_table(self) -> None:
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=self.dynamo.endpoint_url,
+                              region_name="us-east-1")
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+            client.delete_table(TableName=self.table)
 
     def __enter__(self) -> Stack:
         return self.start()
@@ -650,13 +663,17 @@ class Stack:
 def _banner(stack: Stack) -> str:
     u = stack.urls
     t = stack.mixin_config["ringDefaults"]
+    tm = stack.timings
+    c = stack.mixin_config
     return f"""
-ringwatch e2e stack: {stack.timings.members} simulated ingesters in {stack.timings.zones} zones,
-heartbeating every {stack.timings.heartbeat_period:g}s into table {TABLE} (ring {RING}) on moto.
-Prometheus scrapes and evaluates every {stack.timings.scrape_interval:g}s, with the mixin rendered
-at e2e thresholds (stale after {t['heartbeatStaleAfter']} for {t['heartbeatStaleFor']}, CAS stalled
-after {t['casStalledAfter']} for {t['casStalledFor']}, ghost after {t['ghostAfter']}, JOINING stuck
-after {t['joiningStuckFor']}, scan failing after {stack.mixin_config['scanFailingAfter']}).
+ringwatch e2e stack: {tm.members} simulated ingesters in {tm.zones} zones heartbeating every
+{tm.heartbeat_period:g}s into table {stack.table} (ring {RING}) on moto; ringwatch scans every
+{tm.scan_interval:g}s; Prometheus scrapes and evaluates every {tm.scrape_interval:g}s with the mixin
+rendered at e2e thresholds:
+  heartbeat stale after {t['heartbeatStaleAfter']} for {t['heartbeatStaleFor']}, \
+CAS stalled after {t['casStalledAfter']} for {t['casStalledFor']},
+  ghost after {t['ghostAfter']} for {t['ghostFor']}, JOINING stuck for {t['joiningStuckFor']}, \
+scan failing after {c['scanFailingAfter']} for {c['scanFailingFor']}.
 
   Prometheus     {u['prometheus']}/alerts   {u['prometheus']}/rules   {u['prometheus']}/graph
   Alertmanager   {u['alertmanager']}
@@ -695,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     print("starting the stack ...", flush=True)
     try:
         stack.start()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
         print(_banner(stack), flush=True)
 
         def commands() -> None:
