@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .ringproto import KNOWN_STATES
-from .snapshot import MemberView, TableView
+from .snapshot import MemberView, TableView, gc_paused
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -78,6 +78,10 @@ class Renderer:
         return block
 
     def render(self, tables: Sequence[TableView]) -> bytes:
+        with gc_paused():
+            return self._render(tables)
+
+    def _render(self, tables: Sequence[TableView]) -> bytes:
         labels: list[str] = []
         views: list[MemberView] = []
         ring_rows = []

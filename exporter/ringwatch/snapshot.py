@@ -8,8 +8,10 @@ assignment.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -19,6 +21,21 @@ from .ringproto import KNOWN_STATES
 from .scanner import TableRead
 
 _by_member = attrgetter("member")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic GC while a scan's objects are built: they hold no cycles
+    (refcounting frees them), yet each collection would walk every one of them
+    (a third of a 10k-member scan cycle). The collector resumes afterwards."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,11 @@ class SnapshotBuilder:
 
     def build(self, reads: Iterable[TableRead], previous: Snapshot | None,
               now: float) -> Snapshot:
+        with gc_paused():
+            return self._build(reads, previous, now)
+
+    def _build(self, reads: Iterable[TableRead], previous: Snapshot | None,
+               now: float) -> Snapshot:
         tables = []
         self.decoder.start_scan()
         for read in reads:
