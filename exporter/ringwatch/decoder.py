@@ -20,6 +20,10 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from .ringproto import STATE_NAMES, UNKNOWN_STATE, InstanceDesc
 
 _decompress_raw = cramjam.snappy.decompress_raw
+_decompressed_length = cramjam.snappy.decompress_raw_len
+# DynamoDB items are at most 400 KB; snappy expands at most ~6x. A block that
+# claims more is garbage, and cramjam would allocate the claimed size up front.
+MAX_DECOMPRESSED_BYTES = 4 << 20
 
 try:  # optional: SIMD base64, ~5x faster than binascii on Data-sized strings
     from pybase64 import b64decode as _pybase64_decode
@@ -95,6 +99,19 @@ def _binary(item: dict[str, Any], name: str) -> bytes:
         raise DecodeError("attribute", f"{name} is not valid base64") from None
 
 
+def decompress_data(data: bytes) -> bytes:
+    """Raw snappy block -> bytes, refusing a block that claims an absurd length."""
+    try:
+        claimed = _decompressed_length(data)
+        if claimed > MAX_DECOMPRESSED_BYTES:
+            raise DecodeError("snappy", f"block claims {claimed} bytes decompressed")
+        return bytes(_decompress_raw(data))
+    except DecodeError:
+        raise
+    except Exception as exc:  # cramjam raises its own DecompressionError
+        raise DecodeError("snappy", str(exc) or "bad snappy block") from None
+
+
 def decode_item(item: dict[str, Any]) -> Member:
     if not isinstance(item, dict):
         raise DecodeError("attribute", "item is not a map")
@@ -104,12 +121,9 @@ def decode_item(item: dict[str, Any]) -> Member:
         data = _binary(item, "Data")
         version = _number(item, "version")
         ttl = _number(item, "ttl") if "ttl" in item else None
+        raw = decompress_data(data)
         try:
-            raw = _decompress_raw(data)
-        except Exception as exc:  # cramjam raises its own DecompressionError
-            raise DecodeError("snappy", str(exc) or "bad snappy block") from None
-        try:
-            desc = InstanceDesc.FromString(bytes(raw))
+            desc = InstanceDesc.FromString(raw)
         except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
             raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
     except DecodeError as err:
@@ -249,10 +263,7 @@ class ItemDecoder:
                       tokens, version, ttl, item_bytes)
 
     def _decode_data(self, data: bytes) -> _DataFields:
-        try:
-            raw = bytes(_decompress_raw(data))
-        except Exception as exc:  # cramjam raises its own DecompressionError
-            raise DecodeError("snappy", str(exc) or "bad snappy block") from None
+        raw = decompress_data(data)
         # Only a plain encoding (one packed tokens field, nothing unknown, no field
         # repeated) takes the shortcut; anything else is left to the real parser.
         view: Any = None
