@@ -9,6 +9,8 @@ import re
 import pytest
 from conftest import DUMPS, FIXTURES, MotoDynamo, load_decoded, load_dump
 from harness import fetch, running_exporter, samples, series
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ringwatch.decoder import decode_item
 from ringwatch.ownership import token_ownership
@@ -324,3 +326,26 @@ def test_gzip_metrics_decompress_to_the_plain_body(moto_dynamo: MotoDynamo) -> N
     assert headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(raw) == plain
 
+
+
+def _reference_ownership(tokens_by_member: dict[str, tuple[int, ...]]) -> dict[str, float]:
+    """The definition, slowly: each token owns (previous token, token], wrapping;
+    equal tokens are ordered by member name."""
+    points = sorted((t, name) for name, tokens in tokens_by_member.items() for t in tokens)
+    owned = dict.fromkeys(tokens_by_member, 0)
+    for i, (token, name) in enumerate(points):
+        owned[name] += (token - points[i - 1][0]) % (1 << 32)
+    if points and not any(owned.values()):
+        owned[points[0][1]] = 1 << 32
+    return {name: value / (1 << 32) for name, value in owned.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(
+    st.text(alphabet="abcdefg-0123", min_size=1, max_size=6),
+    st.lists(st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 7, 2**31, 2**32 - 1])),
+             max_size=12).map(tuple),
+    max_size=8))
+def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int, ...]]
+                                                      ) -> None:
+    assert token_ownership(ring) == _reference_ownership(ring)

@@ -16,6 +16,7 @@ import cramjam
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
+from pybase64 import b64decode as _pybase64_decode
 
 from .ringproto import STATE_NAMES, UNKNOWN_STATE, InstanceDesc
 
@@ -25,14 +26,9 @@ _decompressed_length = cramjam.snappy.decompress_raw_len
 # claims more is garbage, and cramjam would allocate the claimed size up front.
 MAX_DECOMPRESSED_BYTES = 4 << 20
 
-try:  # optional: SIMD base64, ~5x faster than binascii on Data-sized strings
-    from pybase64 import b64decode as _pybase64_decode
-
-    def _fast_b64decode(text: str) -> bytes:
-        return _pybase64_decode(text, validate=True)
-except ImportError:  # pragma: no cover - depends on the installation
-    def _fast_b64decode(text: str) -> bytes:
-        return binascii.a2b_base64(text, strict_mode=True)
+def _fast_b64decode(text: str) -> bytes:
+    # pybase64 (SIMD) is 5-7x faster than binascii on Data-sized strings.
+    return _pybase64_decode(text, validate=True)
 
 
 class DecodeError(Exception):

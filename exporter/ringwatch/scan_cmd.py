@@ -178,13 +178,15 @@ def write_text(snapshot: Snapshot, config: Config, at: float, problems: list[Pro
 def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[Problem],
                   status: int) -> dict[str, Any]:
     document = snapshot_json(snapshot)
+    by_member: dict[tuple[str, str, str], list[str]] = {}
+    for p in problems:
+        by_member.setdefault((p.table, p.ring, p.member), []).append(p.what)
     for table in document["tables"]:
         for ring in table["rings"]:
             members = []
             for member in ring["members"]:
-                member["problems"] = [p.what for p in problems
-                                      if (p.table, p.ring, p.member)
-                                      == (table["table"], ring["ring"], member["member"])]
+                member["problems"] = by_member.get(
+                    (table["table"], ring["ring"], member["member"]), [])
                 if member["problems"] or not config.problems_only:
                     members.append(member)
             ring["members"] = members

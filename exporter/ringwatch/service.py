@@ -203,6 +203,8 @@ class Exporter:
         after = {(r.ring, v.member.member): v for r in view.rings for v in r.members}
         for key, v in after.items():
             was = before.get(key)
+            if was is not None and was.stale == v.stale and was.member.state == v.member.state:
+                continue  # the common case, kept cheap: nothing to log
             fields = {"table": table, "ring": key[0], "member": key[1],
                       "state": v.member.state, "heartbeat_age": round(v.heartbeat_age, 1)}
             if was is None:
