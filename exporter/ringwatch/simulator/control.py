@@ -18,20 +18,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ..config import parse_listen_address as parse_host_port
 from .actions import ActionError
 
 log = logging.getLogger("ringwatch.simulate")
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
-    """`host:port` on a loopback address; raises ValueError otherwise."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ValueError(f"not host:port: {address!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    port = int(port_text)
-    if port > 65535:
-        raise ValueError(f"bad port: {address!r}")
+    """`host:port` on a loopback address (`:port` means 127.0.0.1); raises ValueError
+    otherwise."""
+    if address.startswith(":"):
+        address = "127.0.0.1" + address
+    host, port = parse_host_port(address)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
