@@ -200,7 +200,7 @@ def machine() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    from ringwatch.ringproto import protobuf_backend
+    from ringwatch.cortex.proto import protobuf_backend
     return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
             "platform": platform.platform(), "protobuf_backend": protobuf_backend(),
             "packages": versions}

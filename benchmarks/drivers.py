@@ -90,7 +90,7 @@ async def _serve_and_load(exporter: object, body: bytes, gz: bytes, clients: int
                           requests: int) -> dict:
     from aiohttp import web
 
-    from ringwatch.web import make_app
+    from ringwatch.serve.http import make_app
 
     tmp = Path(tempfile.mkdtemp(prefix="ringwatch-bench-"))
     static = tmp / "metrics"
@@ -131,7 +131,7 @@ async def steady_async(args: argparse.Namespace) -> None:
     from plainrender import plain_render
 
     from ringwatch.config import load_config
-    from ringwatch.service import Exporter
+    from ringwatch.serve.exporter import Exporter
 
     config = load_config(["--dynamodb.table", args.table, "--dynamodb.endpoint-url",
                           args.endpoint, "--dynamodb.region", "us-east-1",
@@ -202,7 +202,7 @@ class NaiveCollector:
         import cramjam
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        from ringwatch.ringproto import KNOWN_STATES, STATE_NAMES, InstanceDesc
+        from ringwatch.cortex.proto import KNOWN_STATES, STATE_NAMES, InstanceDesc
 
         now = time.time()
         members = []

@@ -1,4 +1,4 @@
-"""The yardstick for rendering: the same text as `ringwatch.render.Renderer`,
+"""The yardstick for rendering: the same text as `ringwatch.render.exposition.Renderer`,
 written the plain way (one f-string per line, no caches). The benchmark checks
 that both produce identical bytes, then compares their cost."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ringwatch.render import escape_label, format_value
-from ringwatch.ringproto import KNOWN_STATES
-from ringwatch.snapshot import TableView
+from ringwatch.cortex.proto import KNOWN_STATES
+from ringwatch.render.exposition import escape_label, format_value
+from ringwatch.snapshot.model import TableView
 
 _HEADERS = {
     "ringwatch_member_heartbeat_timestamp_seconds": (

@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 from pyinstrument import Profiler
 
 from ringwatch.config import load_config
-from ringwatch.service import Exporter
+from ringwatch.serve.exporter import Exporter
 
 
 async def run(args: argparse.Namespace) -> None:

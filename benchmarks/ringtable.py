@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cramjam
 import orjson
 
-from ringwatch.ringproto import InstanceDesc
+from ringwatch.cortex.proto import InstanceDesc
 
 PAGE_LIMIT = 1 << 20
 HEARTBEAT = 15

@@ -451,7 +451,7 @@ class Stack:
     # --- lifecycle ---
 
     def start(self, timeout: float = 90.0) -> Stack:
-        from ringwatch.localdynamo import LocalDynamo, create_ring_table
+        from ringwatch.dev.localdynamo import LocalDynamo, create_ring_table
 
         for binary in (PROMETHEUS, ALERTMANAGER):
             if not shutil.which(binary):

@@ -6,10 +6,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .config import ConfigError, load_config
-from .logs import setup_logging
-from .ringproto import protobuf_backend
+from ringwatch import __version__
+from ringwatch.config import ConfigError, load_config
+from ringwatch.cortex.proto import protobuf_backend
+from ringwatch.logs import setup_logging
 
 SUBCOMMANDS = ("serve", "scan", "demo", "simulate", "bench")
 USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"unknown subcommand {command!r}; see ringwatch --help")
 
     if command == "simulate":
-        from .simulate import main as simulate_main
+        from ringwatch.dev.simulate import main as simulate_main
         return simulate_main(args)
 
     problem = _check_protobuf_backend()
@@ -60,20 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(problem)
 
     if command == "demo":
-        from .demo import main as demo_main
+        from ringwatch.dev.demo import main as demo_main
         return demo_main(args)
     if command == "bench":
-        from .bench import main as bench_main
+        from ringwatch.bench import main as bench_main
         return bench_main(args)
 
     try:
         config = load_config(args, prog=f"ringwatch {command}", scan_flags=command == "scan")
         setup_logging(config.log_level, config.log_format)
         if command == "scan":
-            from .scan_cmd import run_scan
+            from ringwatch.scan import run_scan
             return run_scan(config)
-        from .app import serve
-        from .webconfig import load_web_config
+        from ringwatch.serve.main import serve
+        from ringwatch.serve.webconfig import load_web_config
         load_web_config(config.web_config_file)  # a bad file stops startup, before any I/O
         return asyncio.run(serve(config))
     except ConfigError as exc:

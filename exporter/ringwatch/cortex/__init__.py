@@ -1,0 +1,1 @@
+"""The Cortex ring item format, pure: the InstanceDesc schema, decoding, token ownership."""

@@ -1,0 +1,289 @@
+"""One DynamoDB item of a Cortex ring (DynamoDB JSON) -> one `Member`.
+
+Items come as DynamoDB's wire JSON (`{"Data": {"B": "<base64>"}, ...}`); `B`
+may also already be bytes, as boto3's parser leaves it. A bad item raises
+`DecodeError` with the reason used in `ringwatch_decode_errors_total`.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from dataclasses import dataclass
+from typing import Any
+
+import cramjam
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
+from pybase64 import b64decode as _pybase64_decode
+
+from ringwatch.cortex.proto import STATE_NAMES, UNKNOWN_STATE, InstanceDesc
+
+_decompress_raw = cramjam.snappy.decompress_raw
+_decompressed_length = cramjam.snappy.decompress_raw_len
+# DynamoDB items are at most 400 KB; snappy expands at most ~6x. A block that
+# claims more is garbage, and cramjam would allocate the claimed size up front.
+MAX_DECOMPRESSED_BYTES = 4 << 20
+
+def _fast_b64decode(text: str) -> bytes:
+    # pybase64 (SIMD) is 5-7x faster than binascii on Data-sized strings.
+    return _pybase64_decode(text, validate=True)
+
+
+class DecodeError(Exception):
+    """An item that cannot be read; `reason` is `snappy`, `protobuf` or `attribute`."""
+
+    def __init__(self, reason: str, detail: str, ring: str = "", member: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.ring = ring
+        self.member = member
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    ring: str
+    member: str
+    addr: str
+    zone: str
+    state: str
+    state_num: int
+    heartbeat_timestamp: int
+    registered_timestamp: int
+    tokens: tuple[int, ...]
+    version: int
+    ttl: int | None
+    item_bytes: int
+
+
+def _string(item: dict[str, Any], name: str) -> str:
+    try:
+        value = item[name]["S"]
+    except (KeyError, TypeError):
+        raise DecodeError("attribute", f"{name} missing or not a string") from None
+    if not isinstance(value, str):
+        raise DecodeError("attribute", f"{name} is not a string")
+    return value
+
+
+def _number(item: dict[str, Any], name: str) -> int:
+    try:
+        text = item[name]["N"]
+    except (KeyError, TypeError):
+        raise DecodeError("attribute", f"{name} missing or not a number") from None
+    try:
+        # DynamoDB numbers are decimal strings; Cortex writes integers.
+        return int(text) if isinstance(text, str) and text.isdigit() else int(float(text))
+    except (TypeError, ValueError, OverflowError):
+        raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}") from None
+
+
+def _binary(item: dict[str, Any], name: str) -> bytes:
+    try:
+        value = item[name]["B"]
+    except (KeyError, TypeError):
+        raise DecodeError("attribute", f"{name} missing or not binary") from None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if not isinstance(value, str):
+        raise DecodeError("attribute", f"{name} is not binary")
+    try:
+        return b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise DecodeError("attribute", f"{name} is not valid base64") from None
+
+
+def decompress_data(data: bytes) -> bytes:
+    """Raw snappy block -> bytes, refusing a block that claims an absurd length."""
+    try:
+        claimed = _decompressed_length(data)
+        if claimed > MAX_DECOMPRESSED_BYTES:
+            raise DecodeError("snappy", f"block claims {claimed} bytes decompressed")
+        return bytes(_decompress_raw(data))
+    except DecodeError:
+        raise
+    except Exception as exc:  # cramjam raises its own DecompressionError
+        raise DecodeError("snappy", str(exc) or "bad snappy block") from None
+
+
+def decode_item(item: dict[str, Any]) -> Member:
+    if not isinstance(item, dict):
+        raise DecodeError("attribute", "item is not a map")
+    ring = _string(item, "RingKey")
+    member = _string(item, "InstanceKey")
+    try:
+        data = _binary(item, "Data")
+        version = _number(item, "version")
+        ttl = _number(item, "ttl") if "ttl" in item else None
+        raw = decompress_data(data)
+        try:
+            desc = InstanceDesc.FromString(raw)
+        except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
+            raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
+    except DecodeError as err:
+        err.ring, err.member = ring, member
+        raise
+    state_num = desc.state
+    return Member(
+        ring=ring,
+        member=member,
+        addr=desc.addr,
+        zone=desc.zone,
+        state=STATE_NAMES.get(state_num, UNKNOWN_STATE),
+        state_num=state_num,
+        heartbeat_timestamp=desc.timestamp,
+        registered_timestamp=desc.registered_timestamp,
+        tokens=tuple(desc.tokens),
+        version=version,
+        ttl=ttl,
+        item_bytes=len(data),
+    )
+
+
+def _build_tokens_view() -> type:
+    """`InstanceDesc` with the packed tokens (field 6) read as one `bytes` value.
+
+    Parsing with it costs no per-token work, and the packed bytes are a cheap
+    key to the tokens tuple decoded last time: tokens rarely change."""
+    F = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="ringwatch/cortex_ring_tokens_view.proto", package="ringwatch_view",
+        syntax="proto3")
+    msg = fdp.message_type.add(name="InstanceDescTokensView")
+    for name, number, kind in (("addr", 1, F.TYPE_STRING), ("timestamp", 2, F.TYPE_INT64),
+                               ("state", 3, F.TYPE_INT32), ("tokens", 6, F.TYPE_BYTES),
+                               ("zone", 7, F.TYPE_STRING),
+                               ("registered_timestamp", 8, F.TYPE_INT64)):
+        msg.field.add(name=name, number=number, type=kind, label=F.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("ringwatch_view.InstanceDescTokensView"))
+
+
+_TokensView = _build_tokens_view()
+
+
+def _data_bytes(encoded: Any) -> bytes:
+    if isinstance(encoded, bytes):
+        return encoded
+    if isinstance(encoded, str):
+        try:
+            return _fast_b64decode(encoded)
+        except (binascii.Error, ValueError):
+            # The standard library decides, so errors match decode_item's exactly.
+            return _binary({"Data": {"B": encoded}}, "Data")
+    raise DecodeError("attribute", "Data is not binary")
+
+# What `Data` decodes to: addr, zone, state, state_num, timestamp, registered, tokens, item_bytes.
+_DataFields = tuple[str, str, str, int, int, int, tuple[int, ...], int]
+
+
+class ItemDecoder:
+    """`decode_item` with memory across scans; results are identical.
+
+    Most items are the same as in the last scan (frozen members, long heartbeat
+    periods): their `Data` string is looked up, not decoded again. A changed
+    item is parsed with the tokens kept as packed bytes, which find the tokens
+    tuple decoded before unless the tokens changed. Only what the current and
+    the previous scan used is remembered.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[Any, _DataFields] = {}
+        self._data_next: dict[Any, _DataFields] = {}
+        self._tokens: dict[bytes, tuple[int, ...]] = {}
+        self._tokens_next: dict[bytes, tuple[int, ...]] = {}
+
+    def start_scan(self) -> None:
+        """Forget what the scan before last used; call once before each scan's items."""
+        if self._data_next or self._tokens_next:
+            self._data, self._data_next = self._data_next, {}
+            self._tokens, self._tokens_next = self._tokens_next, {}
+
+    def decode(self, item: Any) -> Member:
+        # The common case inline: plain attributes and a Data string seen last scan.
+        try:
+            ring = item["RingKey"]["S"]
+            member = item["InstanceKey"]["S"]
+            encoded = item["Data"]["B"]
+            version = item["version"]["N"]
+            fields = self._data_next.get(encoded) or self._data.get(encoded)
+        except Exception:
+            return self._decode_checked(item)
+        if ("ttl" in item or type(ring) is not str or type(member) is not str
+                or type(version) is not str or not (version.isascii() and version.isdigit())):
+            return self._decode_checked(item)
+        if fields is None:
+            # Plain attributes: only Data itself can still be wrong.
+            try:
+                fields = self._decode_data(_data_bytes(encoded))
+            except DecodeError as err:
+                err.ring, err.member = ring, member
+                raise
+        self._data_next[encoded] = fields
+        addr, zone, state, state_num, timestamp, registered, tokens, item_bytes = fields
+        return Member(ring, member, addr, zone, state, state_num, timestamp, registered,
+                      tokens, int(version), None, item_bytes)
+
+    def _decode_checked(self, item: Any) -> Member:
+        """Every check of `decode_item`, in the same order, with the caches."""
+        if not isinstance(item, dict):
+            raise DecodeError("attribute", "item is not a map")
+        ring = _string(item, "RingKey")
+        member = _string(item, "InstanceKey")
+        try:
+            try:
+                encoded = item["Data"]["B"]
+            except (KeyError, TypeError):
+                raise DecodeError("attribute", "Data missing or not binary") from None
+            if isinstance(encoded, bytearray):
+                encoded = bytes(encoded)
+            try:
+                fields = self._data_next.get(encoded) or self._data.get(encoded)
+            except TypeError:  # unhashable: neither str nor bytes
+                raise DecodeError("attribute", "Data is not binary") from None
+            data = _data_bytes(encoded) if fields is None else b""
+            version = _number(item, "version")
+            ttl = _number(item, "ttl") if "ttl" in item else None
+            if fields is None:
+                fields = self._decode_data(data)
+            self._data_next[encoded] = fields
+        except DecodeError as err:
+            err.ring, err.member = ring, member
+            raise
+        addr, zone, state, state_num, timestamp, registered, tokens, item_bytes = fields
+        return Member(ring, member, addr, zone, state, state_num, timestamp, registered,
+                      tokens, version, ttl, item_bytes)
+
+    def _decode_data(self, data: bytes) -> _DataFields:
+        raw = decompress_data(data)
+        # Only a plain encoding (one packed tokens field, nothing unknown, no field
+        # repeated) takes the shortcut; anything else is left to the real parser.
+        view: Any = None
+        try:
+            view = _TokensView.FromString(raw)
+            if view.ByteSize() != len(raw) or len(UnknownFieldSet(view)):
+                view = None
+        except (ProtobufDecodeError, RuntimeError, ValueError):
+            view = None
+        tokens = packed = None
+        if view is not None:
+            packed = view.tokens
+            tokens = self._tokens_next.get(packed)
+            if tokens is None:
+                tokens = self._tokens.get(packed)
+        source = view
+        if tokens is None:
+            try:
+                source = InstanceDesc.FromString(raw)
+            except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
+                raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
+            tokens = tuple(source.tokens)
+        if packed is not None:
+            self._tokens_next[packed] = tokens
+        state_num = source.state
+        return (source.addr, source.zone, STATE_NAMES.get(state_num, UNKNOWN_STATE), state_num,
+                source.timestamp, source.registered_timestamp, tokens, len(data))

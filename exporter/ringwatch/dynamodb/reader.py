@@ -1,0 +1,96 @@
+"""Read every item of a ring table, under the scan's outer deadline.
+
+Scan mode pages through the whole table; with ring keys, one Query (paged)
+per key. Only read operations are ever sent. The outcome is a `TableRead`,
+good or bad; nothing here raises for a DynamoDB failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ringwatch.dynamodb.client import AttemptObserver, attempt_in_flight_seconds, classify_exception
+
+# A table is never this big; a server handing out LastEvaluatedKey forever is.
+MAX_PAGES = 100_000
+
+
+@dataclass
+class TableRead:
+    table: str
+    started_at: float
+    duration: float = 0.0
+    items: list[dict[str, Any]] = field(default_factory=list)
+    pages: int = 0
+    consumed_capacity: float = 0.0
+    result: str = "success"  # success, timeout, throttled, error
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result == "success"
+
+
+async def _read_pages(client: Any, operation: str, request: dict[str, Any],
+                      read: TableRead) -> None:
+    call = getattr(client, operation)
+    start_key: dict[str, Any] | None = None
+    while True:
+        if start_key is not None:
+            request["ExclusiveStartKey"] = start_key
+        response = await call(**request)
+        read.pages += 1
+        read.items.extend(response.get("Items") or ())
+        capacity = response.get("ConsumedCapacity")
+        if isinstance(capacity, dict):
+            read.consumed_capacity += float(capacity.get("CapacityUnits") or 0.0)
+        start_key = response.get("LastEvaluatedKey")
+        if not start_key:
+            return
+        if read.pages >= MAX_PAGES:
+            raise RuntimeError(f"gave up after {MAX_PAGES} pages: LastEvaluatedKey never ends")
+
+
+async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
+                     consistent_read: bool, scan_timeout: float,
+                     observer: AttemptObserver | None = None,
+                     wall_clock: Any = time.time) -> TableRead:
+    read = TableRead(table=table, started_at=wall_clock())
+    started = time.monotonic()
+    base = {"TableName": table, "ConsistentRead": consistent_read,
+            "ReturnConsumedCapacity": "TOTAL"}
+    try:
+        async with asyncio.timeout(scan_timeout):
+            if ring_keys:
+                for ring_key in ring_keys:
+                    request = dict(base, KeyConditionExpression="RingKey = :ring",
+                                   ExpressionAttributeValues={":ring": {"S": ring_key}})
+                    await _read_pages(client, "query", request, read)
+            else:
+                await _read_pages(client, "scan", dict(base), read)
+    except TimeoutError:
+        read.result, read.error = "timeout", f"scan did not finish within {scan_timeout}s"
+    except ClientError as exc:
+        read.result = classify_exception(exc)
+        error = exc.response.get("Error", {})
+        read.error = f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    except (BotoCoreError, ValueError, RuntimeError, OSError) as exc:
+        read.result = classify_exception(exc)
+        read.error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # anything else still ends as a failed, counted scan
+        read.result, read.error = "error", f"{type(exc).__name__}: {exc}"
+    in_flight = attempt_in_flight_seconds()
+    if in_flight is not None and observer is not None:
+        # An attempt that botocore never reported (cut by the scan deadline, or a
+        # body that would not parse) still counts as one.
+        observer("Query" if ring_keys else "Scan", read.result, in_flight)
+    read.duration = time.monotonic() - started
+    if not read.ok:
+        read.items = []
+    return read

@@ -1,0 +1,1 @@
+"""Everything ringwatch shows: the exposition, /ring.json, the /ring page, the scan report."""

@@ -1,0 +1,191 @@
+"""Member and ring series of a snapshot -> Prometheus text exposition (0.0.4).
+
+Rendered once per scan, never per scrape. At 10k members this is ~170k lines,
+so label sets are built once per member and kept across scans, each family is
+one list comprehension of f-strings, and a family whose values did not change
+since the last scan (most of them: state, info, tokens, ownership) is reused
+as rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ringwatch.cortex.proto import KNOWN_STATES
+from ringwatch.gcpause import gc_paused
+from ringwatch.snapshot.model import MemberView, TableView
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def escape_label(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def format_value(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if isinstance(value, int) or value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def _header(name: str, kind: str, help_text: str) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def _header_bytes(name: str, kind: str, help_text: str) -> bytes:
+    return _header(name, kind, help_text).encode()
+
+
+class Renderer:
+    def __init__(self, member_states: str = "all") -> None:
+        self.member_states = member_states
+        self._labels: dict[tuple[str, str, str], str] = {}
+        # family -> (labels, values, rendered lines) of the last render
+        self._blocks: dict[str, tuple[list[str], list[Any], bytes]] = {}
+        self._blocks_next: dict[str, tuple[list[str], list[Any], bytes]] = {}
+
+    def _member_labels(self, table: str, views: Sequence[MemberView]) -> list[str]:
+        cache = self._labels
+        out = []
+        for view in views:
+            m = view.member
+            key = (table, m.ring, m.member)
+            labels = cache.get(key)
+            if labels is None:
+                labels = (f'table="{escape_label(table)}",ring="{escape_label(m.ring)}",'
+                          f'member="{escape_label(m.member)}"')
+                cache[key] = labels
+            out.append(labels)
+        return out
+
+    def _block(self, family: str, labels: list[str], values: list[Any],
+               make: Callable[[], list[str]]) -> bytes:
+        """A family's lines, made again only if its labels or values changed.
+
+        Most families (state, info, tokens, ownership, ...) do not move between
+        scans; comparing the lists is cheap, their label strings being the same
+        objects from scan to scan."""
+        cached = self._blocks.get(family)
+        if cached is not None and cached[0] == labels and cached[1] == values:
+            self._blocks_next[family] = cached
+            return cached[2]
+        block = "".join(make()).encode()
+        self._blocks_next[family] = (labels, values, block)
+        return block
+
+    def render(self, tables: Sequence[TableView]) -> bytes:
+        with gc_paused():
+            return self._render(tables)
+
+    def _render(self, tables: Sequence[TableView]) -> bytes:
+        labels: list[str] = []
+        views: list[MemberView] = []
+        ring_rows = []
+        live: set[tuple[str, str, str]] = set()
+        for table in tables:
+            for ring in table.rings:
+                labels += self._member_labels(table.table, ring.members)
+                views += ring.members
+                ring_rows.append((f'table="{escape_label(table.table)}",'
+                                  f'ring="{escape_label(ring.ring)}"', ring))
+                live.update((table.table, ring.ring, v.member.member) for v in ring.members)
+        if len(self._labels) > len(live):
+            self._labels = {k: v for k, v in self._labels.items() if k in live}
+        self._blocks_next = {}
+        out: list[bytes] = []
+        add = out.append
+        block = self._block
+        members = [v.member for v in views]
+        rows = list(zip(labels, members, strict=True))
+        if rows:
+            add(_header_bytes("ringwatch_member_heartbeat_timestamp_seconds", "gauge",
+                        "Unix time of the member's last heartbeat (InstanceDesc.timestamp)."))
+            add(block("heartbeat", labels, [m.heartbeat_timestamp for m in members], lambda: [
+                f"ringwatch_member_heartbeat_timestamp_seconds{{{lb}}} "
+                f"{m.heartbeat_timestamp}\n" for lb, m in rows]))
+            add(_header_bytes("ringwatch_member_heartbeat_age_seconds", "gauge",
+                        "Scan time minus the last heartbeat; negative under clock skew."))
+            add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {v.heartbeat_age:.3f}\n"
+                         for lb, v in zip(labels, views, strict=True)]).encode())
+            add(_header_bytes("ringwatch_member_registered_timestamp_seconds", "gauge",
+                        "Unix time the member registered in the ring; 0 means unknown."))
+            add(block("registered", labels, [m.registered_timestamp for m in members], lambda: [
+                f"ringwatch_member_registered_timestamp_seconds{{{lb}}} "
+                f"{m.registered_timestamp}\n" for lb, m in rows]))
+            add(_header_bytes("ringwatch_member_state", "gauge",
+                        "1 for the member's current state in the ring."))
+            states = [m.state for m in members]
+            if self.member_states == "all":
+                for state in KNOWN_STATES:
+                    add(block(f"state {state}", labels, states, lambda state=state: [
+                        f'ringwatch_member_state{{{lb},state="{state}"}} '
+                        f'{1 if m.state == state else 0}\n' for lb, m in rows]))
+                add(block("state UNKNOWN", labels, states, lambda: [
+                    f'ringwatch_member_state{{{lb},state="UNKNOWN"}} 1\n'
+                    for lb, m in rows if m.state == "UNKNOWN"]))
+            else:
+                add(block("state current", labels, states, lambda: [
+                    f'ringwatch_member_state{{{lb},state="{m.state}"}} 1\n' for lb, m in rows]))
+            add(_header_bytes("ringwatch_member_info", "gauge",
+                        "Always 1; the member's address and zone as labels."))
+            add(block("info", labels, [(m.addr, m.zone) for m in members], lambda: [
+                f'ringwatch_member_info{{{lb},addr="{escape_label(m.addr)}",'
+                f'member_zone="{escape_label(m.zone)}"}} 1\n' for lb, m in rows]))
+            add(_header_bytes("ringwatch_member_tokens", "gauge",
+                              "Number of tokens the member holds."))
+            add(block("tokens", labels, [m.tokens for m in members], lambda: [
+                f"ringwatch_member_tokens{{{lb}}} {len(m.tokens)}\n" for lb, m in rows]))
+            add(_header_bytes("ringwatch_member_token_ownership_ratio", "gauge",
+                        "Share of the 2^32 token space the member owns, 0 to 1."))
+            ownership = [v.ownership for v in views]
+            add(block("ownership", labels, ownership, lambda: [
+                f"ringwatch_member_token_ownership_ratio{{{lb}}} {o!r}\n"
+                for lb, o in zip(labels, ownership, strict=True)]))
+            add(_header_bytes("ringwatch_member_cas_writes_total", "counter",
+                        "The item's version: successful CAS writes since it was created."))
+            add(block("cas", labels, [m.version for m in members], lambda: [
+                f"ringwatch_member_cas_writes_total{{{lb}}} {m.version}\n" for lb, m in rows]))
+            add(_header_bytes("ringwatch_member_cas_last_change_timestamp_seconds", "gauge",
+                        "When ringwatch first saw the item's current version (its own clock)."))
+            changes = [v.cas_last_change for v in views]
+            # Few distinct values (mostly the scan times): format each once.
+            text = {value: format_value(value) for value in set(changes)}
+            add(block("cas change", labels, changes, lambda: [
+                f"ringwatch_member_cas_last_change_timestamp_seconds{{{lb}}} {text[c]}\n"
+                for lb, c in zip(labels, changes, strict=True)]))
+            add(_header_bytes("ringwatch_member_item_bytes", "gauge",
+                        "Length of the item's Data attribute as stored (snappy-compressed)."))
+            add(block("item bytes", labels, [m.item_bytes for m in members], lambda: [
+                f"ringwatch_member_item_bytes{{{lb}}} {m.item_bytes}\n" for lb, m in rows]))
+            ttl_rows = [(lb, m) for lb, m in rows if m.ttl is not None]
+            if ttl_rows:
+                add(_header_bytes("ringwatch_member_ttl_timestamp_seconds", "gauge",
+                            "The item's ttl attribute (unix seconds)."))
+                add("".join([f"ringwatch_member_ttl_timestamp_seconds{{{lb}}} {m.ttl}\n"
+                             for lb, m in ttl_rows]).encode())
+        self._blocks = self._blocks_next
+        ring_out: list[str] = []
+        if ring_rows:
+            radd = ring_out.append
+            radd(_header("ringwatch_ring_members", "gauge", "Members of the ring by state."))
+            for lb, ring in ring_rows:
+                ring_out += [f'ringwatch_ring_members{{{lb},state="{state}"}} {count}\n'
+                             for state, count in ring.state_counts.items()]
+            radd(_header("ringwatch_ring_stale_members", "gauge",
+                         "Members whose heartbeat is older than --ring.stale-after."))
+            ring_out += [f"ringwatch_ring_stale_members{{{lb}}} {r.stale_members}\n"
+                         for lb, r in ring_rows]
+            radd(_header("ringwatch_ring_oldest_heartbeat_timestamp_seconds", "gauge",
+                         "The oldest heartbeat in the ring."))
+            ring_out += [f"ringwatch_ring_oldest_heartbeat_timestamp_seconds{{{lb}}} "
+                         f"{r.oldest_heartbeat}\n" for lb, r in ring_rows
+                         if r.oldest_heartbeat is not None]
+            radd(_header("ringwatch_ring_tokens", "gauge", "All tokens in the ring."))
+            ring_out += [f"ringwatch_ring_tokens{{{lb}}} {r.tokens}\n" for lb, r in ring_rows]
+        add("".join(ring_out).encode())
+        return b"".join(out)

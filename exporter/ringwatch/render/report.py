@@ -1,0 +1,155 @@
+"""The one-shot scan's report: problems found, the text tables, the JSON document, the exit status.
+
+Exit status: 0 no problem; 1 problems found (a stale member, a member in
+JOINING or PENDING registered longer ago than --ring.stuck-after, items that
+could not be decoded); 2 a table could not be scanned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+from ringwatch.config import Config, format_duration
+from ringwatch.render.ringjson import snapshot_json
+from ringwatch.render.text import by_heartbeat_age, format_age, format_time, plural, state_summary
+from ringwatch.snapshot.model import MemberView, RingView, Snapshot, TableView
+
+STUCK_STATES = ("JOINING", "PENDING")
+EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    table: str
+    ring: str
+    member: str
+    kind: str  # stale, stuck, decode
+    what: str
+
+
+def member_problems(view: MemberView, at: float, stuck_after: float) -> list[tuple[str, str]]:
+    """(kind, description) of everything wrong with one member."""
+    found = []
+    if view.stale:
+        found.append(("stale", f"STALE: no heartbeat for {format_age(view.heartbeat_age)}"))
+    registered = view.member.registered_timestamp
+    if view.member.state in STUCK_STATES and registered and at - registered > stuck_after:
+        found.append(("stuck", f"STUCK in {view.member.state} for {format_age(at - registered)}"))
+    return found
+
+
+def find_problems(snapshot: Snapshot, at: float, stuck_after: float) -> list[Problem]:
+    problems = []
+    for table in snapshot.tables:
+        for err in table.decode_errors:
+            problems.append(Problem(table.table, err.ring, err.member, "decode",
+                                    f"cannot decode ({err.reason}): {err.detail}"))
+        for ring in table.rings:
+            for view in ring.members:
+                problems += [Problem(table.table, ring.ring, view.member.member, kind, what)
+                             for kind, what in member_problems(view, at, stuck_after)]
+    return problems
+
+
+def exit_status(snapshot: Snapshot, problems: list[Problem]) -> int:
+    if any(not t.ok for t in snapshot.tables):
+        return EXIT_SCAN_FAILED
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def ring_summary(ring: RingView) -> str:
+    return (f"ring {ring.ring}: {plural(len(ring.members), 'member')} ({state_summary(ring)}), "
+            f"{ring.stale_members} stale, {plural(ring.tokens, 'token')}")
+
+
+_HEADER = ("", "MEMBER", "ZONE", "STATE", "HEARTBEAT AGE", "VERSION", "TOKENS", "OWNERSHIP %",
+           "PROBLEM")
+
+
+def _write_columns(rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
+        out.write("  " + "  ".join(cells).rstrip() + "\n")
+
+
+def write_table(table: TableView, config: Config, at: float, out: TextIO) -> None:
+    if not table.ok:
+        out.write(f"== table {table.table}: SCAN FAILED ({table.result}): {table.error}\n\n")
+        return
+    members = sum(len(r.members) for r in table.rings)
+    out.write(f"== table {table.table}: {plural(len(table.rings), 'ring')}, "
+              f"{plural(members, 'member')}, scanned in {table.scan_duration:.2f}s\n")
+    for err in table.decode_errors:
+        out.write(f"!  item {err.ring}/{err.member} SKIPPED, cannot decode "
+                  f"({err.reason}): {err.detail}\n")
+    if not table.rings:
+        out.write("(no ring members in this table)\n")
+    out.write("\n")
+    for ring in table.rings:
+        rows: list[tuple[str, ...]] = []
+        for v in by_heartbeat_age(ring.members):
+            problems = [what for _, what in member_problems(v, at, config.stuck_after)]
+            if config.problems_only and not problems:
+                continue
+            m = v.member
+            rows.append(("!" if problems else "", m.member, m.zone or "-", m.state,
+                         format_age(v.heartbeat_age), str(m.version), str(len(m.tokens)),
+                         f"{v.ownership * 100:.2f}", "; ".join(problems)))
+        if not rows:  # only with --problems-only
+            out.write(ring_summary(ring) + "; no problems\n")
+            continue
+        out.write(ring_summary(ring) + "\n")
+        _write_columns([_HEADER, *rows], out)
+        out.write("\n")
+
+
+def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int,
+                  out: TextIO) -> None:
+    failed = [t.table for t in snapshot.tables if not t.ok]
+    kinds = {kind: sum(1 for p in problems if p.kind == kind)
+             for kind in ("stale", "stuck", "decode")}
+    detail = (f"{plural(kinds['stale'], 'stale member')}, {kinds['stuck']} stuck in "
+              f"JOINING/PENDING, {plural(kinds['decode'], 'undecodable item')}")
+    if failed:
+        out.write(f"SCAN FAILED for {', '.join(failed)}; {detail} (exit {status})\n")
+    elif problems:
+        out.write(f"PROBLEMS: {detail} (exit {status})\n")
+    else:
+        members = sum(len(r.members) for t in snapshot.tables for r in t.rings)
+        rings = sum(len(t.rings) for t in snapshot.tables)
+        out.write(f"OK: {plural(members, 'member')} in {plural(rings, 'ring')}, "
+                  f"no problems (exit {status})\n")
+
+
+def write_text(snapshot: Snapshot, config: Config, at: float, problems: list[Problem],
+               status: int, out: TextIO) -> None:
+    judged = f"as of {format_time(at)}" + (
+        f" (--at {config.at})" if config.at is not None else "")
+    out.write(f"ringwatch scan {judged}; stale after {format_duration(config.stale_after)}, "
+              f"stuck after {format_duration(config.stuck_after)}\n\n")
+    for table in snapshot.tables:
+        write_table(table, config, at, out)
+    write_verdict(snapshot, problems, status, out)
+
+
+def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[Problem],
+                  status: int) -> dict[str, Any]:
+    document = snapshot_json(snapshot)
+    by_member: dict[tuple[str, str, str], list[str]] = {}
+    for p in problems:
+        by_member.setdefault((p.table, p.ring, p.member), []).append(p.what)
+    for table in document["tables"]:
+        for ring in table["rings"]:
+            members = []
+            for member in ring["members"]:
+                member["problems"] = by_member.get(
+                    (table["table"], ring["ring"], member["member"]), [])
+                if member["problems"] or not config.problems_only:
+                    members.append(member)
+            ring["members"] = members
+    document["stuck_after_seconds"] = config.stuck_after
+    document["problems"] = [asdict(p) for p in problems]
+    document["exit_status"] = status
+    return document

@@ -1,0 +1,62 @@
+"""The JSON shape shared by `ringwatch scan --output json` and `/ring.json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ringwatch.snapshot.model import MemberView, Snapshot, TableView
+
+
+def member_json(view: MemberView) -> dict[str, Any]:
+    m = view.member
+    return {
+        "member": m.member,
+        "state": m.state,
+        "state_number": m.state_num,
+        "zone": m.zone,
+        "addr": m.addr,
+        "heartbeat_timestamp": m.heartbeat_timestamp,
+        "heartbeat_age_seconds": round(view.heartbeat_age, 3),
+        "registered_timestamp": m.registered_timestamp,
+        "tokens": len(m.tokens),
+        "ownership": view.ownership,
+        "cas_version": m.version,
+        "cas_last_change_timestamp": view.cas_last_change,
+        "stale": view.stale,
+        "ttl": m.ttl,
+        "item_bytes": m.item_bytes,
+    }
+
+
+def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
+    return {
+        "table": view.table,
+        "ok": view.ok,
+        "error": view.error,
+        "result": view.result,
+        "last_successful_scan_timestamp": view.scanned_at,
+        "decode_errors": [
+            {"ring": e.ring, "member": e.member, "reason": e.reason, "detail": e.detail}
+            for e in view.decode_errors
+        ],
+        "rings": [
+            {
+                "ring": ring.ring,
+                "members": [member_json(v) for v in sorted(
+                    ring.members, key=lambda v: (-v.heartbeat_age, v.member.member))],
+            }
+            for ring in view.rings
+        ] if served else [],
+    }
+
+
+def snapshot_json(snapshot: Snapshot, served_tables: frozenset[str] | None = None
+                  ) -> dict[str, Any]:
+    return {
+        "scanned_at": snapshot.created_at,
+        "stale_after_seconds": snapshot.stale_after,
+        "tables": [
+            table_json(t, served_tables is None or t.table in served_tables)
+            for t in snapshot.tables
+        ],
+    }

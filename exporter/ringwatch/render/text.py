@@ -1,0 +1,41 @@
+"""Small text formatting shared by the scan report and the /ring page."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from ringwatch.cortex.proto import KNOWN_STATES, UNKNOWN_STATE
+from ringwatch.snapshot.model import MemberView, RingView
+
+
+def format_age(seconds: float) -> str:
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{sign}{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{sign}{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    if seconds < 172800:
+        return f"{sign}{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return f"{sign}{int(seconds // 86400)}d{int(seconds % 86400 // 3600):02d}h"
+
+
+def format_time(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix))
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def by_heartbeat_age(members: Iterable[MemberView]) -> list[MemberView]:
+    """Oldest heartbeat first; ties by member id so the order is stable."""
+    return sorted(members, key=lambda v: (-v.heartbeat_age, v.member.member))
+
+
+def state_summary(ring: RingView) -> str:
+    """`2 ACTIVE, 1 LEAVING`: only states somebody is in, in Cortex's order."""
+    order = (*KNOWN_STATES, UNKNOWN_STATE)
+    parts = [f"{ring.state_counts[s]} {s}" for s in order if ring.state_counts.get(s)]
+    return ", ".join(parts) or "no members"

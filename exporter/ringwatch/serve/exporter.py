@@ -1,0 +1,235 @@
+"""The scan loop: read every table, build a snapshot, render it, swap it in.
+
+Scans run one after another (never overlapping) in one background task. The
+HTTP side only ever reads `Exporter.exposition()` and the health facts here;
+nothing it calls does I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from ringwatch.config import Config
+from ringwatch.dynamodb.client import open_client
+from ringwatch.dynamodb.reader import TableRead, read_table
+from ringwatch.logs import RateLimitedLog, log
+from ringwatch.render.exposition import Renderer
+from ringwatch.serve.selfmetrics import SelfMetrics
+from ringwatch.snapshot.builder import SnapshotBuilder
+from ringwatch.snapshot.model import Snapshot, TableView
+
+_current_table: ContextVar[str] = ContextVar("ringwatch_current_table", default="")
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """Member and ring series of the tables still fresh, rendered once."""
+
+    snapshot: Snapshot
+    fresh_tables: frozenset[str]
+    body: bytes
+    _derived: dict[str, bytes] = field(default_factory=dict, compare=False)
+
+    def cached(self, key: str, make: Callable[[], bytes]) -> bytes:
+        """Something derived from this exposition (gzip, JSON), made at most once."""
+        value = self._derived.get(key)
+        if value is None:
+            value = self._derived[key] = make()
+        return value
+
+    def gzipped(self) -> bytes:
+        return self.cached("gzip", lambda: gzip.compress(self.body, compresslevel=1))
+
+
+class Exporter:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        operations = ("Query",) if config.ring_keys else ("Scan",)
+        self.metrics = SelfMetrics(config.tables, operations)
+        self.builder = SnapshotBuilder(stale_after=config.stale_after)
+        self.renderer = Renderer(config.member_states)
+        self.snapshot: Snapshot | None = None
+        self._exposition: Exposition | None = None
+        self.client: Any = None
+        self.started_monotonic = time.monotonic()
+        self.last_scan_finished: float | None = None
+        self.scans_finished = 0
+        self._failure_log = RateLimitedLog()
+        self._decode_log = RateLimitedLog()
+        self._decode_keys: dict[str, set[str]] = {}
+        self._seen_tables: set[str] = set()
+
+    # -- facts for the HTTP side (no I/O) ---------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.scans_finished > 0
+
+    def healthy(self) -> bool:
+        bound = self.config.scan_interval + self.config.scan_timeout + 30.0
+        since = self.last_scan_finished or self.started_monotonic
+        return time.monotonic() - since <= bound
+
+    def exposition(self) -> Exposition | None:
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        fresh = self._fresh_tables(snapshot)
+        current = self._exposition
+        if current is None or current.snapshot is not snapshot or current.fresh_tables != fresh:
+            current = self._render(snapshot, fresh)
+        return current
+
+    def self_metrics(self) -> bytes:
+        return self.metrics.render()
+
+    # -- scanning ---------------------------------------------------------
+    def _fresh_tables(self, snapshot: Snapshot) -> frozenset[str]:
+        now = self.clock()
+        return frozenset(t.table for t in snapshot.tables if t.scanned_at is not None
+                         and now - t.scanned_at <= self.config.snapshot_max_age)
+
+    def _render(self, snapshot: Snapshot, fresh: frozenset[str]) -> Exposition:
+        tables = [t for t in snapshot.tables if t.table in fresh]
+        exposition = Exposition(snapshot, fresh, self.renderer.render(tables))
+        for table in snapshot.tables:
+            served = sum(len(r.members) for r in table.rings) if table.table in fresh else 0
+            self.metrics.members_served.labels(table.table).set(served)
+        self._exposition = exposition
+        return exposition
+
+    async def open(self, stack: AsyncExitStack) -> None:
+        self.client = await open_client(self.config, stack, observer=self.observe_attempt)
+
+    def observe_attempt(self, operation: str, result: str, seconds: float) -> None:
+        table = _current_table.get()
+        self.metrics.requests.labels(table, operation, result).inc()
+        self.metrics.request_duration.labels(table, operation).observe(seconds)
+
+    async def _read(self, table: str) -> TableRead:
+        _current_table.set(table)
+        return await read_table(
+            self.client, table, self.config.ring_keys,
+            consistent_read=self.config.consistent_read,
+            scan_timeout=self.config.scan_timeout,
+            observer=self.observe_attempt, wall_clock=self.clock)
+
+    async def scan_once(self) -> Snapshot:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._read(table)) for table in self.config.tables]
+        reads = [task.result() for task in tasks]
+        previous = self.snapshot
+        snapshot = self.builder.build(reads, previous, self.clock())
+        self._account(reads, snapshot, previous)
+        self.snapshot = snapshot
+        self._render(snapshot, self._fresh_tables(snapshot))
+        self.last_scan_finished = time.monotonic()
+        self.scans_finished += 1
+        return snapshot
+
+    def _account(self, reads: list[TableRead], snapshot: Snapshot,
+                 previous: Snapshot | None) -> None:
+        m = self.metrics
+        for read in reads:
+            table = read.table
+            m.scans.labels(table, read.result).inc()
+            m.scan_duration.labels(table).observe(read.duration)
+            m.consumed_capacity.labels(table).inc(read.consumed_capacity)
+            view = snapshot.table(table)
+            assert view is not None
+            if read.ok:
+                m.up.labels(table).set(1)
+                m.last_success.labels(table).set(read.started_at)
+                for err in view.decode_errors:
+                    m.decode_errors.labels(table, err.reason).inc()
+            else:
+                m.up.labels(table).set(0)
+            self._log_table(read, view, previous.table(table) if previous else None)
+
+    def _log_table(self, read: TableRead, view: TableView, old: TableView | None) -> None:
+        """Log what changed: each state change once, a persisting failure at most
+        every 5 minutes (and at once when its kind changes)."""
+        table, now = read.table, time.monotonic()
+        if not read.ok:
+            if self._failure_log.should_log(table, now, kind=read.result):
+                log(logging.WARNING, "scan failed", table=table, result=read.result,
+                    error=read.error, duration=round(read.duration, 3),
+                    serving_last_good=view.scanned_at is not None,
+                    suppressed=self._failure_log.suppressed(table))
+            return
+        failed_scans = self._failure_log.end(table)
+        if failed_scans is not None:
+            log(logging.INFO, "scan recovered", table=table, failed_scans=failed_scans)
+        self._log_decode_errors(table, view, now)
+        first = table not in self._seen_tables
+        self._seen_tables.add(table)
+        if first:
+            log(logging.INFO, "first scan", table=table, rings=len(view.rings),
+                members=sum(len(r.members) for r in view.rings),
+                stale=sum(r.stale_members for r in view.rings))
+            for ring in view.rings:
+                for v in ring.members:
+                    if v.stale:
+                        log(logging.WARNING, "member is stale", table=table, ring=ring.ring,
+                            member=v.member.member, state=v.member.state,
+                            heartbeat_age=round(v.heartbeat_age, 1))
+            return
+        before = {(r.ring, v.member.member): v for r in (old.rings if old else ())
+                  for v in r.members}
+        after = {(r.ring, v.member.member): v for r in view.rings for v in r.members}
+        for key, v in after.items():
+            was = before.get(key)
+            if was is not None and was.stale == v.stale and was.member.state == v.member.state:
+                continue  # the common case, kept cheap: nothing to log
+            fields = {"table": table, "ring": key[0], "member": key[1],
+                      "state": v.member.state, "heartbeat_age": round(v.heartbeat_age, 1)}
+            if was is None:
+                log(logging.INFO, "member appeared", **fields)
+                continue
+            if was.member.state != v.member.state:
+                log(logging.INFO, "member changed state", previous_state=was.member.state,
+                    **fields)
+            if v.stale and not was.stale:
+                log(logging.WARNING, "member went stale", **fields)
+            elif was.stale and not v.stale:
+                log(logging.INFO, "member recovered", **fields)
+        for key in before.keys() - after.keys():
+            log(logging.INFO, "member disappeared", table=table, ring=key[0], member=key[1])
+
+    def _log_decode_errors(self, table: str, view: TableView, now: float) -> None:
+        """An undecodable item is logged when first seen, then every 5 minutes while
+        it stays so; the counter says how often it was skipped."""
+        current = set()
+        for err in view.decode_errors:
+            key = f"{table}\x00{err.ring}\x00{err.member}"
+            current.add(key)
+            if self._decode_log.should_log(key, now, kind=err.reason):
+                log(logging.WARNING, "item skipped: cannot decode", table=table,
+                    ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
+                    suppressed=self._decode_log.suppressed(key))
+        for key in self._decode_keys.get(table, set()) - current:
+            self._decode_log.end(key)
+        self._decode_keys[table] = current
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Scan every --scan.interval until `stop` is set."""
+        interval = self.config.scan_interval
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.scan_once()
+            except Exception:  # a bug must not end the loop: log it and scan again
+                logging.getLogger("ringwatch").exception("scan crashed")
+            delay = max(0.0, interval - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stop.wait()

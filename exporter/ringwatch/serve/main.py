@@ -1,0 +1,87 @@
+"""`ringwatch serve`: wire the client, the scan loop and the HTTP server together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from ringwatch.config import Config
+from ringwatch.logs import log
+from ringwatch.serve.exporter import Exporter
+from ringwatch.serve.http import make_app
+from ringwatch.serve.webconfig import load_web_config
+
+SHUTDOWN_BUDGET = 3.0  # seconds; SPEC allows 5 from SIGTERM to exit
+# A connection must complete its request (headers included) this long after it
+# opens or goes idle, or it is closed: slow clients cannot hold sockets forever.
+CLIENT_IDLE_TIMEOUT = 30.0
+
+
+class _DropClientErrors(logging.Filter):
+    """aiohttp logs a traceback for every malformed request; that is the client's
+    fault (it gets a 400), and a flood of them must not flood the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, HttpProcessingError)
+
+
+async def serve(config: Config, *, stop: asyncio.Event | None = None,
+                clock: Callable[[], float] = time.time,
+                on_listening: Callable[[str, int], None] | None = None,
+                exporter: Exporter | None = None) -> int:
+    web_config = load_web_config(config.web_config_file)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+    exporter = exporter or Exporter(config, clock=clock)
+    stack = AsyncExitStack()
+    try:
+        await exporter.open(stack)
+        server_log = logging.getLogger("aiohttp.server")
+        if not any(isinstance(f, _DropClientErrors) for f in server_log.filters):
+            server_log.addFilter(_DropClientErrors())
+        runner = web.AppRunner(make_app(exporter, web_config.basic_auth), access_log=None,
+                               handle_signals=False, shutdown_timeout=1.0,
+                               keepalive_timeout=CLIENT_IDLE_TIMEOUT)
+        await runner.setup()
+        host, port = config.listen_host_port
+        site = web.TCPSite(runner, host=None if host == "0.0.0.0" else host, port=port,
+                           ssl_context=web_config.ssl_context, backlog=512)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        bound_port = sockets[0].getsockname()[1] if sockets else port
+        scheme = "https" if web_config.ssl_context else "http"
+        log(logging.INFO, "listening", address=f"{scheme}://{host}:{bound_port}",
+            tables=",".join(config.tables), scan_interval=config.scan_interval)
+        if on_listening:
+            on_listening(host, bound_port)
+
+        scan_task = asyncio.create_task(exporter.run(stop), name="ringwatch-scan-loop")
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait({scan_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        log(logging.INFO, "shutting down")
+        # In-flight DynamoDB requests are abandoned, not awaited.
+        scan_task.cancel()
+        stop_wait.cancel()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(SHUTDOWN_BUDGET):
+                await asyncio.gather(scan_task, return_exceptions=True)
+                await runner.cleanup()
+    finally:
+        # Closing the client must not hang past the budget either.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await stack.aclose()
+    return 0

@@ -1,0 +1,80 @@
+"""Immutable view of every watched table after a scan.
+
+A `Snapshot` is built from the scan's `TableRead`s and the previous snapshot
+(CAS progress is judged across scans) and then only ever read: the HTTP side
+serves it while the next one is built, and swapping is one reference
+assignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ringwatch.cortex.decode import DecodeError, Member
+
+
+class ScanResult(Protocol):
+    """What the builder needs of one table's read (the DynamoDB reader's `TableRead`)."""
+
+    table: str
+    started_at: float
+    duration: float
+    items: Sequence[dict[str, Any]]
+    result: str
+    error: str | None
+
+    @property
+    def ok(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    member: Member
+    heartbeat_age: float
+    stale: bool
+    ownership: float
+    cas_last_change: float
+
+
+@dataclass(frozen=True)
+class RingView:
+    ring: str
+    members: tuple[MemberView, ...]  # sorted by member id
+    state_counts: dict[str, int]
+    stale_members: int
+    oldest_heartbeat: int | None
+    tokens: int
+
+
+@dataclass(frozen=True)
+class TableView:
+    table: str
+    ok: bool
+    result: str
+    error: str | None
+    attempted_at: float
+    scan_duration: float
+    # From the last successful scan (kept while later scans fail).
+    scanned_at: float | None
+    rings: tuple[RingView, ...]
+    decode_errors: tuple[DecodeError, ...] = ()
+
+    @property
+    def members(self) -> Iterable[MemberView]:
+        for ring in self.rings:
+            yield from ring.members
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    created_at: float
+    tables: tuple[TableView, ...] = ()
+    stale_after: float = 60.0
+
+    def table(self, name: str) -> TableView | None:
+        for view in self.tables:
+            if view.table == name:
+                return view
+        return None

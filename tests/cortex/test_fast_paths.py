@@ -1,0 +1,184 @@
+"""The hot path's shortcuts (decode cache, reused render blocks, reused member
+index) give exactly what the plain path gives, on real and on odd items."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import cramjam
+import pytest
+from support.cortexdata import DUMPS, load_dump
+
+from ringwatch.cortex.decode import DecodeError, ItemDecoder, decode_item
+from ringwatch.cortex.proto import InstanceDesc
+from ringwatch.dynamodb.reader import TableRead
+from ringwatch.render.exposition import Renderer
+from ringwatch.snapshot.builder import SnapshotBuilder
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _item(raw_proto: bytes, member: str = "ingester-1", data_as_bytes: bool = False
+          ) -> dict[str, Any]:
+    data = bytes(cramjam.snappy.compress_raw(raw_proto))
+    return {"RingKey": {"S": "collectors/ring"}, "InstanceKey": {"S": member},
+            "Data": {"B": data if data_as_bytes else base64.b64encode(data).decode()},
+            "version": {"N": "7"}}
+
+
+def _packed(tokens: list[int]) -> bytes:
+    payload = b"".join(_varint(t) for t in tokens)
+    return b"\x32" + _varint(len(payload)) + payload
+
+
+HEAD = InstanceDesc(addr="10.0.0.1:9095", timestamp=1_700_000_000, state=0).SerializeToString()
+ODD_ENCODINGS = {
+    "plain": HEAD + _packed([5, 300, 70000]),
+    "unpacked tokens": HEAD + b"".join(b"\x30" + _varint(t) for t in (5, 300, 70000)),
+    "two packed chunks": HEAD + _packed([5, 300]) + _packed([70000]),
+    "packed then unpacked": HEAD + _packed([5]) + b"\x30" + _varint(9),
+    "unknown field": HEAD + _packed([1, 2]) + b"\x48\x01",
+    "repeated addr": HEAD + _packed([1]) + b"\x0a\x03abc",
+    "explicit default": HEAD + b"\x18\x00" + _packed([1]),
+    "no tokens": HEAD,
+    "unknown state": InstanceDesc(addr="a", state=42).SerializeToString() + _packed([3]),
+    "truncated tokens": HEAD + b"\x32\x02\x80",
+    "not protobuf": b"\xff\xff\xff",
+}
+
+
+def _same(item: dict[str, Any], decoder: ItemDecoder) -> None:
+    try:
+        expected = decode_item(copy.deepcopy(item))
+    except DecodeError as err:
+        with pytest.raises(DecodeError) as caught:
+            decoder.decode(item)
+        assert (caught.value.reason, caught.value.detail, caught.value.member) == (
+            err.reason, err.detail, err.member)
+        return
+    assert decoder.decode(item) == expected
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ENCODINGS))
+def test_cached_decoder_matches_decode_item_on_odd_encodings(name: str) -> None:
+    decoder = ItemDecoder()
+    # The same tokens seen first in a plain item must not leak into an odd one.
+    decoder.start_scan()
+    _same(_item(ODD_ENCODINGS["plain"], "warm"), decoder)
+    for scan in range(3):
+        decoder.start_scan()
+        _same(_item(ODD_ENCODINGS[name]), decoder)
+        _same(_item(ODD_ENCODINGS[name], data_as_bytes=True), decoder)
+        _same(_item(ODD_ENCODINGS["plain"], f"other-{scan}"), decoder)
+
+
+def test_cached_decoder_matches_decode_item_on_bad_attributes() -> None:
+    good = _item(ODD_ENCODINGS["plain"])
+    bad = [
+        {**good, "Data": {"B": "not base64!"}},
+        {**good, "Data": {"B": "QUJD===="}},
+        {**good, "Data": {"B": "QUJD\n"}},
+        {**good, "Data": {"B": "QU JD"}},
+        {**good, "Data": {"B": "QUJ"}},
+        {**good, "Data": {"B": "QUJDé"}},
+        {**good, "Data": {"B": "QQ==QQ=="}},
+        {**good, "Data": {"B": "not base64!"}, "version": {"N": "x"}},
+        {**good, "Data": {"B": base64.b64encode(b"junk").decode()}, "version": {"N": "x"}},
+        {**good, "version": {"N": "²"}},
+        {**good, "version": {"N": "7.0"}},
+        {**good, "version": {"S": "7"}},
+        {**good, "RingKey": "collectors/ring"},
+        {**good, "Data": {"B": bytearray(b"\x00")}},
+        {**good, "Data": {"B": 12}},
+        {**good, "Data": {"B": ["x"]}},
+        {**good, "Data": {"S": "x"}},
+        {**good, "Data": "x"},
+        {**good, "version": {"N": "x"}},
+        {**good, "ttl": {"N": "17"}},
+        {**good, "Data": {"B": base64.b64encode(b"\x00\x01garbage").decode()}},
+        {k: v for k, v in good.items() if k != "InstanceKey"},
+    ]
+    decoder = ItemDecoder()
+    for _ in range(2):
+        decoder.start_scan()
+        for item in [good, *bad]:
+            _same(item, decoder)
+
+
+def test_cached_decoder_matches_decode_item_on_every_real_dump() -> None:
+    decoder = ItemDecoder()
+    for name in DUMPS * 2:
+        decoder.start_scan()
+        for item in load_dump(name)["Items"]:
+            _same(item, decoder)
+
+
+def _read(items: list[dict[str, Any]], at: float) -> TableRead:
+    return TableRead(table="t", started_at=at, items=copy.deepcopy(items))
+
+
+def test_reused_blocks_and_index_give_the_same_snapshot_and_text_as_a_fresh_start() -> None:
+    dumps = [load_dump(name)["Items"] for name in ("healthy", "sigstop-45s", "healthy",
+                                                    "with-ttl", "sigterm-3s", "sigterm-3s")]
+    warm_builder, warm_renderer = SnapshotBuilder(stale_after=30.0), Renderer()
+    previous = None
+    for step, items in enumerate(dumps):
+        at = 1_795_669_000.0 + 10 * step
+        snapshot = warm_builder.build([_read(items, at)], previous, at)
+        cold = SnapshotBuilder(stale_after=30.0).build([_read(items, at)], previous, at)
+        assert snapshot.tables == cold.tables
+        assert warm_renderer.render(snapshot.tables) == Renderer().render(snapshot.tables)
+        previous = snapshot
+
+
+def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(moto_dynamo) -> None:
+    import asyncio
+    import gzip
+
+    import aiohttp
+    from support.harness import running_exporter
+
+    from ringwatch.serve import http as ringweb
+
+    moto_dynamo.load_dump("fast-paths", "healthy")
+
+    async def run() -> None:
+        argv = ["--dynamodb.table", "fast-paths", "--dynamodb.endpoint-url",
+                moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1"]
+        async with running_exporter(argv) as (exporter, url):
+            await exporter.scan_once()
+            body = exporter.exposition().body
+            ringweb._WRITE_CHUNK = 1000  # many slices even for a small ring
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{url}/metrics",
+                                       headers={"Accept-Encoding": "identity"}) as resp:
+                    plain = await resp.read()
+                    assert int(resp.headers["Content-Length"]) == len(plain)
+                async with session.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"},
+                                       auto_decompress=False) as resp:
+                    assert resp.headers["Content-Encoding"] == "gzip"
+                    unzipped = gzip.decompress(await resp.read())
+                async with session.head(f"{url}/metrics") as resp:
+                    assert resp.status == 200
+                    assert await resp.read() == b""
+        assert len(body) > 3000
+        for text in (plain, unzipped):
+            assert text.startswith(body)
+            assert b"ringwatch_up{" in text[len(body):]
+
+    try:
+        asyncio.run(run())
+    finally:
+        ringweb._WRITE_CHUNK = 1024 * 1024

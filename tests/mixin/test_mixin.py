@@ -1,0 +1,245 @@
+"""The mixin's build, lint and `_config` overrides: rendered files, runbook, dashboards, PromQL."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from support import REPO
+
+MIXIN = REPO / "mixin"
+sys.path.insert(0, str(MIXIN))
+
+import build  # noqa: E402
+
+ALLOWED_PANELS = {"timeseries", "stat", "bargauge", "table", "text"}
+SPEC_ALERTS = {
+    "CortexRingMemberHeartbeatStale", "CortexRingMemberCASStalled", "CortexRingMemberGhost",
+    "CortexRingRolloutStalled", "CortexRingUnhealthyMembers", "CortexIngesterCASFlatlined",
+    "RingwatchScanFailing", "RingwatchDown", "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors",
+}
+DASHBOARD_TITLES = {"ringwatch / Ring health", "ringwatch / Rollout progress",
+                    "ringwatch / Exporter"}
+
+
+@pytest.fixture(scope="module")
+def default() -> dict:
+    return build.render()
+
+
+def alerts_of(rendered: dict) -> list[dict]:
+    return [r for g in rendered["prometheus_alerts"]["groups"] for r in g["rules"]]
+
+
+def records_of(rendered: dict) -> list[dict]:
+    return [r for g in rendered["prometheus_rules"]["groups"] for r in g["rules"]]
+
+
+def promtool_check(*paths: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["promtool", "check", "rules", *map(str, paths)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def write_rendered(rendered: dict, directory: Path) -> tuple[Path, Path]:
+    alerts, rules = directory / "alerts.yaml", directory / "rules.yaml"
+    alerts.write_text(build.to_yaml(rendered["prometheus_alerts"]))
+    rules.write_text(build.to_yaml(rendered["prometheus_rules"]))
+    return alerts, rules
+
+
+def test_committed_files_are_what_the_jsonnet_renders():
+    result = subprocess.run([sys.executable, str(MIXIN / "build.py"), "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_names_files_that_differ_or_are_missing(default, tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "REPO_DIR", tmp_path)
+    monkeypatch.setattr(build, "DASHBOARDS_DIR", tmp_path / "dashboards")
+    committed = tmp_path / "prometheus_alerts.yaml"
+    text = build.to_yaml(default["prometheus_alerts"])
+    committed.write_text(text.replace("for: 1m", "for: 9m", 1))
+    problems = build.check({committed: text, tmp_path / "prometheus_rules.yaml": "groups: []\n"})
+    assert len(problems) == 2
+    assert problems[0].startswith("prometheus_alerts.yaml: differs") and "for: 9m" in problems[0]
+    assert problems[1] == "prometheus_rules.yaml: missing"
+    committed.write_text(text)
+    assert build.check({committed: text}) == []
+
+
+def test_rendered_rules_pass_promtool_check_without_lint_findings():
+    result = promtool_check(build.ALERTS_PATH, build.RULES_PATH)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout and "FAILED" not in result.stdout, result.stdout
+
+
+def test_jsonnet_sources_are_formatted():
+    sources = sorted(str(p) for p in MIXIN.rglob("*.libsonnet"))
+    assert len(sources) >= 10
+    result = subprocess.run(["jsonnetfmt", "--test", *sources], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, f"run jsonnetfmt -i on the mixin: {result.stderr}"
+
+
+def test_every_spec_alert_exists_with_severity_summary_description_and_runbook(default):
+    alerts = alerts_of(default)
+    assert {a["alert"] for a in alerts} == SPEC_ALERTS
+    runbook = (MIXIN / "runbook.md").read_text()
+    sections = {h.strip() for h in re.findall(r"^## (.+)$", runbook, re.M)}
+    for a in alerts:
+        assert a["labels"]["severity"] in {"critical", "warning", "info"}, a["alert"]
+        ann = a["annotations"]
+        assert ann["summary"] and "{{" not in ann["summary"], a["alert"]
+        assert "{{" in ann["description"], a["alert"]
+        assert ann["runbook_url"].endswith("#" + a["alert"].lower()), a["alert"]
+        assert a["alert"] in sections, f"no runbook section for {a['alert']}"
+
+
+def test_member_descriptions_name_table_ring_member_and_zone(default):
+    for a in alerts_of(default):
+        d = a["annotations"]["description"]
+        if a["alert"].startswith("CortexRing"):
+            assert "$labels.table" in d and "$labels.ring" in d, a["alert"]
+        if a["alert"] in {"CortexRingMemberHeartbeatStale", "CortexRingMemberCASStalled",
+                          "CortexRingMemberGhost"}:
+            assert "$labels.member " in d and "$labels.member_zone" in d, a["alert"]
+
+
+def dashboards(rendered: dict) -> dict[str, dict]:
+    return rendered["dashboards"]
+
+
+def panel_queries(dashboard: dict) -> list[str]:
+    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
+def test_dashboards_have_uid_title_variables_and_only_allowed_panels(default):
+    boards = dashboards(default)
+    assert {d["title"] for d in boards.values()} == DASHBOARD_TITLES
+    uids = [d["uid"] for d in boards.values()]
+    assert len(set(uids)) == 3 and all(re.fullmatch(r"[a-z0-9-]{1,40}", u) for u in uids)
+    for name, d in boards.items():
+        variables = {v["name"]: v for v in d["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource", name
+        assert {"cluster", "namespace", "table", "ring"} <= variables.keys(), name
+        types = {p["type"] for p in d["panels"]}
+        assert types <= ALLOWED_PANELS, (name, types - ALLOWED_PANELS)
+        for p in d["panels"]:
+            if p["type"] != "text":
+                assert p["datasource"]["uid"] == "${datasource}", (name, p["title"])
+        assert any("$__rate_interval" in q for q in panel_queries(d)), name
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids)), name
+
+
+def test_dashboard_files_keep_their_uid():
+    for path in sorted((REPO / "dashboards").glob("*.json")):
+        text = path.read_text()
+        assert f'"uid": "{path.stem}"' in text, path.name
+
+
+def test_every_panel_query_is_valid_promql(default, tmp_path):
+    """All panel and variable queries, as recording rules, through `promtool check rules`."""
+    substitutions = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+    rules = []
+    for name, d in sorted(dashboards(default).items()):
+        exprs = panel_queries(d) + [
+            re.fullmatch(r"label_values\((.*), \w+\)", v["query"]["query"]).group(1)
+            for v in d["templating"]["list"] if v["type"] == "query"]
+        for i, expr in enumerate(exprs):
+            for var, value in substitutions.items():
+                expr = expr.replace(var, value)
+            expr = re.sub(r"\$\w+", ".*", expr)
+            rules.append({"record": f"dashboard:{Path(name).stem.replace('-', '_')}:q{i}",
+                          "expr": expr})
+    assert len(rules) > 40
+    path = tmp_path / "dashboard-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}))
+    result = promtool_check(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_panels_cover_what_the_issue_asks_for(default):
+    queries = {Path(n).stem: "\n".join(panel_queries(d)) for n, d in dashboards(default).items()}
+    health = queries["ringwatch-ring-health"]
+    for needle in ("ringwatch:ring_members:max", "ringwatch:zone_stale_members:sum",
+                   "sort_desc(ringwatch:member_heartbeat_age_seconds:max",
+                   "ringwatch_member_cas_writes_total", "ringwatch:member_cas_age_seconds:min",
+                   "ringwatch:member_token_ownership_ratio:max",
+                   "ringwatch:zone_token_ownership_ratio:sum"):
+        assert needle in health, needle
+    rollout = queries["ringwatch-rollout-progress"]
+    for needle in ("kube_statefulset_status_replicas_updated", 'state=~"JOINING|LEAVING|PENDING"',
+                   'cortex_kv_request_duration_seconds_count{', 'operation="CAS"',
+                   "status_code", "cortex_dynamodb_kv_cas_attempt_total"):
+        assert needle in rollout, needle
+    exporter = queries["ringwatch-exporter"]
+    for needle in ("ringwatch_scan_duration_seconds_bucket", "ringwatch_scans_total",
+                   "ringwatch_request_duration_seconds_bucket", 'result="throttled"',
+                   "ringwatch_consumed_capacity_units_total", "ringwatch_decode_errors_total",
+                   "ringwatch_last_successful_scan_timestamp_seconds"):
+        assert needle in exporter, needle
+
+
+def test_config_overrides_reach_every_output(tmp_path):
+    overrides = {
+        "ringwatchSelector": 'job="rw-e2e"',
+        "ingesterSelector": 'job="e2e/ingester"',
+        "kubeStateMetricsSelector": 'job="ksm-e2e"',
+        "ringDefaults": {"heartbeatStaleAfter": "5s", "heartbeatStaleFor": "2s",
+                         "casStalledAfter": "7s", "ghostAfter": "1m30s",
+                         "heartbeatStaleSeverity": "page"},
+        "ringOverrides": {"collectors/distributor": {"heartbeatStaleAfter": "3m"}},
+        "scanFailingAfter": "20s", "scanFailingFor": "4s",
+        "ingesterCASWindow": "15s",
+        "runbookURLBase": "https://runbooks.example/ringwatch",
+        "dashboardRefresh": "5s",
+        "dashboardDatasource": "e2e-prom",
+    }
+    out = build.render(overrides)
+    alerts, records = alerts_of(out), records_of(out)
+    stale = [a for a in alerts if a["alert"] == "CortexRingMemberHeartbeatStale"]
+    # the default rule (now excluding both overridden rings) and one per overridden ring
+    assert len(stale) == 3
+    by_ring = {a["labels"].get("ring"): a for a in stale}
+    assert by_ring[None]["expr"].endswith("> 5") and by_ring[None]["for"] == "2s"
+    assert 'ring!~"collectors/distributor|collectors/store-gateway"' in by_ring[None]["expr"]
+    assert by_ring["collectors/distributor"]["expr"].endswith("> 180")
+    assert all(a["labels"]["severity"] == "page" for a in stale)
+    cas = next(a for a in alerts if a["alert"] == "CortexRingMemberCASStalled")
+    assert cas["expr"].endswith("> 7")
+    ghost = next(a for a in alerts if a["alert"] == "CortexRingMemberGhost")
+    assert "> 90\n" in ghost["expr"]
+    scan = next(a for a in alerts if a["alert"] == "RingwatchScanFailing")
+    assert "> 20" in scan["expr"] and scan["for"] == "4s"
+    assert 'job="rw-e2e"' in scan["expr"]
+    ingester = next(a for a in alerts if a["alert"] == "CortexIngesterCASFlatlined")
+    assert '[15s]' in ingester["expr"] and 'job="e2e/ingester"' in ingester["expr"]
+    assert all(a["annotations"]["runbook_url"].startswith("https://runbooks.example/ringwatch#")
+               for a in alerts)
+    raw = "\n".join(r["expr"] for r in records if "ringwatch_" in r["expr"])
+    assert 'job="rw-e2e"' in raw and 'job="ringwatch"' not in raw
+    assert 'job="ksm-e2e"' in "\n".join(r["expr"] for r in records)
+    for d in out["dashboards"].values():
+        assert d["refresh"] == "5s"
+        assert d["templating"]["list"][0]["current"]["value"] == "e2e-prom"
+        assert 'job="ringwatch"' not in yaml.safe_dump(d)
+    result = promtool_check(*write_rendered(out, tmp_path))
+    assert result.returncode == 0 and "FAILED" not in result.stdout, result.stdout + result.stderr
+
+
+def test_a_state_can_be_switched_off_and_rollout_rings_dropped():
+    out = build.render({"ringDefaults": {"leavingStuckFor": None},
+                        "ringOverrides": {"collectors/store-gateway": None},
+                        "rolloutStatefulSets": {"collectors/ring": None,
+                                                "collectors/store-gateway": None,
+                                                "collectors/compactor": None}})
+    rollout = [a for a in alerts_of(out) if a["alert"] == "CortexRingRolloutStalled"]
+    assert sorted(a["labels"]["state"] for a in rollout) == ["JOINING", "PENDING"]
+    assert all("ring!~" not in a["expr"] for a in alerts_of(out))
+    assert "ringwatch:statefulset_update_in_progress:ring" not in {
+        r["record"] for r in records_of(out)}

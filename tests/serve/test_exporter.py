@@ -1,0 +1,352 @@
+"""The exporter against real Cortex dumps in a real DynamoDB-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.cortexdata import DUMPS, FIXTURES, load_decoded, load_dump
+from support.harness import fetch, running_exporter, samples, series
+from support.moto import MotoDynamo
+
+from ringwatch.cortex.decode import decode_item
+from ringwatch.cortex.ownership import token_ownership
+from ringwatch.cortex.proto import KNOWN_STATES
+
+REGION = ["--dynamodb.region", "us-east-1"]
+
+
+def _argv(moto: MotoDynamo, table: str, *extra: str) -> list[str]:
+    return ["--dynamodb.table", table, "--dynamodb.endpoint-url", moto.endpoint_url,
+            *REGION, *extra]
+
+
+@pytest.mark.parametrize("dump", DUMPS)
+def test_decoded_members_equal_the_hand_decoded_copy(dump: str) -> None:
+    items = load_dump(dump)["Items"]
+    expected = load_decoded(dump)["items"]
+    assert len(items) == len(expected)
+    for item, want in zip(items, expected, strict=True):
+        member = decode_item(item)
+        instance = want["instance"]
+        assert (member.ring, member.member, member.version, member.ttl) == (
+            want["RingKey"], want["InstanceKey"], want["version"], want["ttl"])
+        assert member.item_bytes == want["data_compressed_len"]
+        assert member.addr == instance["addr"]
+        assert member.heartbeat_timestamp == instance["timestamp"]
+        assert (member.state, member.state_num) == (instance["state"], instance["state_num"])
+        assert member.zone == instance["zone"]
+        assert member.registered_timestamp == instance["registered_timestamp"]
+        assert list(member.tokens) == instance["tokens"]
+
+
+def test_ownership_matches_cortex_ring_page_within_a_hundredth_of_a_point() -> None:
+    members = [decode_item(i) for i in load_dump("healthy")["Items"]]
+    ring = {m.member: m.tokens for m in members if m.ring == "collectors/ring"}
+    ours = token_ownership(ring)
+    page = (FIXTURES / "ring-page-healthy.html").read_text()
+    cortex = dict(re.findall(r"<td>(ingester-\d+)</td>.*?<td>([\d.]+)%</td>", page, re.S))
+    assert set(cortex) == set(ring)
+    for member, percent in cortex.items():
+        assert abs(ours[member] * 100 - float(percent)) < 0.01, member
+    assert sum(ours.values()) == pytest.approx(1.0)
+
+
+def test_single_token_ring_gives_its_owner_everything_and_no_tokens_gives_zero() -> None:
+    assert token_ownership({"a": (42,), "b": ()}) == {"a": 1.0, "b": 0.0}
+
+
+async def _scrape(moto: MotoDynamo, table: str, at: float, *extra: str) -> str:
+    async with running_exporter(_argv(moto, table, *extra), clock=lambda: at) as (exp, url):
+        await exp.scan_once()
+        status, body, headers = await fetch(url + "/metrics")
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return body.decode()
+
+
+@pytest.mark.parametrize("dump", ["healthy", "sigstop-45s", "with-ttl"])
+def test_metrics_carry_every_spec_series_with_the_dump_values(
+        moto_dynamo: MotoDynamo, dump: str) -> None:
+    table = f"metrics-{dump}"
+    document = moto_dynamo.load_dump(table, dump)
+    at = document["_capture"]["captured_at_unix"]
+    text = asyncio.run(_scrape(moto_dynamo, table, at))
+    got = samples(text)
+
+    decoded = load_decoded(dump)["items"]
+    ownership_by_ring: dict[str, dict[str, float]] = {}
+    for item in decoded:
+        ownership_by_ring.setdefault(item["RingKey"], {})[item["InstanceKey"]] = tuple(
+            item["instance"]["tokens"])
+    for ring, tokens in ownership_by_ring.items():
+        ownership_by_ring[ring] = token_ownership(tokens)
+
+    for item in decoded:
+        inst = item["instance"]
+        labels = {"table": table, "ring": item["RingKey"], "member": item["InstanceKey"]}
+
+        def value(name: str, extra: dict[str, str] | None = None, labels=labels) -> float:
+            return got[(name, frozenset({**labels, **(extra or {})}.items()))]
+
+        assert value("ringwatch_member_heartbeat_timestamp_seconds") == inst["timestamp"]
+        assert value("ringwatch_member_heartbeat_age_seconds") == pytest.approx(
+            at - inst["timestamp"], abs=0.001)
+        assert value("ringwatch_member_registered_timestamp_seconds") == inst[
+            "registered_timestamp"]
+        for state in KNOWN_STATES:
+            assert value("ringwatch_member_state", {"state": state}) == (
+                1 if state == inst["state"] else 0)
+        assert value("ringwatch_member_info", {"addr": inst["addr"],
+                                               "member_zone": inst["zone"]}) == 1
+        assert value("ringwatch_member_tokens") == inst["tokens_count"]
+        assert value("ringwatch_member_token_ownership_ratio") == pytest.approx(
+            ownership_by_ring[item["RingKey"]][item["InstanceKey"]], abs=1e-12)
+        assert value("ringwatch_member_cas_writes_total") == item["version"]
+        assert value("ringwatch_member_cas_last_change_timestamp_seconds") == at
+        assert value("ringwatch_member_item_bytes") == item["data_compressed_len"]
+        ttl_key = ("ringwatch_member_ttl_timestamp_seconds", frozenset(labels.items()))
+        if item["ttl"] is None:
+            assert ttl_key not in got
+        else:
+            assert got[ttl_key] == item["ttl"]
+
+    rings = {i["RingKey"] for i in decoded}
+    for ring in rings:
+        members = [i for i in decoded if i["RingKey"] == ring]
+        labels = {"table": table, "ring": ring}
+        for state in KNOWN_STATES:
+            want = sum(1 for i in members if i["instance"]["state"] == state)
+            key = ("ringwatch_ring_members", frozenset({**labels, "state": state}.items()))
+            assert got[key] == want
+        stale = sum(1 for i in members if at - i["instance"]["timestamp"] > 60)
+        assert got[("ringwatch_ring_stale_members", frozenset(labels.items()))] == stale
+        assert got[("ringwatch_ring_oldest_heartbeat_timestamp_seconds",
+                    frozenset(labels.items()))] == min(i["instance"]["timestamp"]
+                                                       for i in members)
+        assert got[("ringwatch_ring_tokens", frozenset(labels.items()))] == sum(
+            i["instance"]["tokens_count"] for i in members)
+
+    table_labels = frozenset({"table": table}.items())
+    assert got[("ringwatch_up", table_labels)] == 1
+    assert got[("ringwatch_last_successful_scan_timestamp_seconds", table_labels)] == at
+    assert got[("ringwatch_scans_total", frozenset({"table": table, "result": "success"
+                                                    }.items()))] == 1
+    assert got[("ringwatch_requests_total", frozenset(
+        {"table": table, "operation": "Scan", "result": "success"}.items()))] == 1
+    assert got[("ringwatch_scan_duration_seconds_count", table_labels)] == 1
+    assert got[("ringwatch_request_duration_seconds_count", frozenset(
+        {"table": table, "operation": "Scan"}.items()))] == 1
+    assert ("ringwatch_consumed_capacity_units_total", table_labels) in got
+    for reason in ("snappy", "protobuf", "attribute"):
+        assert got[("ringwatch_decode_errors_total", frozenset(
+            {"table": table, "reason": reason}.items()))] == 0
+    build = series(text, "ringwatch_build_info")
+    (labels,) = build
+    assert dict(labels)["protobuf_backend"] == "upb"
+
+
+def test_frozen_ingester_is_stale_in_the_sigstop_dump_at_a_30s_threshold(
+        moto_dynamo: MotoDynamo) -> None:
+    table = "stale-sigstop"
+    at = moto_dynamo.load_dump(table, "sigstop-45s")["_capture"]["captured_at_unix"]
+    text = asyncio.run(_scrape(moto_dynamo, table, at, "--ring.stale-after", "30s"))
+    stale = series(text, "ringwatch_ring_stale_members")
+    assert stale[frozenset({"table": table, "ring": "collectors/ring"}.items())] == 1
+    ages = series(text, "ringwatch_member_heartbeat_age_seconds")
+    frozen = frozenset({"table": table, "ring": "collectors/ring",
+                        "member": "ingester-2"}.items())
+    assert ages[frozen] > 45
+
+
+def test_current_member_states_mode_serves_only_the_current_state(
+        moto_dynamo: MotoDynamo) -> None:
+    table = "states-current"
+    at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+    text = asyncio.run(_scrape(moto_dynamo, table, at, "--metrics.member-states", "current"))
+    states = series(text, "ringwatch_member_state")
+    assert len(states) == 6
+    assert all(v == 1 for v in states.values())
+    gateway = frozenset({"table": table, "ring": "collectors/store-gateway",
+                         "member": "extra-1", "state": "JOINING"}.items())
+    assert gateway in states
+
+
+def test_cas_progress_is_tracked_across_two_scans(moto_dynamo: MotoDynamo) -> None:
+    """ingester-2 froze between the healthy and the sigstop dumps; its peers moved."""
+    table = "cas-progress"
+    first = moto_dynamo.load_dump(table, "healthy")
+    second = load_dump("sigstop-45s")
+    t1, t2 = first["_capture"]["captured_at_unix"], second["_capture"]["captured_at_unix"]
+    now = [t1]
+
+    async def run() -> tuple[str, str]:
+        async with running_exporter(_argv(moto_dynamo, table), clock=lambda: now[0]) as (
+                exp, url):
+            await exp.scan_once()
+            before = (await fetch(url + "/metrics"))[1].decode()
+            moto_dynamo.load(table, second["Items"], fresh=False)
+            now[0] = t2
+            await exp.scan_once()
+            after = (await fetch(url + "/metrics"))[1].decode()
+            return before, after
+
+    before, after = asyncio.run(run())
+    last_change = series(after, "ringwatch_member_cas_last_change_timestamp_seconds")
+    writes = series(after, "ringwatch_member_cas_writes_total")
+
+    def key(member: str) -> frozenset:
+        return frozenset({"table": table, "ring": "collectors/ring", "member": member}.items())
+
+    assert series(before, "ringwatch_member_cas_last_change_timestamp_seconds")[
+        key("ingester-2")] == t1
+    assert last_change[key("ingester-2")] == t1  # version 18 both times: no progress
+    assert writes[key("ingester-2")] == 18
+    assert last_change[key("ingester-1")] == t2  # 18 -> 27
+    assert writes[key("ingester-1")] == 27
+
+
+def test_query_mode_and_scan_mode_give_the_same_series(moto_dynamo: MotoDynamo) -> None:
+    table = "query-vs-scan"
+    document = moto_dynamo.load_dump(table, "healthy")
+    at = document["_capture"]["captured_at_unix"]
+    rings = sorted({i["RingKey"]["S"] for i in document["Items"]})
+    scanned = asyncio.run(_scrape(moto_dynamo, table, at))
+    ring_flags = [arg for ring in rings for arg in ("--dynamodb.ring-key", ring)]
+    queried = asyncio.run(_scrape(moto_dynamo, table, at, *ring_flags))
+
+    def ring_and_member_series(text: str) -> dict:
+        return {k: v for k, v in samples(text).items()
+                if k[0].startswith(("ringwatch_member_", "ringwatch_ring_"))}
+
+    assert ring_and_member_series(scanned) == ring_and_member_series(queried)
+    assert len(ring_and_member_series(scanned)) > 50
+    assert series(queried, "ringwatch_requests_total")[frozenset(
+        {"table": table, "operation": "Query", "result": "success"}.items())] == len(rings)
+
+
+def test_one_ring_key_limits_the_series_to_that_ring(moto_dynamo: MotoDynamo) -> None:
+    table = "one-ring"
+    at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+    text = asyncio.run(_scrape(moto_dynamo, table, at, "--dynamodb.ring-key", "collectors/ring"))
+    rings = {dict(k)["ring"] for k in series(text, "ringwatch_member_tokens")}
+    assert rings == {"collectors/ring"}
+
+
+def test_metrics_still_answer_when_dynamodb_is_gone_and_keep_the_last_snapshot() -> None:
+    server = MotoDynamo()
+    table = "server-stops"
+    at = server.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+    now = [at]
+
+    async def run() -> tuple[str, str, float]:
+        argv = _argv(server, table, "--scan.timeout", "2s", "--dynamodb.request-timeout",
+                     "500ms", "--scan.interval", "15s")
+        async with running_exporter(argv, clock=lambda: now[0]) as (exp, url):
+            await exp.scan_once()
+            good = (await fetch(url + "/metrics"))[1].decode()
+            server.stop()
+            now[0] = at + 5
+            await exp.scan_once()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            status, body, _ = await fetch(url + "/metrics")
+            elapsed = loop.time() - started
+            assert status == 200
+            return good, body.decode(), elapsed
+
+    good, bad, elapsed = asyncio.run(run())
+    print(f"/metrics answered in {elapsed * 1000:.1f} ms with DynamoDB gone")
+    up = series(bad, "ringwatch_up")[frozenset({"table": table}.items())]
+    assert up == 0
+    assert series(bad, "ringwatch_member_tokens") == series(good, "ringwatch_member_tokens")
+    assert series(bad, "ringwatch_scans_total")[frozenset(
+        {"table": table, "result": "error"}.items())] == 1
+    assert series(bad, "ringwatch_last_successful_scan_timestamp_seconds")[
+        frozenset({"table": table}.items())] == at
+
+
+def test_member_series_are_dropped_past_snapshot_max_age(moto_dynamo: MotoDynamo) -> None:
+    table = "max-age"
+    at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+    now = [at]
+
+    async def run() -> tuple[str, str]:
+        argv = _argv(moto_dynamo, table, "--snapshot.max-age", "30s")
+        async with running_exporter(argv, clock=lambda: now[0]) as (exp, url):
+            await exp.scan_once()
+            fresh = (await fetch(url + "/metrics"))[1].decode()
+            now[0] = at + 31
+            expired = (await fetch(url + "/metrics"))[1].decode()
+            return fresh, expired
+
+    fresh, expired = asyncio.run(run())
+    assert series(fresh, "ringwatch_member_tokens")
+    assert not series(expired, "ringwatch_member_tokens")
+    assert not series(expired, "ringwatch_ring_members")
+    assert series(expired, "ringwatch_up")  # ringwatch's own series stay
+
+
+def test_up_is_zero_and_last_success_absent_before_the_first_scan(
+        moto_dynamo: MotoDynamo) -> None:
+    async def run() -> str:
+        async with running_exporter(_argv(moto_dynamo, "never-scanned")) as (_, url):
+            status, body, _ = await fetch(url + "/metrics")
+            ready, _, _ = await fetch(url + "/-/ready")
+            assert (status, ready) == (200, 503)
+            return body.decode()
+
+    text = asyncio.run(run())
+    assert series(text, "ringwatch_up") == {frozenset({"table": "never-scanned"}.items()): 0}
+    assert not series(text, "ringwatch_last_successful_scan_timestamp_seconds")
+
+
+def test_gzip_metrics_decompress_to_the_plain_body(moto_dynamo: MotoDynamo) -> None:
+    table = "gzip"
+    at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+
+    async def fetch_raw() -> tuple[bytes, bytes, dict]:
+        import aiohttp
+
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            async with running_exporter(_argv(moto_dynamo, table), clock=lambda: at) as (
+                    exp, url):
+                await exp.scan_once()
+                async with session.get(url + "/metrics",
+                                       headers={"Accept-Encoding": "identity"}) as r:
+                    plain = await r.read()
+                async with session.get(url + "/metrics",
+                                       headers={"Accept-Encoding": "gzip"}) as r:
+                    return plain, await r.read(), dict(r.headers)
+
+    plain, raw, headers = asyncio.run(fetch_raw())
+    assert headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(raw) == plain
+
+
+
+def _reference_ownership(tokens_by_member: dict[str, tuple[int, ...]]) -> dict[str, float]:
+    """The definition, slowly: each token owns (previous token, token], wrapping;
+    equal tokens are ordered by member name."""
+    points = sorted((t, name) for name, tokens in tokens_by_member.items() for t in tokens)
+    owned = dict.fromkeys(tokens_by_member, 0)
+    for i, (token, name) in enumerate(points):
+        owned[name] += (token - points[i - 1][0]) % (1 << 32)
+    if points and not any(owned.values()):
+        owned[points[0][1]] = 1 << 32
+    return {name: value / (1 << 32) for name, value in owned.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(
+    st.text(alphabet="abcdefg-0123", min_size=1, max_size=6),
+    st.lists(st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 7, 2**31, 2**32 - 1])),
+             max_size=12).map(tuple),
+    max_size=8))
+def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int, ...]]
+                                                      ) -> None:
+    assert token_ownership(ring) == _reference_ownership(ring)

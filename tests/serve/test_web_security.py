@@ -1,0 +1,410 @@
+"""--web.config.file (exporter-toolkit format) and bad HTTP clients.
+
+TLS with a self-signed CA made here, minimum version, client-certificate
+verification; basic auth with bcrypt on every endpoint, with the successful
+check cached; a bad web config stops startup with one line and exit 2; bad
+HTTP input gets a clean 4xx while the exporter keeps serving; slowloris clients
+neither stop /metrics answering others nor hold their sockets forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import ipaddress
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import bcrypt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from support.cortexdata import load_dump
+from support.hostile import HostileDynamo, MetricsPoller, wait_until
+
+import ringwatch.serve.main
+from ringwatch.config import load_config
+from ringwatch.serve import webconfig
+from ringwatch.serve.main import serve
+
+ENDPOINTS = ("/", "/metrics", "/-/healthy", "/-/ready", "/ring", "/ring.json")
+USER, PASSWORD = "prometheus", "correct horse"
+
+
+# -- certificates -------------------------------------------------------------
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None = None,
+          issuer_key: ec.EllipticCurvePrivateKey | None = None, ca: bool = False,
+          server: bool = False) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def _write(path: Path, cert: x509.Certificate | None = None,
+           key: ec.EllipticCurvePrivateKey | None = None) -> str:
+    if cert is not None:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    else:
+        assert key is not None
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("pki")
+    ca_key = _key()
+    ca = _cert("ringwatch test CA", ca_key, ca=True)
+    server_key, client_key = _key(), _key()
+    server = _cert("127.0.0.1", server_key, ca.subject, ca_key, server=True)
+    client = _cert("prometheus", client_key, ca.subject, ca_key)
+    return {"ca": _write(d / "ca.pem", ca), "cert": _write(d / "server.pem", server),
+            "key": _write(d / "server-key.pem", key=server_key),
+            "client_cert": _write(d / "client.pem", client),
+            "client_key": _write(d / "client-key.pem", key=client_key)}
+
+
+def client_context(pki: dict[str, str], with_cert: bool = False,
+                   max_version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=pki["ca"])
+    if with_cert:
+        context.load_cert_chain(pki["client_cert"], pki["client_key"])
+    if max_version is not None:
+        context.maximum_version = max_version
+    return context
+
+
+PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decode()
+
+
+# -- the exporter, in-process ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hostile():
+    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serving(hostile: HostileDynamo, web_config: str | None = None
+                  ) -> AsyncIterator[int]:
+    argv = ["--dynamodb.table", "t", "--dynamodb.region", "us-east-1",
+            "--dynamodb.endpoint-url", hostile.url, "--web.listen-address", "127.0.0.1:0",
+            "--scan.interval", "1s"]
+    if web_config:
+        argv += ["--web.config.file", web_config]
+    stop = asyncio.Event()
+    port: list[int] = []
+    task = asyncio.create_task(serve(load_config(argv, environ={}), stop=stop,
+                                     on_listening=lambda _h, p: port.append(p)))
+    await wait_until(lambda: port or task.done(), 10)
+    assert port, task.result()
+    try:
+        yield port[0]
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0
+
+
+def _auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def _get(url: str, **kwargs: object) -> tuple[int, dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
+        await resp.read()
+        return resp.status, dict(resp.headers)
+
+
+# -- basic auth ----------------------------------------------------------------
+
+def test_basic_auth_applies_to_every_endpoint(hostile: HostileDynamo, tmp_path: Path) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+
+    async def run() -> None:
+        async with serving(hostile, str(config)) as port:
+            base = f"http://127.0.0.1:{port}"
+            refused = [{}, _auth(password="wrong"), _auth(user="nobody"),
+                       _auth(password=""), {"Authorization": "Basic !!!not-base64"},
+                       {"Authorization": "Bearer " + PASSWORD},
+                       {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()}]
+            for path in (*ENDPOINTS, "/no-such-page", "/metrics/../../etc/passwd"):
+                for headers in refused:
+                    status, got = await _get(base + path, headers=headers)
+                    assert status == 401, (path, headers)
+                    assert got["WWW-Authenticate"].startswith("Basic")
+            for path in ENDPOINTS:
+                status, _ = await _get(base + path, headers=_auth())
+                assert status in (200, 503) if path == "/-/ready" else status == 200, path
+            status, _ = await _get(base + "/no-such-page", headers=_auth())
+            assert status == 404
+
+    asyncio.run(run())
+
+
+def test_successful_bcrypt_check_is_cached(hostile: HostileDynamo, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+    calls: list[str] = []
+    real_checkpw = webconfig.bcrypt.checkpw
+
+    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
+        calls.append(password.decode())
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting_checkpw)
+
+    async def run() -> None:
+        async with serving(hostile, str(config)) as port:
+            url = f"http://127.0.0.1:{port}/metrics"
+            for _ in range(10):
+                assert (await _get(url, headers=_auth()))[0] == 200
+            assert calls == [PASSWORD], "ten good scrapes, one bcrypt check"
+            for _ in range(3):
+                assert (await _get(url, headers=_auth(password="wrong")))[0] == 401
+            assert calls.count("wrong") == 3, "a failed check is never cached"
+            assert (await _get(url, headers=_auth()))[0] == 200
+            assert calls.count(PASSWORD) == 1
+
+    asyncio.run(run())
+
+
+# -- TLS -----------------------------------------------------------------------
+
+def test_tls_with_basic_auth_and_plain_http_refused(hostile: HostileDynamo, tmp_path: Path,
+                                                    pki: dict[str, str]) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(f"tls_server_config:\n  cert_file: {pki['cert']}\n"
+                      f"  key_file: {pki['key']}\n"
+                      f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+
+    async def run() -> None:
+        async with serving(hostile, str(config)) as port:
+            https = f"https://127.0.0.1:{port}/metrics"
+            context = client_context(pki)
+            assert (await _get(https, ssl=context, headers=_auth()))[0] == 200
+            assert (await _get(https, ssl=context))[0] == 401
+            assert (await _get(https, ssl=context, headers=_auth(password="x")))[0] == 401
+            with pytest.raises(aiohttp.ClientError):
+                await _get(f"http://127.0.0.1:{port}/metrics", headers=_auth())
+            with pytest.raises(aiohttp.ClientError):  # the CA is not trusted by default
+                await _get(https, ssl=ssl.create_default_context(), headers=_auth())
+            # Still serving after the bad clients.
+            assert (await _get(https, ssl=context, headers=_auth()))[0] == 200
+
+    asyncio.run(run())
+
+
+def test_tls_minimum_version_is_enforced(hostile: HostileDynamo, tmp_path: Path,
+                                         pki: dict[str, str]) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(f"tls_server_config:\n  cert_file: {pki['cert']}\n"
+                      f"  key_file: {pki['key']}\n  min_version: TLS13\n")
+
+    async def run() -> None:
+        async with serving(hostile, str(config)) as port:
+            url = f"https://127.0.0.1:{port}/metrics"
+            with pytest.raises(aiohttp.ClientError):
+                await _get(url, ssl=client_context(pki, max_version=ssl.TLSVersion.TLSv1_2))
+            assert (await _get(url, ssl=client_context(pki)))[0] == 200
+
+    asyncio.run(run())
+
+
+def test_client_certificate_is_verified(hostile: HostileDynamo, tmp_path: Path,
+                                        pki: dict[str, str]) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(f"tls_server_config:\n  cert_file: {pki['cert']}\n"
+                      f"  key_file: {pki['key']}\n"
+                      f"  client_auth_type: RequireAndVerifyClientCert\n"
+                      f"  client_ca_file: {pki['ca']}\n")
+    stranger_key = _key()
+    stranger = _cert("stranger", stranger_key)  # self-signed, not from the CA
+    stranger_paths = (_write(tmp_path / "s.pem", stranger),
+                      _write(tmp_path / "s-key.pem", key=stranger_key))
+
+    async def run() -> None:
+        async with serving(hostile, str(config)) as port:
+            url = f"https://127.0.0.1:{port}/metrics"
+            assert (await _get(url, ssl=client_context(pki, with_cert=True)))[0] == 200
+            with pytest.raises(aiohttp.ClientError):
+                await _get(url, ssl=client_context(pki))
+            context = client_context(pki)
+            context.load_cert_chain(*stranger_paths)
+            with pytest.raises(aiohttp.ClientError):
+                await _get(url, ssl=context)
+            assert (await _get(url, ssl=client_context(pki, with_cert=True)))[0] == 200
+
+    asyncio.run(run())
+
+
+# -- a bad web config stops startup -------------------------------------------
+
+BAD_WEB_CONFIGS = {
+    "not-yaml": "tls_server_config: [unclosed\n",
+    "not-a-mapping": "- a\n- b\n",
+    "unknown-key": "tls_config:\n  cert_file: x\n",
+    "tls-without-key": "tls_server_config:\n  cert_file: {cert}\n",
+    "missing-cert-file": "tls_server_config:\n  cert_file: /nonexistent.pem\n"
+                         "  key_file: {key}\n",
+    "cert-and-key-swapped": "tls_server_config:\n  cert_file: {key}\n  key_file: {cert}\n",
+    "bad-min-version": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+                       "  min_version: SSL3\n",
+    "bad-client-auth-type": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+                            "  client_auth_type: Sometimes\n",
+    "verify-without-ca": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+                         "  client_auth_type: RequireAndVerifyClientCert\n",
+    "plain-password": "basic_auth_users:\n  prometheus: hunter2\n",
+    "empty-users": "basic_auth_users: {{}}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_WEB_CONFIGS))
+def test_bad_web_config_stops_startup_with_one_line_and_exit_2(
+        name: str, hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(BAD_WEB_CONFIGS[name].format(cert=pki["cert"], key=pki["key"]))
+    before = hostile.count()
+    done = subprocess.run(
+        [sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", "t",
+         "--dynamodb.region", "us-east-1", "--dynamodb.endpoint-url", hostile.url,
+         "--web.listen-address", "127.0.0.1:0", "--web.config.file", str(config)],
+        capture_output=True, text=True, timeout=30)
+    lines = done.stderr.strip().splitlines()
+    print(f"\n{name}: {lines}")
+    assert done.returncode == 2
+    assert len(lines) == 1
+    assert "--web.config.file" in lines[0]
+    assert hostile.count() == before, "no DynamoDB request before the config is good"
+
+
+# -- bad HTTP input ------------------------------------------------------------
+
+BAD_REQUESTS = {
+    "huge-header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    "too-many-headers": b"GET /metrics HTTP/1.1\r\n"
+                        + b"".join(b"X-%d: y\r\n" % i for i in range(300)) + b"\r\n",
+    "huge-url": b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "unknown-method": b"FOO /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    "post": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+    "delete": b"DELETE /ring HTTP/1.1\r\nHost: x\r\n\r\n",
+    "trace": b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "connect": b"CONNECT evil:443 HTTP/1.1\r\nHost: evil:443\r\n\r\n",
+    "bad-version": b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n",
+    "binary-garbage": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 50
+                      + b"\r\n\r\n",
+    "bad-chunked": b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"zz\r\n",
+    "absolute-uri": b"GET http://evil/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    "nul-in-path": b"GET /ring.json%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+TRAVERSALS = ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd",
+              "//etc/passwd", "/.%2e/.%2e/etc/passwd", "/%252e%252e/etc/passwd")
+
+
+async def _raw(port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(65536), 5)
+    finally:
+        writer.close()
+
+
+def test_bad_http_input_gets_a_clean_4xx_and_serving_goes_on(
+        hostile: HostileDynamo, capfd: pytest.CaptureFixture[str]) -> None:
+    requests = dict(BAD_REQUESTS)
+    for route in ENDPOINTS:
+        for i, traversal in enumerate(TRAVERSALS):
+            path = route.rstrip("/") + traversal
+            requests[f"traversal {path}"] = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            requests[f"traversal-{i} {route}"] = (
+                f"GET {route.rstrip('/')}/{traversal.lstrip('/')} HTTP/1.1\r\nHost: x\r\n\r\n"
+                .encode())
+
+    async def run() -> None:
+        async with serving(hostile) as port:
+            for name, data in requests.items():
+                answer = await _raw(port, data)
+                status = int(answer.split(b" ", 2)[1])
+                assert 400 <= status < 500, (name, answer[:80])
+                assert b"root:" not in answer, name
+                assert (await _get(f"http://127.0.0.1:{port}/metrics"))[0] == 200, name
+
+    asyncio.run(run())
+    assert "Traceback" not in capfd.readouterr().err, "a bad request logs no traceback"
+
+
+def test_slowloris_clients_neither_block_metrics_nor_hold_sockets_forever(
+        hostile: HostileDynamo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ringwatch.serve.main, "CLIENT_IDLE_TIMEOUT", 2.0)
+    clients = 300
+    closed: list[float] = []
+
+    async def loris(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"z" * 1000
+        try:
+            for i in range(len(request)):  # one byte every 0.25 s, never the end
+                writer.write(request[i:i + 1])
+                await writer.drain()
+                if await _closed_within(reader, 0.25):
+                    closed.append(time.monotonic())
+                    return
+        except ConnectionError:
+            closed.append(time.monotonic())
+        finally:
+            writer.close()
+
+    async def run() -> None:
+        async with serving(hostile) as port:
+            started = time.monotonic()
+            lorises = [asyncio.create_task(loris(port)) for _ in range(clients)]
+            async with MetricsPoller(f"http://127.0.0.1:{port}/metrics", pause=0.05) as poller:
+                await wait_until(lambda: len(closed) == clients, 10, every=0.1)
+            for task in lorises:
+                task.cancel()
+            await asyncio.gather(*lorises, return_exceptions=True)
+            print(f"\nslowloris x{clients}: all closed by the server after "
+                  f"{max(closed) - started:.2f}s (bound 2s); {poller.summary()}")
+            assert not poller.failures
+            assert max(poller.latencies) < 0.5
+            assert max(closed) - started < 2.0 + 1.5
+
+    asyncio.run(run())
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    try:
+        data = await asyncio.wait_for(reader.read(1024), seconds)
+    except TimeoutError:
+        return False
+    return not data or data.startswith(b"HTTP/")

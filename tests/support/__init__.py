@@ -1,0 +1,8 @@
+"""Helpers shared by the test suite: paths, Cortex dumps, a moto server, hostile endpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TESTS = REPO / "tests"

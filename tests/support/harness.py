@@ -1,0 +1,51 @@
+"""Run the exporter in-process for a test: real client, real HTTP server on a free port."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from ringwatch.config import load_config
+from ringwatch.serve.exporter import Exporter
+from ringwatch.serve.http import make_app
+
+
+@asynccontextmanager
+async def running_exporter(argv: Sequence[str], clock: Callable[[], float] = time.time
+                           ) -> AsyncIterator[tuple[Exporter, str]]:
+    """An Exporter with its client open and its HTTP app served; no scan loop
+    (tests call `scan_once()` themselves)."""
+    exporter = Exporter(load_config(list(argv), environ={}), clock=clock)
+    async with AsyncExitStack() as stack:
+        await exporter.open(stack)
+        runner = web.AppRunner(make_app(exporter), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        yield exporter, f"http://127.0.0.1:{port}"
+
+
+async def fetch(url: str, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
+        return resp.status, await resp.read(), dict(resp.headers)
+
+
+def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
+    """Every sample of an exposition, keyed by (name, labels)."""
+    out = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def series(exposition: str, name: str) -> dict[frozenset, float]:
+    return {labels: value for (n, labels), value in samples(exposition).items() if n == name}
