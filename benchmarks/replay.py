@@ -137,19 +137,22 @@ def start(tables: dict[str, RingTable]) -> tuple[str, Replay, Callable[[], None]
 
 
 def main() -> None:
-    """Serve tables `ring-<N>` (and `ring-empty`) until interrupted: for profiling."""
+    """Serve tables `ring-<N>`, `onering-<N>` and `ring-empty` until interrupted: for profiling."""
     import argparse
     import signal
     import sys
 
-    from ringtable import make_members
+    from ringtable import ONE_RING, make_members
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--sizes", default="10000")
+    parser.add_argument("--one-ring-sizes", default="", help="all members in one ring")
     args = parser.parse_args()
     tables = {"ring-empty": RingTable([])}
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in (int(s) for s in args.sizes.split(",") if s):
         tables[f"ring-{n}"] = RingTable(make_members(n))
+    for n in (int(s) for s in args.one_ring_sizes.split(",") if s):
+        tables[f"onering-{n}"] = RingTable(make_members(n, rings=ONE_RING))
     endpoint, _, stop = start(tables)
     print(endpoint, flush=True)
     try:

@@ -31,6 +31,8 @@ RINGS = (
     ("collectors/compactor", 0.15),
     ("collectors/distributor", 0.10),
 )
+# Every member in one ring: Cortex's ingesters are one ring, the largest there is.
+ONE_RING = (("collectors/ring", 1.0),)
 _PREFIX = {"collectors/ring": "ingester", "collectors/store-gateway": "store-gateway",
            "collectors/compactor": "compactor", "collectors/distributor": "distributor"}
 
@@ -49,12 +51,13 @@ class Spec:
 
 
 def make_members(n: int, tokens: int = 128, now: int = 1_800_000_000,
-                 seed: int = 7) -> list[Spec]:
+                 seed: int = 7, rings: tuple[tuple[str, float], ...] = RINGS) -> list[Spec]:
+    """N members spread over `rings` (name, share), 128 random tokens each."""
     rng = random.Random(seed)
     specs = []
-    counts = [int(n * share) for _, share in RINGS]
+    counts = [int(n * share) for _, share in rings]
     counts[0] += n - sum(counts)
-    for (ring, _), count in zip(RINGS, counts, strict=True):
+    for (ring, _), count in zip(rings, counts, strict=True):
         for i in range(count):
             zone = f"zone-{'abc'[i % 3]}"
             roll = rng.random()

@@ -13,7 +13,7 @@ from support import REPO
 ROOT = REPO
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench import FIGURES, TARGETS  # noqa: E402
+from bench import FIGURES, ONE_RING_FIGURES, TARGETS  # noqa: E402
 
 
 def test_quick_benchmark_completes_and_prints_every_figure(tmp_path: Path) -> None:
@@ -22,8 +22,9 @@ def test_quick_benchmark_completes_and_prints_every_figure(tmp_path: Path) -> No
         [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--out", str(out)],
         capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in FIGURES:
+    for name in FIGURES + ONE_RING_FIGURES:
         assert name in proc.stdout, f"figure {name!r} not printed"
+    assert "-0." not in proc.stdout.split("\nfigure")[1], "a negative figure was printed"
     for figure, *_ in TARGETS:
         assert figure in proc.stdout.split("targets:")[1]
     document = json.loads(out.read_text())
@@ -31,5 +32,6 @@ def test_quick_benchmark_completes_and_prints_every_figure(tmp_path: Path) -> No
     assert document["results"][0]["n"] == 1000
     assert set(FIGURES) <= set(figures)
     assert figures["render identical to plain"] == 1.0
+    assert set(ONE_RING_FIGURES) == set(document["one_ring"]["figures"])
     assert document["machine"]["cpus"] >= 1
     assert (tmp_path / "RESULTS.md").read_text().startswith("# ringwatch benchmark results")

@@ -16,6 +16,7 @@ from support.moto import MotoDynamo
 from ringwatch.cortex.decode import decode_item
 from ringwatch.cortex.ownership import token_ownership
 from ringwatch.cortex.proto import KNOWN_STATES
+from ringwatch.cortex.tokens import Tokens
 
 REGION = ["--dynamodb.region", "us-east-1"]
 
@@ -350,3 +351,6 @@ def _reference_ownership(tokens_by_member: dict[str, tuple[int, ...]]) -> dict[s
 def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int, ...]]
                                                       ) -> None:
     assert token_ownership(ring) == _reference_ownership(ring)
+    # The decoder's packed tokens take the vectorised path; same answer.
+    packed = {name: Tokens.from_values(tokens) for name, tokens in ring.items()}
+    assert token_ownership(packed) == _reference_ownership(ring)

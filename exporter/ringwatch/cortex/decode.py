@@ -19,6 +19,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from pybase64 import b64decode as _pybase64_decode
 
 from ringwatch.cortex.proto import STATE_NAMES, UNKNOWN_STATE, InstanceDesc
+from ringwatch.cortex.tokens import Tokens
 
 _decompress_raw = cramjam.snappy.decompress_raw
 _decompressed_length = cramjam.snappy.decompress_raw_len
@@ -52,7 +53,7 @@ class Member:
     state_num: int
     heartbeat_timestamp: int
     registered_timestamp: int
-    tokens: tuple[int, ...]
+    tokens: Tokens
     version: int
     ttl: int | None
     item_bytes: int
@@ -135,7 +136,7 @@ def decode_item(item: dict[str, Any]) -> Member:
         state_num=state_num,
         heartbeat_timestamp=desc.timestamp,
         registered_timestamp=desc.registered_timestamp,
-        tokens=tuple(desc.tokens),
+        tokens=Tokens.from_values(desc.tokens),
         version=version,
         ttl=ttl,
         item_bytes=len(data),
@@ -145,8 +146,8 @@ def decode_item(item: dict[str, Any]) -> Member:
 def _build_tokens_view() -> type:
     """`InstanceDesc` with the packed tokens (field 6) read as one `bytes` value.
 
-    Parsing with it costs no per-token work, and the packed bytes are a cheap
-    key to the tokens tuple decoded last time: tokens rarely change."""
+    Parsing with it costs no per-token work: the packed bytes are kept as they
+    are (`Tokens`), and become numbers only when a ring's ownership is computed."""
     F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(
         name="ringwatch/cortex_ring_tokens_view.proto", package="ringwatch_view",
@@ -178,7 +179,7 @@ def _data_bytes(encoded: Any) -> bytes:
     raise DecodeError("attribute", "Data is not binary")
 
 # What `Data` decodes to: addr, zone, state, state_num, timestamp, registered, tokens, item_bytes.
-_DataFields = tuple[str, str, str, int, int, int, tuple[int, ...], int]
+_DataFields = tuple[str, str, str, int, int, int, Tokens, int]
 
 
 class ItemDecoder:
@@ -186,22 +187,18 @@ class ItemDecoder:
 
     Most items are the same as in the last scan (frozen members, long heartbeat
     periods): their `Data` string is looked up, not decoded again. A changed
-    item is parsed with the tokens kept as packed bytes, which find the tokens
-    tuple decoded before unless the tokens changed. Only what the current and
-    the previous scan used is remembered.
+    item is parsed once, with the tokens kept as the packed bytes they are.
+    Only what the current and the previous scan used is remembered.
     """
 
     def __init__(self) -> None:
         self._data: dict[Any, _DataFields] = {}
         self._data_next: dict[Any, _DataFields] = {}
-        self._tokens: dict[bytes, tuple[int, ...]] = {}
-        self._tokens_next: dict[bytes, tuple[int, ...]] = {}
 
     def start_scan(self) -> None:
         """Forget what the scan before last used; call once before each scan's items."""
-        if self._data_next or self._tokens_next:
+        if self._data_next:
             self._data, self._data_next = self._data_next, {}
-            self._tokens, self._tokens_next = self._tokens_next, {}
 
     def decode(self, item: Any) -> Member:
         # The common case inline: plain attributes and a Data string seen last scan.
@@ -269,21 +266,14 @@ class ItemDecoder:
                 view = None
         except (ProtobufDecodeError, RuntimeError, ValueError):
             view = None
-        tokens = packed = None
-        if view is not None:
-            packed = view.tokens
-            tokens = self._tokens_next.get(packed)
-            if tokens is None:
-                tokens = self._tokens.get(packed)
+        tokens = Tokens.from_packed(view.tokens) if view is not None else None
         source = view
         if tokens is None:
             try:
                 source = InstanceDesc.FromString(raw)
             except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
                 raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
-            tokens = tuple(source.tokens)
-        if packed is not None:
-            self._tokens_next[packed] = tokens
+            tokens = Tokens.from_values(source.tokens)
         state_num = source.state
         return (source.addr, source.zone, STATE_NAMES.get(state_num, UNKNOWN_STATE), state_num,
                 source.timestamp, source.registered_timestamp, tokens, len(data))

@@ -1,0 +1,119 @@
+"""A member's tokens kept as protobuf packed varints, never as Python ints.
+
+A 10k-member ring holds 1.28 M tokens: as tuples of Python ints that is ~50 MB
+and a few microseconds a member to build. `Tokens` keeps the packed field's
+bytes as they came out of `Data` (about 5 bytes a token) and the count; a whole
+ring's tokens become one numpy array in a single vectorised pass
+(`ring_tokens`) when ownership needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+_CONTINUATION = bytes(range(0x80, 0x100))
+# Each byte -> b"1" if another byte of the same varint follows, else b"0".
+_KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
+# uint32 tokens take at most 5 bytes; a longer varint is legal protobuf but odd,
+# and is left to the real parser.
+_TOO_LONG = b"1" * 5
+
+
+def _encode(values: Iterable[int]) -> bytes:
+    out = bytearray()
+    for value in values:
+        value &= 0xFFFFFFFF
+        while value >= 0x80:
+            out.append((value & 0x7F) | 0x80)
+            value >>= 7
+        out.append(value)
+    return bytes(out)
+
+
+class Tokens:
+    """The tokens of one member: packed varint bytes and how many tokens they hold.
+
+    Compares equal to a `Tokens` or a tuple with the same values in the same order.
+    """
+
+    __slots__ = ("_len", "packed")
+
+    def __init__(self, packed: bytes, length: int) -> None:
+        self.packed = packed
+        self._len = length
+
+    @classmethod
+    def from_values(cls, values: Iterable[int]) -> Tokens:
+        """Canonical packed encoding of uint32 values (as the reference decoder keeps them)."""
+        values = tuple(values)
+        return cls(_encode(values), len(values))
+
+    @classmethod
+    def from_packed(cls, packed: bytes) -> Tokens | None:
+        """The packed field's bytes as they are, or None when they are not plain
+        (a truncated last varint, or one longer than a uint32 needs)."""
+        if not packed:
+            return _EMPTY
+        if packed[-1] & 0x80:
+            return None
+        kinds = packed.translate(_KINDS)
+        if _TOO_LONG in kinds:
+            return None
+        return cls(packed, len(packed) - kinds.count(b"1"))
+
+    def array(self) -> np.ndarray:
+        """The tokens as a uint32 numpy array."""
+        return ring_tokens([self])
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.array().tolist())
+
+    def __getitem__(self, index: Any) -> Any:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Tokens):
+            if self.packed == other.packed:
+                return True
+            return self._len == other._len and tuple(self) == tuple(other)
+        if isinstance(other, tuple):
+            return len(other) == self._len and tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Tokens({tuple(self)!r})"
+
+
+_EMPTY = Tokens(b"", 0)
+
+
+def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
+    """Every member's tokens, in order, as one uint32 array: one vectorised pass
+    over the concatenated varints (each member's bytes end on a varint's last byte)."""
+    joined = b"".join([t.packed for t in members])
+    if not joined:
+        return np.zeros(0, dtype=np.uint32)
+    buf = np.frombuffer(joined, dtype=np.uint8)
+    ends = np.flatnonzero(buf < 0x80)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    values = (buf[starts] & 0x7F).astype(np.uint32)
+    longest = int((ends - starts).max()) + 1
+    for k in range(1, min(longest, 5)):
+        at = starts + k
+        more = at <= ends
+        byte = (buf[np.minimum(at, ends)] & 0x7F).astype(np.uint32)
+        byte[~more] = 0
+        # Bits past the 32nd fall off, as protobuf truncates a uint32.
+        values |= byte << np.uint32(7 * k)
+    return values
