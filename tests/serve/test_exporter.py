@@ -354,3 +354,24 @@ def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int,
     # The decoder's packed tokens take the vectorised path; same answer.
     packed = {name: Tokens.from_values(tokens) for name, tokens in ring.items()}
     assert token_ownership(packed) == _reference_ownership(ring)
+
+
+def test_own_series_rendered_once_still_show_every_scan_in_the_next_scrape(
+        moto_dynamo: MotoDynamo) -> None:
+    table = "own-series-cache"
+    moto_dynamo.load_dump(table, "healthy")
+    scans_key = ("ringwatch_scans_total", frozenset({"table": table, "result": "success"}.items()))
+
+    async def run() -> list[float]:
+        seen = []
+        async with running_exporter(_argv(moto_dynamo, table)) as (exp, url):
+            for _ in range(2):
+                await exp.scan_once()
+                for encoding in ("identity", "gzip", "identity"):
+                    status, body, _ = await fetch(url + "/metrics",
+                                                  headers={"Accept-Encoding": encoding})
+                    assert status == 200
+                    seen.append(samples(body.decode())[scans_key])
+        return seen
+
+    assert asyncio.run(run()) == [1, 1, 1, 2, 2, 2]

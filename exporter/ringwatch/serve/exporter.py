@@ -11,12 +11,15 @@ import asyncio
 import contextlib
 import gzip
 import logging
+import os
+import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
@@ -38,6 +41,7 @@ class Exposition:
     fresh_tables: frozenset[str]
     body: bytes
     _derived: dict[str, bytes] = field(default_factory=dict, compare=False)
+    _files: dict[str, BinaryIO] = field(default_factory=dict, compare=False, repr=False)
 
     def cached(self, key: str, make: Callable[[], bytes]) -> bytes:
         """Something derived from this exposition (gzip, JSON), made at most once."""
@@ -47,7 +51,31 @@ class Exposition:
         return value
 
     def gzipped(self) -> bytes:
+        """The body gzipped once."""
         return self.cached("gzip", lambda: gzip.compress(self.body, compresslevel=1))
+
+    def file(self, gzipped: bool = False) -> BinaryIO:
+        """The body (or its gzip) in an anonymous in-memory file, written once,
+        so that a scrape is one `sendfile`, as a static file is. Closed when
+        this exposition is dropped (a response in flight holds the exposition)."""
+        key = "gzip file" if gzipped else "file"
+        found = self._files.get(key)
+        if found is None:
+            found = self._files[key] = _memory_file(self.gzipped() if gzipped else self.body)
+            weakref.finalize(self, found.close)
+        return found
+
+
+def _memory_file(data: bytes) -> BinaryIO:
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        file: BinaryIO = open(memfd_create("ringwatch-metrics", os.MFD_CLOEXEC), "w+b",
+                              buffering=0)
+    else:
+        file = tempfile.TemporaryFile()
+    file.write(data)
+    file.flush()
+    return file
 
 
 class Exporter:
@@ -68,6 +96,9 @@ class Exporter:
         self._decode_log = RateLimitedLog()
         self._decode_keys: dict[str, set[str]] = {}
         self._seen_tables: set[str] = set()
+        # Bumped whenever one of self.metrics changes: a scrape renders them only then.
+        self._own_version = 0
+        self._own_rendered: tuple[int, bytes, bytes | None] | None = None
 
     # -- facts for the HTTP side (no I/O) ---------------------------------
     @property
@@ -89,8 +120,17 @@ class Exporter:
             current = self._render(snapshot, fresh)
         return current
 
-    def self_metrics(self) -> bytes:
-        return self.metrics.render()
+    def self_metrics(self, gzipped: bool = False) -> bytes:
+        """ringwatch's own series, rendered again only after one of them changed."""
+        cached = self._own_rendered
+        if cached is None or cached[0] != self._own_version:
+            cached = self._own_rendered = (self._own_version, self.metrics.render(), None)
+        if not gzipped:
+            return cached[1]
+        if cached[2] is None:
+            cached = self._own_rendered = (cached[0], cached[1],
+                                           gzip.compress(cached[1], compresslevel=1))
+        return cached[2]  # type: ignore[return-value]
 
     # -- scanning ---------------------------------------------------------
     def _fresh_tables(self, snapshot: Snapshot) -> frozenset[str]:
@@ -101,6 +141,7 @@ class Exporter:
     def _render(self, snapshot: Snapshot, fresh: frozenset[str]) -> Exposition:
         tables = [t for t in snapshot.tables if t.table in fresh]
         exposition = Exposition(snapshot, fresh, self.renderer.render(tables))
+        self._own_version += 1
         for table in snapshot.tables:
             served = sum(len(r.members) for r in table.rings) if table.table in fresh else 0
             self.metrics.members_served.labels(table.table).set(served)
@@ -112,6 +153,7 @@ class Exporter:
 
     def observe_attempt(self, operation: str, result: str, seconds: float) -> None:
         table = _current_table.get()
+        self._own_version += 1
         self.metrics.requests.labels(table, operation, result).inc()
         self.metrics.request_duration.labels(table, operation).observe(seconds)
 
@@ -139,6 +181,7 @@ class Exporter:
     def _account(self, reads: list[TableRead], snapshot: Snapshot,
                  previous: Snapshot | None) -> None:
         m = self.metrics
+        self._own_version += 1
         for read in reads:
             table = read.table
             m.scans.labels(table, read.result).inc()
