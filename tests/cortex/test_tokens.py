@@ -38,16 +38,26 @@ def _item(payload: bytes) -> dict:
             "Data": {"B": base64.b64encode(data).decode()}, "version": {"N": "1"}}
 
 
+def test_ten_byte_varints_with_high_bits_read_as_protobuf_reads_them() -> None:
+    for payload in (b"\xff" * 9 + b"\x7f", b"\xff" * 9 + b"\x01", b"\x80" * 9 + b"\x02",
+                    b"\xff" * 10 + b"\x01", b"\x05" + b"\xff" * 9 + b"\x7f\x07"):
+        _assert_read_as_protobuf_reads_it(payload)
+
+
 varints = st.lists(st.tuples(st.one_of(st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1),
                                        st.sampled_from([0, 127, 128, 2**28, 2**32 - 1])),
-                             st.sampled_from([0, 0, 0, 1, 4])), max_size=20)
+                             st.sampled_from([0, 0, 0, 1, 4, 9, 10])), max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(varints, st.binary(max_size=3))
 def test_packed_tokens_read_as_protobuf_reads_them(values: list[tuple[int, int]],
                                                    tail: bytes) -> None:
-    payload = b"".join(_varint(v, pad) for v, pad in values) + tail
+    _assert_read_as_protobuf_reads_it(b"".join(_varint(v, pad) for v, pad in values) + tail)
+
+
+def _assert_read_as_protobuf_reads_it(payload: bytes) -> None:
+    """Both decoders agree with protobuf's parser on a packed tokens field of `payload`."""
     item = _item(payload)
     try:
         expected = decode_item(item)
@@ -86,5 +96,6 @@ def test_tokens_compare_by_value_whatever_the_encoding() -> None:
     assert padded == canonical == (1, 300)
     assert canonical != Tokens.from_values([1, 301]) and canonical != (1,)
     assert Tokens.from_packed(b"\x80") is None  # a truncated varint is left to protobuf
-    assert Tokens.from_packed(_varint(1, padding=5)) is None  # longer than a uint32 needs
+    assert Tokens.from_packed(_varint(1, padding=5)) == (1,)  # legal: up to 10 bytes
+    assert Tokens.from_packed(_varint(1, padding=10)) is None  # 11 bytes: left to protobuf
     assert not Tokens.from_packed(b"") and list(Tokens.from_values([])) == []

@@ -187,18 +187,22 @@ class ItemDecoder:
 
     Most items are the same as in the last scan (frozen members, long heartbeat
     periods): their `Data` string is looked up, not decoded again. A changed
-    item is parsed once, with the tokens kept as the packed bytes they are.
-    Only what the current and the previous scan used is remembered.
+    item is parsed once, with the tokens kept as the packed bytes they are;
+    those find the `Tokens` of last time unless the tokens changed. Only what
+    the current and the previous scan used is remembered.
     """
 
     def __init__(self) -> None:
         self._data: dict[Any, _DataFields] = {}
         self._data_next: dict[Any, _DataFields] = {}
+        self._tokens: dict[bytes, Tokens] = {}
+        self._tokens_next: dict[bytes, Tokens] = {}
 
     def start_scan(self) -> None:
         """Forget what the scan before last used; call once before each scan's items."""
-        if self._data_next:
+        if self._data_next or self._tokens_next:
             self._data, self._data_next = self._data_next, {}
+            self._tokens, self._tokens_next = self._tokens_next, {}
 
     def decode(self, item: Any) -> Member:
         # The common case inline: plain attributes and a Data string seen last scan.
@@ -266,7 +270,14 @@ class ItemDecoder:
                 view = None
         except (ProtobufDecodeError, RuntimeError, ValueError):
             view = None
-        tokens = Tokens.from_packed(view.tokens) if view is not None else None
+        tokens = None
+        if view is not None:
+            packed = view.tokens
+            tokens = self._tokens_next.get(packed)
+            if tokens is None:
+                tokens = self._tokens.get(packed) or Tokens.from_packed(packed)
+            if tokens is not None:
+                self._tokens_next[packed] = tokens
         source = view
         if tokens is None:
             try:

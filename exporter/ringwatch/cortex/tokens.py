@@ -17,9 +17,9 @@ import numpy as np
 _CONTINUATION = bytes(range(0x80, 0x100))
 # Each byte -> b"1" if another byte of the same varint follows, else b"0".
 _KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
-# uint32 tokens take at most 5 bytes; a longer varint is legal protobuf but odd,
-# and is left to the real parser.
-_TOO_LONG = b"1" * 5
+# A varint of up to 10 bytes is legal protobuf (a uint32 keeps its low 32 bits,
+# as `ring_tokens` does); a longer one is an error, left to the real parser.
+_TOO_LONG = b"1" * 10
 
 
 def _encode(values: Iterable[int]) -> bytes:
@@ -54,7 +54,7 @@ class Tokens:
     @classmethod
     def from_packed(cls, packed: bytes) -> Tokens | None:
         """The packed field's bytes as they are, or None when they are not plain
-        (a truncated last varint, or one longer than a uint32 needs)."""
+        (a truncated last varint, or one longer than protobuf allows)."""
         if not packed:
             return _EMPTY
         if packed[-1] & 0x80:
@@ -79,7 +79,7 @@ class Tokens:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Tokens):
-            if self.packed == other.packed:
+            if self is other or self.packed == other.packed:
                 return True
             return self._len == other._len and tuple(self) == tuple(other)
         if isinstance(other, tuple):

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
 from ringwatch.dynamodb.reader import TableRead, read_table
+from ringwatch.gcpause import gc_paused
 from ringwatch.logs import RateLimitedLog, log
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve.selfmetrics import SelfMetrics
@@ -166,6 +167,14 @@ class Exporter:
             observer=self.observe_attempt, wall_clock=self.clock)
 
     async def scan_once(self) -> Snapshot:
+        """Read every table, build the snapshot, render it, swap it in."""
+        # No cyclic GC for the whole scan, reading included: each collection would
+        # walk every page dict and member object (scans make no cycles; 30-40% of a
+        # 10k-member cycle). It resumes between scans.
+        with gc_paused():
+            return await self._scan_once()
+
+    async def _scan_once(self) -> Snapshot:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._read(table)) for table in self.config.tables]
         reads = [task.result() for task in tasks]
