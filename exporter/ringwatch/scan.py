@@ -32,7 +32,9 @@ async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
                 client, table, config.ring_keys, consistent_read=config.consistent_read,
                 scan_timeout=config.scan_timeout, wall_clock=clock))
                 for table in config.tables]
-    builder = SnapshotBuilder(stale_after=config.stale_after)
+    builder = SnapshotBuilder(
+        stale_after=config.stale_after, stale_periods=config.stale_periods,
+        stale_floor=config.stale_floor)
     return builder.build([t.result() for t in tasks], None, clock())
 
 

@@ -56,7 +56,9 @@ class Exporter:
         self.clock = clock
         operations = ("Query",) if config.ring_keys else ("Scan",)
         self.metrics = SelfMetrics(config.tables, operations)
-        self.builder = SnapshotBuilder(stale_after=config.stale_after)
+        self.builder = SnapshotBuilder(
+            stale_after=config.stale_after, stale_periods=config.stale_periods,
+            stale_floor=config.stale_floor)
         self.renderer = Renderer(config.member_states)
         self.snapshot: Snapshot | None = None
         self._exposition: Exposition | None = None
