@@ -208,7 +208,9 @@ def test_ownership_bars_are_as_wide_as_the_ownership(served: Served, dom: Node) 
 def test_header_shows_snapshot_age_and_each_table_status(dom: Node) -> None:
     [snapshot] = dom.find_all("p", id="snapshot")
     assert "Snapshot of the scan at 2026-11-26 05:04:59Z, 0.0s old" in snapshot.text()
-    assert "stale when its heartbeat is older than 30s" in snapshot.text()
+    assert ("stale when its heartbeat is older than 4 of its own heartbeat periods, at least "
+            "20s and at most 30s (or 2 periods if longer); 30s while its period is not yet "
+            "known") in snapshot.text()
     [good] = dom.find_all("section", data_table="page-sigstop")
     assert good.find_all("h2")[0].text() == "Table page-sigstop OK"
     [bad] = dom.find_all("section", data_table="page-missing")

@@ -47,21 +47,23 @@ class BeatingMember:
     frozen_at: float = math.inf
     delay: Callable[[int], float] = field(default=lambda n: 0.0)
 
-    def last_beat(self, now: float) -> tuple[int, float] | None:
-        """(timestamp written, true time) of the last beat written by `now`."""
+    def last_beat(self, now: float) -> tuple[int, int] | None:
+        """(timestamp written, beat number from 0) of the last beat written by `now`."""
         n = math.floor((min(now, self.frozen_at) - self.first_beat) / self.period)
         while n >= 0:
             at = self.first_beat + n * self.period + self.delay(n)
             if at <= now and at <= self.frozen_at:
-                return math.floor(at + self.clock_offset), at
+                return math.floor(at + self.clock_offset), n
             n -= 1
         return None
 
     def item(self, now: float) -> dict[str, Any] | None:
+        """The member's item as a scan at `now` reads it; None before its first beat.
+        Each beat is one CAS write: the version is the number of beats."""
         beat = self.last_beat(now)
         if beat is None:
             return None
-        return member_item(self.name, beat[0], self.registered)
+        return member_item(self.name, beat[0], self.registered, version=beat[1] + 1)
 
 
 def table_read(items: list[dict[str, Any]], at: float, table: str = TABLE,

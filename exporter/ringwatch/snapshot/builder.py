@@ -27,25 +27,33 @@ class HeartbeatTrack:
 
     registered: int
     timestamp: int  # the current heartbeat
+    version: int  # the item's version when `timestamp` was first seen
     max_age: float  # the largest age seen at a scan while `timestamp` was current
     samples: tuple[float, ...] = ()  # the last PERIOD_WINDOW period samples
     period: int | None = None
 
-    def observe(self, timestamp: int, age: float) -> None:
-        """One scan saw this heartbeat at this age (same registration)."""
+    def observe(self, timestamp: int, version: int, age: float) -> None:
+        """One scan saw this heartbeat and version at this age (same registration)."""
         if timestamp == self.timestamp:
             if age > self.max_age:
                 self.max_age = age
             return
         if timestamp > self.timestamp > 0:
-            # Both are at most the true gap between the two beats: the step when
-            # every beat is seen, the age at the last scan before it when scans
-            # are slower (and whatever the member's clock says).
-            sample = max(1.0, min(timestamp - self.timestamp, self.max_age))
+            step = timestamp - self.timestamp
+            # STALE-DESIGN.md's sample, min(step, max_age), both at most the true
+            # gap. When scans are slower than beats, max_age is only where the
+            # scan fell in a period; the version counts the beats in the step
+            # (one CAS write each), so step / beats is never below the mean
+            # gap by more than extra writes make it: the sample never falls
+            # below the design's nor rises above the step.
+            beats = version - self.version
+            mean_gap = step / beats if beats > 0 else 0.0
+            sample = max(1.0, min(step, max(self.max_age, mean_gap)))
             samples = self.samples = (*self.samples[1 - PERIOD_WINDOW:], sample)
             if len(samples) >= PERIOD_MIN_SAMPLES:
                 self.period = ceil(max(samples))
         self.timestamp = timestamp
+        self.version = version
         self.max_age = age
 
 
@@ -165,9 +173,10 @@ class SnapshotBuilder:
             age = scan_time - timestamp
             track = get_track(name)
             if track is None or track.registered != member.registered_timestamp:
-                track = HeartbeatTrack(member.registered_timestamp, timestamp, age)
+                track = HeartbeatTrack(member.registered_timestamp, timestamp,
+                                       member.version, age)
             else:
-                track.observe(timestamp, age)
+                track.observe(timestamp, member.version, age)
             tracks[name] = track
             period = track.period
             threshold = thresholds.get(period)

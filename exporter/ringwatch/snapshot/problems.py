@@ -28,8 +28,8 @@ class StaleRule:
     def threshold(self, period: float | None) -> float:
         """The stale threshold, in seconds, of a member with this heartbeat period."""
         if period is None:
-            return self.cap
-        return min(max(self.periods * period, self.floor), max(self.cap, 2 * period))
+            return float(self.cap)
+        return float(min(max(self.periods * period, self.floor), max(self.cap, 2 * period)))
 
 
 def is_stale(heartbeat_age: float, threshold: float) -> bool:
