@@ -326,10 +326,12 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                 raw[name], sources[name] = [flag.default], "default"
 
     values: dict[str, Any] = {}
+    wheres: dict[str, str] = {}
     for name, texts in raw.items():
         flag = allowed[name]
-        where = {"flag": flag.option, "env": flag.env_var,
-                 "file": f"{name} in {config_path}", "default": flag.option}[sources[name]]
+        where = wheres[name] = {"flag": flag.option, "env": flag.env_var,
+                                "file": f"{name} in {config_path}",
+                                "default": flag.option}[sources[name]]
         try:
             parsed_values = [flag.parse(text) for text in texts]
         except ValueError as exc:
@@ -354,8 +356,8 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     if stale_floor > stale_after:
         if sources["ring.stale-floor"] != "default":
             raise ConfigError(
-                f"--ring.stale-floor={format_duration(stale_floor)}: must not exceed "
-                f"--ring.stale-after={format_duration(stale_after)}")
+                f"{wheres['ring.stale-floor']}={raw['ring.stale-floor'][0]}: must not exceed "
+                f"--ring.stale-after ({format_duration(stale_after)})")
         stale_floor = stale_after  # a short --ring.stale-after alone stays valid
     return Config(
         tables=tables,

@@ -185,6 +185,15 @@ def test_the_frozen_ingester_row_is_marked_stale_and_no_other(dom: Node) -> None
     assert "3 members: 3 ACTIVE · 1 STALE · 384 tokens" in section.text()
 
 
+def test_each_row_shows_the_period_and_the_threshold_it_was_judged_by(dom: Node) -> None:
+    # One scan so far: no period learned, every member judged against the cap (30s).
+    for row in ring_rows(dom, "page-sigstop", "collectors/ring"):
+        [cell] = row.find_all("td", class_="period num")
+        assert cell.text() == "unknown / 30s"
+        assert cell.attrs["data-threshold"] == "30.0"
+        assert "data-period" not in cell.attrs
+
+
 def test_ownership_bars_are_as_wide_as_the_ownership(served: Served, dom: Node) -> None:
     document = json.loads(get(f"{served.url}/ring.json")[1])
     table = next(t for t in document["tables"] if t["table"] == "page-sigstop")

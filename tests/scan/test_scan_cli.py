@@ -162,6 +162,11 @@ def test_frozen_ingester_is_marked_stale_listed_first_and_exits_1(loaded: MotoDy
     stale = [(r["ring"], m["member"]) for r in document["tables"][0]["rings"]
              for m in r["members"] if m["stale"]]
     assert stale == [("collectors/ring", "ingester-2")]
+    judged = {(m["heartbeat_period_seconds"], m["stale_threshold_seconds"])
+              for r in document["tables"][0]["rings"] for m in r["members"]}
+    assert judged == {(None, 30.0)}
+    assert (document["stale_after_seconds"], document["stale_periods"],
+            document["stale_floor_seconds"]) == (30.0, 4, 20.0)
 
 
 def test_the_same_dump_is_fine_at_the_default_one_minute_threshold(loaded: MotoDynamo) -> None:
