@@ -2,7 +2,8 @@
 
 Exit status: 0 no problem; 1 problems found (a stale member, a member in
 JOINING or PENDING registered longer ago than --ring.stuck-after, items that
-could not be decoded); 2 a table could not be scanned.
+could not be decoded); 2 a table could not be scanned; 3 the report could not
+be written.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ringwatch.render.text import (
 from ringwatch.snapshot.model import RingView, Snapshot, TableView
 from ringwatch.snapshot.problems import PROBLEM_KINDS, Problem, member_problems
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED, EXIT_OUTPUT_FAILED = 0, 1, 2, 3
 
 
 def describe(problem: Problem) -> str:

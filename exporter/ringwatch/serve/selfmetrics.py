@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ringwatch import __version__
+from ringwatch.cortex.decode import REASONS
 from ringwatch.cortex.proto import protobuf_backend
 
 SCAN_RESULTS = ("success", "timeout", "throttled", "error")
-DECODE_REASONS = ("snappy", "protobuf", "attribute")
+DECODE_REASONS = REASONS
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 

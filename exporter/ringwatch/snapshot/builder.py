@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from math import ceil
 from operator import attrgetter
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, Member
+from ringwatch.cortex.decode import DecodeError, ItemDecoder, Member, unexpected_error
 from ringwatch.cortex.ownership import OwnershipCache
 from ringwatch.cortex.proto import KNOWN_STATES
 from ringwatch.gcpause import gc_paused
@@ -111,12 +111,24 @@ class SnapshotBuilder:
         members: dict[str, list[Member]] = {}
         errors: list[DecodeError] = []
         decode = self.decoder.decode
+        seen: set[tuple[str, str]] = set()
         for item in read.items:
             try:
                 member = decode(item)
             except DecodeError as err:
                 errors.append(err)
                 continue
+            except Exception as exc:  # a decoder bug costs this item, not the scan
+                errors.append(unexpected_error(item, exc))
+                continue
+            key = (member.ring, member.member)
+            if key in seen:
+                # A snapshot holds one (ring, member): a repeated item (pages that
+                # repeat, keys that differ only in encoding) would double every total.
+                errors.append(DecodeError("duplicate", "the same ring and member again; "
+                                          "the first item is kept", *key))
+                continue
+            seen.add(key)
             members.setdefault(member.ring, []).append(member)
         previous = self._member_index(old)
         index: dict[str, dict[str, MemberView]] = {}
