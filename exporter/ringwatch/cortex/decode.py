@@ -281,6 +281,11 @@ class ItemDecoder:
             self._data, self._data_next = self._data_next, {}
             self._tokens, self._tokens_next = self._tokens_next, {}
 
+    def end_scan(self) -> None:
+        """Forget what only the scan before this one used (its `Data` strings are
+        most of the memory here); call once after each scan's items."""
+        self._data, self._tokens = {}, {}
+
     def decode(self, item: Any) -> Member:
         # The common case inline: plain attributes and a Data string seen last scan.
         try:

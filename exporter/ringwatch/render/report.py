@@ -131,15 +131,19 @@ def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[
     by_member: dict[tuple[str, str, str], list[str]] = {}
     for p in problems:
         by_member.setdefault((p.table, p.ring, p.member), []).append(describe(p))
+    no_problems: list[str] = []
     for table in document["tables"]:
         for ring in table["rings"]:
-            members = []
-            for member in ring["members"]:
-                member["problems"] = by_member.get(
-                    (table["table"], ring["ring"], member["member"]), [])
-                if member["problems"] or not config.problems_only:
-                    members.append(member)
-            ring["members"] = members
+            members = ring["members"]
+            if by_member:
+                key = (table["table"], ring["ring"])
+                for member in members:
+                    member["problems"] = by_member.get((*key, member["member"]), no_problems)
+            else:
+                for member in members:
+                    member["problems"] = no_problems
+            if config.problems_only:
+                ring["members"] = [m for m in members if m["problems"]]
     document["stuck_after_seconds"] = config.stuck_after
     document["problems"] = [{**asdict(p), "what": describe(p)} for p in problems]
     document["exit_status"] = status

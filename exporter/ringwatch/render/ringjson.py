@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from ringwatch.snapshot.model import MemberView, Snapshot, TableView
@@ -41,6 +42,15 @@ def member_json(view: MemberView) -> dict[str, Any]:
     }
 
 
+_heartbeat_age = attrgetter("heartbeat_age")
+
+
+def by_age(members: tuple[MemberView, ...]) -> list[MemberView]:
+    """Oldest heartbeat first, then by member id: a ring's members are sorted by id,
+    and a reversed sort keeps equal ages in their order (sorting is stable)."""
+    return sorted(members, key=_heartbeat_age, reverse=True)
+
+
 def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
     return {
         "table": view.table,
@@ -55,8 +65,7 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
         "rings": [
             {
                 "ring": ring.ring,
-                "members": [member_json(v) for v in sorted(
-                    ring.members, key=lambda v: (-v.heartbeat_age, v.member.member))],
+                "members": [member_json(v) for v in by_age(ring.members)],
             }
             for ring in view.rings
         ] if served else [],

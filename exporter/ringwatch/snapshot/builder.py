@@ -92,6 +92,7 @@ class SnapshotBuilder:
         for read in reads:
             old = previous.table(read.table) if previous else None
             tables.append(self._table(read, old, now))
+        self.decoder.end_scan()
         live = {(t.table, r.ring) for t in tables for r in t.rings}
         self.ownership_cache.retain(live)
         names = {t.table for t in tables}
