@@ -39,14 +39,16 @@ async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
     clock = (lambda: at) if at is not None else time.time
     async with AsyncExitStack() as stack:
         client = await open_client(config, stack)
+        builder = SnapshotBuilder(
+            stale_after=config.stale_after, stale_periods=config.stale_periods,
+            stale_floor=config.stale_floor)
+        builder.start_scan()  # pages are decoded as they arrive, their dicts freed
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(read_table(
                 client, table, config.ring_keys, consistent_read=config.consistent_read,
-                scan_timeout=config.scan_timeout, wall_clock=clock))
+                scan_timeout=config.scan_timeout, wall_clock=clock,
+                on_page=builder.decode_page))
                 for table in config.tables]
-    builder = SnapshotBuilder(
-        stale_after=config.stale_after, stale_periods=config.stale_periods,
-        stale_floor=config.stale_floor)
     return builder.build([t.result() for t in tasks], None, clock())
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ class TableRead:
     table: str
     started_at: float
     duration: float = 0.0
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)  # item dicts, or what on_page made of them
     pages: int = 0
     consumed_capacity: float = 0.0
     result: str = "success"  # success, timeout, throttled, error
@@ -37,8 +37,12 @@ class TableRead:
         return self.result == "success"
 
 
+# Turns one page's items into what the read keeps (the items themselves by default).
+PageHandler = Callable[[list[dict[str, Any]]], list[Any]]
+
+
 async def _read_pages(client: Any, operation: str, request: dict[str, Any],
-                      read: TableRead) -> None:
+                      read: TableRead, on_page: PageHandler | None = None) -> None:
     call = getattr(client, operation)
     start_key: dict[str, Any] | None = None
     while True:
@@ -46,7 +50,10 @@ async def _read_pages(client: Any, operation: str, request: dict[str, Any],
             request["ExclusiveStartKey"] = start_key
         response = await call(**request)
         read.pages += 1
-        read.items.extend(response.get("Items") or ())
+        items = response.get("Items") or []
+        # Handled as it arrives: a page's dicts are dropped before the next is read.
+        read.items.extend(on_page(items) if on_page is not None else items)
+        del items
         capacity = response.get("ConsumedCapacity")
         if isinstance(capacity, dict):
             read.consumed_capacity += float(capacity.get("CapacityUnits") or 0.0)
@@ -60,7 +67,9 @@ async def _read_pages(client: Any, operation: str, request: dict[str, Any],
 async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
                      consistent_read: bool, scan_timeout: float,
                      observer: AttemptObserver | None = None,
-                     wall_clock: Any = time.time) -> TableRead:
+                     wall_clock: Any = time.time,
+                     on_page: PageHandler | None = None) -> TableRead:
+    """Every item of `table` (or what `on_page` makes of each page's items), or why not."""
     read = TableRead(table=table, started_at=wall_clock())
     started = time.monotonic()
     base = {"TableName": table, "ConsistentRead": consistent_read,
@@ -71,9 +80,9 @@ async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
                 for ring_key in ring_keys:
                     request = dict(base, KeyConditionExpression="RingKey = :ring",
                                    ExpressionAttributeValues={":ring": {"S": ring_key}})
-                    await _read_pages(client, "query", request, read)
+                    await _read_pages(client, "query", request, read, on_page)
             else:
-                await _read_pages(client, "scan", dict(base), read)
+                await _read_pages(client, "scan", dict(base), read, on_page)
     except TimeoutError:
         read.result, read.error = "timeout", f"scan did not finish within {scan_timeout}s"
     except ClientError as exc:

@@ -166,7 +166,8 @@ class Exporter:
             self.client, table, self.config.ring_keys,
             consistent_read=self.config.consistent_read,
             scan_timeout=self.config.scan_timeout,
-            observer=self.observe_attempt, wall_clock=self.clock)
+            observer=self.observe_attempt, wall_clock=self.clock,
+            on_page=self.builder.decode_page)
 
     async def scan_once(self) -> Snapshot:
         """Read every table, build the snapshot, render it, swap it in."""
@@ -177,6 +178,9 @@ class Exporter:
             return await self._scan_once()
 
     async def _scan_once(self) -> Snapshot:
+        # Pages are decoded as they arrive and their dicts freed: a scan never
+        # holds every page of a table at once.
+        self.builder.start_scan()
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._read(table)) for table in self.config.tables]
         reads = [task.result() for task in tasks]

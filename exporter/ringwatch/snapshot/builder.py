@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from math import ceil
 from operator import attrgetter
+from typing import Any
 
 from ringwatch.cortex.decode import DecodeError, ItemDecoder, Member, unexpected_error
 from ringwatch.cortex.ownership import OwnershipCache
@@ -74,21 +75,45 @@ class SnapshotBuilder:
     _tracks: dict[str, dict[str, dict[str, HeartbeatTrack]]] = field(
         default_factory=dict, repr=False)
     _thresholds: dict[int | None, float] = field(default_factory=dict, repr=False)
+    _scan_started: bool = field(default=False, repr=False)
 
     @property
     def stale_rule(self) -> StaleRule:
         """The rule members are judged stale by."""
         return StaleRule(self.stale_after, self.stale_periods, self.stale_floor)
 
+    def start_scan(self) -> None:
+        """Begin a scan whose pages are decoded as they arrive (`decode_page`)."""
+        self.decoder.start_scan()
+        self._scan_started = True
+
+    def decode_page(self, items: list[dict[str, Any]]) -> list[Member | DecodeError]:
+        """One page's items decoded, each a `Member` or the `DecodeError` it raised:
+        a read keeps these instead of the page's dicts, which are then freed."""
+        decoded: list[Member | DecodeError] = []
+        add = decoded.append
+        decode = self.decoder.decode
+        for item in items:
+            try:
+                add(decode(item))
+            except DecodeError as err:
+                add(err)
+            except Exception as exc:  # a decoder bug costs this item, not the scan
+                add(unexpected_error(item, exc))
+        return decoded
+
     def build(self, reads: Iterable[ScanResult], previous: Snapshot | None,
               now: float) -> Snapshot:
+        """The snapshot of these reads (raw items, or pages `decode_page` decoded)."""
         with gc_paused():
             return self._build(reads, previous, now)
 
     def _build(self, reads: Iterable[ScanResult], previous: Snapshot | None,
                now: float) -> Snapshot:
         tables = []
-        self.decoder.start_scan()
+        if not self._scan_started:
+            self.decoder.start_scan()
+        self._scan_started = False
         for read in reads:
             old = previous.table(read.table) if previous else None
             tables.append(self._table(read, old, now))
@@ -115,7 +140,12 @@ class SnapshotBuilder:
         seen: set[tuple[str, str]] = set()
         for item in read.items:
             try:
-                member = decode(item)
+                if type(item) is Member:
+                    member = item
+                elif type(item) is DecodeError:
+                    raise item
+                else:
+                    member = decode(item)
             except DecodeError as err:
                 errors.append(err)
                 continue
