@@ -139,7 +139,7 @@ async def steady_async(args: argparse.Namespace) -> None:
     exporter = Exporter(config)
     renderer = exporter.renderer
     render_times: list[tuple[float, float]] = []
-    original_render = renderer.render
+    original_render = renderer.render_parts
 
     def timed_render(tables):  # type: ignore[no-untyped-def]
         with Timer() as t:
@@ -147,7 +147,7 @@ async def steady_async(args: argparse.Namespace) -> None:
         render_times.append((t.cpu, t.wall))
         return out
 
-    renderer.render = timed_render  # type: ignore[method-assign]
+    renderer.render_parts = timed_render  # type: ignore[method-assign]
     cycles = []
     async with AsyncExitStack() as stack:
         await exporter.open(stack)

@@ -79,10 +79,16 @@ class Renderer:
         return block
 
     def render(self, tables: Sequence[TableView]) -> bytes:
+        """The exposition of these tables' member and ring series."""
+        return b"".join(self.render_parts(tables))
+
+    def render_parts(self, tables: Sequence[TableView]) -> list[bytes]:
+        """`render`'s bytes in parts, the family blocks kept for the next scan among
+        them: holding the parts costs no second copy of the exposition."""
         with gc_paused():
             return self._render(tables)
 
-    def _render(self, tables: Sequence[TableView]) -> bytes:
+    def _render(self, tables: Sequence[TableView]) -> list[bytes]:
         labels: list[str] = []
         views: list[MemberView] = []
         ring_rows = []
@@ -197,4 +203,4 @@ class Renderer:
             radd(_header("ringwatch_ring_tokens", "gauge", "All tokens in the ring."))
             ring_out += [f"ringwatch_ring_tokens{{{lb}}} {r.tokens}\n" for lb, r in ring_rows]
         add("".join(ring_out).encode())
-        return b"".join(out)
+        return out

@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 import weakref
+import zlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from contextvars import ContextVar
@@ -36,13 +37,26 @@ _current_table: ContextVar[str] = ContextVar("ringwatch_current_table", default=
 
 @dataclass(frozen=True)
 class Exposition:
-    """Member and ring series of the tables still fresh, rendered once."""
+    """Member and ring series of the tables still fresh, rendered once.
+
+    Kept as the renderer's parts (the family blocks it keeps for the next scan
+    anyway), never joined into a second copy unless something asks for `body`."""
 
     snapshot: Snapshot
     fresh_tables: frozenset[str]
-    body: bytes
+    parts: tuple[bytes, ...]
     _derived: dict[str, bytes] = field(default_factory=dict, compare=False)
     _files: dict[str, BinaryIO] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes in the exposition."""
+        return sum(map(len, self.parts))
+
+    @property
+    def body(self) -> bytes:
+        """The exposition as one bytes value (made once, on demand)."""
+        return self.cached("body", lambda: b"".join(self.parts))
 
     def cached(self, key: str, make: Callable[[], bytes]) -> bytes:
         """Something derived from this exposition (gzip, JSON), made at most once."""
@@ -53,7 +67,7 @@ class Exposition:
 
     def gzipped(self) -> bytes:
         """The body gzipped once."""
-        return self.cached("gzip", lambda: gzip.compress(self.body, compresslevel=1))
+        return self.cached("gzip", lambda: _gzip_parts(self.parts))
 
     def file(self, gzipped: bool = False) -> BinaryIO:
         """The body (or its gzip) in an anonymous in-memory file, written once,
@@ -62,19 +76,26 @@ class Exposition:
         key = "gzip file" if gzipped else "file"
         found = self._files.get(key)
         if found is None:
-            found = self._files[key] = _memory_file(self.gzipped() if gzipped else self.body)
+            found = self._files[key] = _memory_file(
+                (self.gzipped(),) if gzipped else self.parts)
             weakref.finalize(self, found.close)
         return found
 
 
-def _memory_file(data: bytes) -> BinaryIO:
+def _gzip_parts(parts: tuple[bytes, ...]) -> bytes:
+    """One gzip stream of the parts, as `gzip.compress` of their join would be."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join([*map(compressor.compress, parts), compressor.flush()])
+
+
+def _memory_file(parts: tuple[bytes, ...]) -> BinaryIO:
     memfd_create = getattr(os, "memfd_create", None)
     if memfd_create is not None:
         file: BinaryIO = open(memfd_create("ringwatch-metrics", os.MFD_CLOEXEC), "w+b",
                               buffering=0)
     else:
         file = tempfile.TemporaryFile()
-    file.write(data)
+    file.writelines(parts)
     file.flush()
     return file
 
@@ -143,7 +164,7 @@ class Exporter:
 
     def _render(self, snapshot: Snapshot, fresh: frozenset[str]) -> Exposition:
         tables = [t for t in snapshot.tables if t.table in fresh]
-        exposition = Exposition(snapshot, fresh, self.renderer.render(tables))
+        exposition = Exposition(snapshot, fresh, tuple(self.renderer.render_parts(tables)))
         self._own_version += 1
         for table in snapshot.tables:
             served = sum(len(r.members) for r in table.rings) if table.table in fresh else 0

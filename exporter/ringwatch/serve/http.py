@@ -101,13 +101,14 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         headers = {"Content-Type": CONTENT_TYPE}
     if exposition is None:
         return await _send_parts(request, (own,), headers)
-    big = exposition.gzipped() if zipped else exposition.body
+    parts = (exposition.gzipped(),) if zipped else exposition.parts
     # The exposition is written to a file once per scan; each scrape is then
     # a sendfile, as cheap as a static file of the same size.
-    sent = await _sendfile_then(request, exposition.file(zipped), len(big), own, headers)
+    sent = await _sendfile_then(request, exposition.file(zipped), sum(map(len, parts)), own,
+                                headers)
     if sent is not None:
         return sent
-    return await _send_parts(request, (big, own), headers)
+    return await _send_parts(request, (*parts, own), headers)
 
 
 async def healthy(request: web.Request) -> web.Response:
