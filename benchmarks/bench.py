@@ -32,7 +32,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -81,25 +80,39 @@ ONE_RING_FIGURES = ["one ring: a floor cpu s", "one ring: b1 scan cpu s",
                     "one ring: b1 scan rss MB", "one ring: b1/a"]
 
 
+class Spawner:
+    """The small process (spawner.py) that starts every measured program, so
+    that a program's peak RSS is its own, not bench.py's (see spawner.py)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([PY, str(HERE / "spawner.py")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def run(self, args: list[str]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(args) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+SPAWNER: Spawner | None = None
+
+
 def measure(args: list[str], report: bool = True) -> dict[str, Any]:
     """Run one program; its JSON report plus its own CPU, wall and peak RSS."""
-    # Files, not pipes: nobody reads a pipe while wait4 blocks (its logs would fill it).
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")
-        out.seek(0)
-        text = out.read().decode()
-    result: dict[str, Any] = {
-        "exit": proc.returncode, "process_cpu": usage.ru_utime + usage.ru_stime,
-        "process_wall": wall, "process_rss_mb": usage.ru_maxrss / 1024,
-        "stdout_bytes": len(text)}
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"{args[1:4]} exited {proc.returncode}: {stderr[-2000:]}")
+    if SPAWNER is None:
+        raise RuntimeError("measure() needs the spawner: start it before building tables")
+    run = SPAWNER.run(args)
+    text = run.pop("stdout")
+    stderr = run.pop("stderr_tail")
+    result: dict[str, Any] = {**run, "stdout_bytes": len(text)}
+    if result["exit"] not in (0, 1):
+        raise RuntimeError(f"{args[1:4]} exited {result['exit']}: {stderr}")
     if report:
         result.update(json.loads(text.strip().splitlines()[-1]))
     return result
@@ -355,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.pop("AWS_PROFILE", None)
 
+    global SPAWNER
+    SPAWNER = Spawner()  # first, while this process is small
     info = machine()
     print(f"machine: {info['cpus']} CPUs, {info['cpu_model']}, Python {info['python']}, "
           f"protobuf {info['protobuf_backend']}", flush=True)
@@ -369,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         one_ring = run_one_ring(1000 if args.quick else args.one_ring, endpoint, tables, reps)
     finally:
         stop()
+        SPAWNER.close()
     grow = growth(results, 10_000, 50_000)
     targets = check_targets(results, grow, one_ring)
 
