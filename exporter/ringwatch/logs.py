@@ -112,15 +112,9 @@ class RateLimitedLog:
         """Unlogged occurrences before the one just allowed; resets the count."""
         return self._suppressed.pop(key, 0)
 
-    def active(self, key: str) -> bool:
-        return key in self._last
-
     def end(self, key: str) -> int | None:
         if key not in self._last:
             return None
         del self._last[key]
         self._suppressed.pop(key, None)
         return self._total.pop(key, 0)
-
-    def reset(self, key: str) -> None:
-        self.end(key)

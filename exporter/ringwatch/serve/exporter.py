@@ -14,20 +14,17 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
-from ringwatch.dynamodb.reader import TableRead, read_table
+from ringwatch.dynamodb.reader import TableRead, current_table, read_tables
 from ringwatch.logs import RateLimitedLog, log
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve.selfmetrics import SelfMetrics
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot, TableView
-
-_current_table: ContextVar[str] = ContextVar("ringwatch_current_table", default="")
 
 
 @dataclass(frozen=True)
@@ -111,22 +108,17 @@ class Exporter:
         self.client = await open_client(self.config, stack, observer=self.observe_attempt)
 
     def observe_attempt(self, operation: str, result: str, seconds: float) -> None:
-        table = _current_table.get()
+        table = current_table.get()
         self.metrics.requests.labels(table, operation, result).inc()
         self.metrics.request_duration.labels(table, operation).observe(seconds)
 
-    async def _read(self, table: str) -> TableRead:
-        _current_table.set(table)
-        return await read_table(
-            self.client, table, self.config.ring_keys,
-            consistent_read=self.config.consistent_read,
-            scan_timeout=self.config.scan_timeout,
-            observer=self.observe_attempt, wall_clock=self.clock)
-
     async def scan_once(self) -> Snapshot:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._read(table)) for table in self.config.tables]
-        reads = [task.result() for task in tasks]
+        """Read every table, build and render the next snapshot, swap it in."""
+        config = self.config
+        reads = await read_tables(
+            self.client, config.tables, config.ring_keys,
+            consistent_read=config.consistent_read, scan_timeout=config.scan_timeout,
+            observer=self.observe_attempt, wall_clock=self.clock)
         previous = self.snapshot
         snapshot = self.builder.build(reads, previous, self.clock())
         self._account(reads, snapshot, previous)
