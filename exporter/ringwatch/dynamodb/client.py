@@ -53,10 +53,12 @@ AttemptObserver = Callable[[str, str, float], None]
 
 
 def classify_error_code(code: str | None) -> str:
+    """The `result` label for a DynamoDB error code."""
     return "throttled" if code in THROTTLING_CODES else "error"
 
 
 def classify_exception(exc: BaseException) -> str:
+    """The `result` label for an exception raised by an attempt or a read."""
     if isinstance(exc, TIMEOUT_EXCEPTIONS):
         return "timeout"
     # botocore's connection errors carry `response=None`, not a dict.
@@ -114,6 +116,7 @@ class _FastParserFactory(AioResponseParserFactory):
 
 @dataclass(frozen=True)
 class ClientSettings:
+    """The DynamoDB client's address, timeouts and attempts."""
     region: str
     endpoint_url: str | None
     connect_timeout: float
@@ -129,6 +132,7 @@ def make_session() -> AioSession:
 
 
 def client_config(settings: ClientSettings) -> AioConfig:
+    """botocore's client config: timeouts, standard retries, the deadline HTTP session."""
     session_cls = type("DeadlineHTTPSession", (_DeadlineHTTPSession,),
                        {"attempt_timeout": settings.request_timeout})
     return AioConfig(

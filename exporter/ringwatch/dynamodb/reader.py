@@ -40,6 +40,7 @@ class TableRead:
 
     @property
     def ok(self) -> bool:
+        """True when every page of the table was read."""
         return self.result == "success"
 
 

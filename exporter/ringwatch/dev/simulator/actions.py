@@ -72,6 +72,7 @@ def parse_params(action: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ScenarioAction:
+    """One timed action of a scenario: what to do to which member, when."""
     at: float  # seconds after the simulator started
     action: str
     member: str
@@ -111,5 +112,6 @@ def parse_scenario(data: Any) -> list[ScenarioAction]:
 
 
 def load_scenario(path: str | Path) -> list[ScenarioAction]:
+    """Read and check a YAML scenario file of timed actions."""
     with open(path, encoding="utf-8") as fh:
         return parse_scenario(yaml.safe_load(fh))

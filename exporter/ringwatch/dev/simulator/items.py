@@ -28,6 +28,7 @@ def make_client(
     endpoint_url: str | None, region: str, *, connect_timeout: float = 2.0,
     read_timeout: float = 2.0, max_attempts: int = 2,
 ) -> Any:
+    """A boto3 DynamoDB client for the simulator's writes."""
     config = Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
@@ -42,6 +43,7 @@ def encode_desc(
     *, addr: str, timestamp: int, state: str, tokens: list[int] | tuple[int, ...], zone: str,
     registered_timestamp: int,
 ) -> bytes:
+    """A Cortex `Data` attribute: the InstanceDesc, protobuf then raw snappy."""
     desc = InstanceDesc(
         addr=addr, timestamp=timestamp, state=STATE_NUMBERS[state], tokens=list(tokens),
         zone=zone, registered_timestamp=registered_timestamp,
@@ -88,6 +90,7 @@ def cas_put(
 
 
 def delete_member(client: Any, table: str, ring: str, member: str) -> None:
+    """Delete a member's item, as Cortex does when it leaves."""
     client.transact_write_items(
         TransactItems=[{"Delete": {"TableName": table, "Key": _key(ring, member)}}]
     )
