@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-from support.harness import series
+from support.exposition import series
 
 
 def test_demo_serves_a_simulated_ring_and_stops_on_ctrl_c() -> None:

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.cortexdata import DUMPS, FIXTURES, load_decoded, load_dump
-from support.harness import fetch, running_exporter, samples, series
+from support.exposition import samples, series
+from support.harness import fetch, running_exporter
 from support.moto import MotoDynamo
 
 from ringwatch.cortex.decode import decode_item

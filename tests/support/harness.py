@@ -9,7 +9,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from ringwatch.config import load_config
 from ringwatch.serve.exporter import Exporter
@@ -36,16 +35,3 @@ async def running_exporter(argv: Sequence[str], clock: Callable[[], float] = tim
 async def fetch(url: str, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
     async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
         return resp.status, await resp.read(), dict(resp.headers)
-
-
-def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
-    """Every sample of an exposition, keyed by (name, labels)."""
-    out = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return out
-
-
-def series(exposition: str, name: str) -> dict[frozenset, float]:
-    return {labels: value for (n, labels), value in samples(exposition).items() if n == name}
