@@ -6,7 +6,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from support import REPO
+from support.net import free_port
 
 from ringwatch.cortex.decode import Member, decode_item
 from ringwatch.dev.localdynamo import LocalDynamo, create_ring_table, ensure_dummy_credentials
@@ -361,16 +361,11 @@ def test_control_endpoint_lists_members_and_refuses_bad_requests(make_sim, ddb, 
 # --- resilience and the process -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_simulator_keeps_retrying_while_the_server_is_down(dynamo, table):
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     sim = RingSimulator(SimConfig(
         table=table, endpoint_url=f"http://127.0.0.1:{port}", members=1, tokens=4,
         heartbeat_period=0.2, connect_timeout=0.5, read_timeout=0.5,

@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from support.cortexdata import load_dump
+from support.cortexdata import capture_time, load_dump
 from support.moto import MotoDynamo
 
 from ringwatch.config import load_config
@@ -134,10 +134,6 @@ class Driver:
 
 def events(buffer: io.StringIO, msg: str) -> list[dict[str, Any]]:
     return [e for e in json_lines(buffer) if e["msg"] == msg]
-
-
-def capture_time(dump: str) -> float:
-    return load_dump(dump)["_capture"]["captured_at_unix"]
 
 
 def test_member_state_changes_are_logged_once_not_on_every_scan(
