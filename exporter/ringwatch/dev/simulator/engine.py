@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ringwatch.cortex.encode import encode_desc
 from ringwatch.dev.simulator.actions import (
     ACTIONS,
     DEFAULT_LEAVE_SECONDS,
@@ -33,7 +34,6 @@ from ringwatch.dev.simulator.items import (
     CASConflict,
     cas_put,
     delete_member,
-    encode_desc,
     make_client,
     read_version,
 )

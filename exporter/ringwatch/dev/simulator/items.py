@@ -11,11 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import cramjam
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-from ringwatch.cortex.proto import STATE_NUMBERS, InstanceDesc
 
 CAS_CONDITION = "attribute_not_exists(version) OR version = :v"
 
@@ -37,18 +34,6 @@ def make_client(
     return boto3.session.Session().client(
         "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
     )
-
-
-def encode_desc(
-    *, addr: str, timestamp: int, state: str, tokens: list[int] | tuple[int, ...], zone: str,
-    registered_timestamp: int,
-) -> bytes:
-    """A Cortex `Data` attribute: the InstanceDesc, protobuf then raw snappy."""
-    desc = InstanceDesc(
-        addr=addr, timestamp=timestamp, state=STATE_NUMBERS[state], tokens=list(tokens),
-        zone=zone, registered_timestamp=registered_timestamp,
-    )
-    return bytes(cramjam.snappy.compress_raw(desc.SerializeToString()))
 
 
 def _key(ring: str, member: str) -> dict[str, Any]:
