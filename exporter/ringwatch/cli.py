@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"unknown subcommand {command!r}; see ringwatch --help")
 
     if command == "simulate":
-        from ringwatch.dev.simulate import main as simulate_main
+        from ringwatch.dev.simulator.cli import main as simulate_main
         return simulate_main(args)
 
     problem = _check_protobuf_backend()

@@ -66,7 +66,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _boolean(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off); ValueError otherwise."""
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -145,7 +146,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("dynamodb.endpoint-url", "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, "
          "then AWS's own.", _url),
     Flag("dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
-         _boolean, "false", boolean=True),
+         parse_bool, "false", boolean=True),
     Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _positive_duration, "1s"),
     Flag("dynamodb.request-timeout", "Hard deadline on one attempt of one request, "
          "whatever the server does.", _positive_duration, "2s"),
@@ -173,7 +174,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("ring.stuck-after", "JOINING/PENDING registered longer ago than this is a problem.",
          _positive_duration, "10m", scan_only=True),
     Flag("output", "text or json.", _choice("text", "json"), "text", scan_only=True),
-    Flag("problems-only", "Show only members with a problem.", _boolean, "false",
+    Flag("problems-only", "Show only members with a problem.", parse_bool, "false",
          boolean=True, scan_only=True),
 )
 FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}

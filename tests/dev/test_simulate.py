@@ -22,7 +22,6 @@ from support.net import free_port
 
 from ringwatch.cortex.decode import Member, decode_item
 from ringwatch.dev.localdynamo import LocalDynamo, create_ring_table, ensure_dummy_credentials
-from ringwatch.dev.simulate import main
 from ringwatch.dev.simulator import (
     CASConflict,
     RingSimulator,
@@ -32,6 +31,7 @@ from ringwatch.dev.simulator import (
     encode_desc,
     load_scenario,
 )
+from ringwatch.dev.simulator.cli import main
 
 T = TypeVar("T")
 _tables = itertools.count()
@@ -424,7 +424,7 @@ def test_simulate_process_plays_a_scenario_and_exits_0_on_sigterm(dynamo, ddb, t
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch.dev.simulate", "--dynamodb.table", table,
+        [sys.executable, "-m", "ringwatch.dev.simulator.cli", "--dynamodb.table", table,
          "--dynamodb.endpoint-url", dynamo.endpoint_url, "--create-table", "--members", "6",
          "--tokens", "8", "--heartbeat.period", "250ms", "--seed", "3",
          "--scenario.file", str(scenario), "--control.listen-address", "127.0.0.1:0"],

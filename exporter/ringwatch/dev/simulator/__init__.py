@@ -1,4 +1,4 @@
-"""A simulated Cortex ring for demos and tests; the CLI is `ringwatch.dev.simulate`."""
+"""A simulated Cortex ring for demos and tests; `ringwatch simulate` is its cli.py."""
 
 from ringwatch.cortex.encode import encode_desc
 from ringwatch.dev.simulator.actions import (

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from ringwatch.config import parse_bool
 from ringwatch.dev.simulator.durations import parse_duration
 
 ACTIONS = ("freeze", "thaw", "leave", "kill", "restart", "join-stuck", "add")
@@ -35,14 +36,7 @@ class ActionError(Exception):
 
 
 def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+    return value if isinstance(value, bool) else parse_bool(str(value))
 
 
 def parse_params(action: str, raw: dict[str, Any]) -> dict[str, Any]:

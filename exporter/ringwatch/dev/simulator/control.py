@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ringwatch.config import parse_listen_address as parse_host_port
 from ringwatch.dev.simulator.actions import ActionError
 
-log = logging.getLogger("ringwatch.dev.simulate")
+log = logging.getLogger("ringwatch.simulator")
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:

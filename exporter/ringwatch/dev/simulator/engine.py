@@ -39,7 +39,7 @@ from ringwatch.dev.simulator.items import (
 )
 from ringwatch.dev.simulator.tokens import TokenPool
 
-log = logging.getLogger("ringwatch.dev.simulate")
+log = logging.getLogger("ringwatch.simulator")
 
 PRESENT_PHASES = ("pending", "active", "joining", "leaving")
 

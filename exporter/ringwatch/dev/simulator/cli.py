@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
             return _usage_error(f"--control.listen-address {config.control_listen_address}: {err}")
         if sim.control_url:
             print(f"control endpoint: {sim.control_url}", flush=True)
-        logging.getLogger("ringwatch.dev.simulate").info(
+        logging.getLogger("ringwatch.simulator").info(
             "simulating %d member(s) in %s, table %s, heartbeat every %gs",
             config.members, ", ".join(config.ring_keys), config.table, config.heartbeat_period,
         )
