@@ -35,6 +35,8 @@ from support.deploy import (
     stages,
 )
 
+import ringwatch
+
 
 @pytest.fixture(scope="module")
 def dockerfile() -> list[Instruction]:
@@ -220,6 +222,7 @@ def test_builder_stage_copies_enough_to_build_the_package(
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(origin, target / origin.name)
 
+    (workdir / "exporter" / "ringwatch" / "REVISION").write_text("0123abcd\n")  # the RUN's echo
     # setuptools' sdist hook, offline: it needs what `pip install .` needs from the context
     # (readme, dynamic version, packages found under exporter/) and records the entry point.
     out = tmp_path / "out"
@@ -233,6 +236,7 @@ def test_builder_stage_copies_enough_to_build_the_package(
     with tarfile.open(out / result.stdout.splitlines()[-1]) as archive:
         files = {name.partition("/")[2]: name for name in archive.getnames()}
         assert "exporter/ringwatch/cortex/decode.py" in files
+        assert "exporter/ringwatch/REVISION" in files and "LICENSE" in files
         metadata = archive.extractfile(files["PKG-INFO"]).read().decode()
         entry_points = files["exporter/ringwatch.egg-info/entry_points.txt"]
         assert "ringwatch = ringwatch.cli:main" in archive.extractfile(entry_points).read().decode()
@@ -321,3 +325,40 @@ def wait_for_log(process: subprocess.Popen[bytes], log: Path, pattern: str) -> s
         assert process.poll() is None, log.read_text()
         time.sleep(0.1)
     raise AssertionError(f"no {pattern!r} in the log:\n{log.read_text()}")
+
+
+def test_every_stage_starts_from_the_same_base_pinned_by_digest(
+    dockerfile: list[Instruction],
+) -> None:
+    bases = {stage[0].value.split()[0] for stage in stages(dockerfile)}
+    assert len(bases) == 1, bases
+    (base,) = bases
+    assert re.fullmatch(r"python:3\.1[1-9]-slim(-\w+)?@sha256:[0-9a-f]{64}", base), base
+
+
+def test_image_labels_name_source_version_and_revision_from_build_args(
+    dockerfile: list[Instruction], final_stage: list[Instruction],
+) -> None:
+    args = {i.value.split("=", 1)[0]: i.value.partition("=")[2]
+            for i in final_stage if i.keyword == "ARG"}
+    labels = dict(re.findall(r'(org\.opencontainers\.image\.[\w.]+)="([^"]*)"',
+                             only(final_stage, "LABEL").value))
+    assert labels["org.opencontainers.image.version"] == "${VERSION}"
+    assert labels["org.opencontainers.image.revision"] == "${REVISION}"
+    assert labels["org.opencontainers.image.source"] == "${SOURCE}"
+    assert args["VERSION"] == ringwatch.__version__
+    assert args["SOURCE"].startswith("https://")
+    assert labels["org.opencontainers.image.licenses"] == tomllib.loads(
+        (ROOT / "pyproject.toml").read_text())["project"]["license"]
+
+
+def test_builder_writes_the_revision_into_the_package_before_installing_it(
+    dockerfile: list[Instruction],
+) -> None:
+    builder = stages(dockerfile)[0]
+    assert any(i.keyword == "ARG" and i.value.startswith("REVISION") for i in builder)
+    runs = [i for i in builder if i.keyword == "RUN"]
+    (write,) = [i for i in runs if "REVISION" in i.value]
+    assert write.value == 'echo "${REVISION}" > exporter/ringwatch/REVISION'
+    install = [i for i in runs if "pip install ." in i.value]
+    assert builder.index(write) < builder.index(install[0])
