@@ -19,7 +19,8 @@ USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
   demo      everything on a local DynamoDB-compatible server with a simulated ring
   simulate  write a simulated Cortex ring into a table
 
-`ringwatch SUBCOMMAND --help` lists the flags.
+`ringwatch SUBCOMMAND --help` lists the flags, with their environment variables.
+`ringwatch --version` (also after a subcommand) prints the version and revision.
 """
 
 
