@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gzip
 import logging
+import re
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -25,6 +26,19 @@ from ringwatch.render.exposition import Renderer
 from ringwatch.serve.selfmetrics import SelfMetrics
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot, TableView
+
+_COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n")
+
+
+def openmetrics_from_text(body: bytes) -> bytes:
+    """Text format 0.0.4 -> OpenMetrics 1.0.0, without the final `# EOF`.
+
+    The samples are the same; only a counter's HELP and TYPE name the family without
+    its `_total`, as OpenMetrics wants."""
+    for name in set(_COUNTER_TYPE.findall(body)):
+        for kind in (b"HELP", b"TYPE"):
+            body = body.replace(b"# %s %s_total " % (kind, name), b"# %s %s " % (kind, name))
+    return body
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,15 @@ class Exposition:
 
     def gzipped(self) -> bytes:
         return self.cached("gzip", lambda: gzip.compress(self.body, compresslevel=1))
+
+    def openmetrics(self) -> bytes:
+        """The body as OpenMetrics (no `# EOF`: the self metrics end the page), made once."""
+        return self.cached("openmetrics", lambda: openmetrics_from_text(self.body))
+
+    def openmetrics_gzipped(self) -> bytes:
+        """The OpenMetrics body gzipped, made once."""
+        return self.cached("openmetrics.gzip",
+                           lambda: gzip.compress(self.openmetrics(), compresslevel=1))
 
 
 class Exporter:
@@ -86,8 +109,9 @@ class Exporter:
             current = self._render(snapshot, fresh)
         return current
 
-    def self_metrics(self) -> bytes:
-        return self.metrics.render()
+    def self_metrics(self, openmetrics: bool = False) -> bytes:
+        """ringwatch's own metrics, rendered now; in OpenMetrics they end with `# EOF`."""
+        return self.metrics.render_openmetrics() if openmetrics else self.metrics.render()
 
     # -- scanning ---------------------------------------------------------
     def _fresh_tables(self, snapshot: Snapshot) -> frozenset[str]:
