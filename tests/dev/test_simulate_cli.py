@@ -10,7 +10,7 @@ import time
 
 from support.moto import MotoDynamo
 
-from ringwatch.dev.simulate import _parser
+from ringwatch.dev.simulator.cli import _parser
 
 
 def test_every_simulate_flag_has_a_help_text_and_a_placeholder() -> None:
@@ -35,7 +35,7 @@ def test_simulate_logs_in_the_format_of_ringwatch_serve(moto_dynamo: MotoDynamo)
             line = proc.stderr.readline()
         event = json.loads(line)
         assert list(event)[:4] == ["ts", "caller", "level", "msg"]
-        assert event["level"] == "info" and event["caller"].startswith("simulate.py:")
+        assert event["level"] == "info" and event["caller"].startswith("cli.py:")
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
