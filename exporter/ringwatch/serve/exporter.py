@@ -148,6 +148,7 @@ class Exporter:
         self._account(reads, snapshot, previous)
         self.snapshot = snapshot
         self._render(snapshot, self._fresh_tables(snapshot))
+        self.metrics.process.refresh()
         self.last_scan_finished = time.monotonic()
         self.scans_finished += 1
         return snapshot

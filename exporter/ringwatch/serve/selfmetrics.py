@@ -8,7 +8,8 @@ counter and histogram child otherwise).
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -22,6 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.registry import Collector
 
 from ringwatch import __version__, revision
 from ringwatch.cortex.proto import protobuf_backend
@@ -34,14 +36,32 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 disable_created_metrics()
 
 
+class CollectedPerScan(Collector):
+    """Process, platform and GC facts collected once per scan, not per scrape, so that a
+    scrape reads nothing (not even /proc); they are at most one scan interval old."""
+
+    def __init__(self) -> None:
+        self._collectors = (ProcessCollector(registry=None), PlatformCollector(registry=None),
+                            GC_COLLECTOR)
+        self._families: list[Any] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Collect the wrapped collectors now."""
+        self._families = [family for c in self._collectors for family in c.collect()]
+
+    def collect(self) -> Iterable[Any]:
+        """What the last refresh collected."""
+        return iter(self._families)
+
+
 class SelfMetrics:
     """ringwatch's own metrics: scans, requests, decode errors, build and process facts."""
 
     def __init__(self, tables: Sequence[str], operations: Sequence[str]) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        registry.register(GC_COLLECTOR)
+        self.process = CollectedPerScan()
+        registry.register(self.process)
         self.up = Gauge("ringwatch_up", "1 if the last scan of the table succeeded.",
                         ["table"], registry=registry)
         self.last_success = Gauge(
