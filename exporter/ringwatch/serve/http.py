@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import gzip
 import html
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -77,12 +80,20 @@ def _accepts_gzip(request: web.Request) -> bool:
 
 # Bodies are written in slices of the cached bytes: no per-request copy of a
 # large exposition, and at most a slice buffered per slow client.
-_WRITE_CHUNK = 128 * 1024
+_WRITE_CHUNK = 64 * 1024
 
 
 def _drop(request: web.Request) -> None:
-    if request.transport is not None:
-        request.transport.abort()
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # SO_LINGER 0: close with a reset now; a plain close would queue the FIN
+        # behind the data the client does not read, and the socket would linger.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
