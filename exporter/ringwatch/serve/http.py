@@ -31,8 +31,9 @@ from ringwatch.serve.webconfig import AuthBusy, BasicAuth, peer_sans
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
 # Seconds a response may take to be written, headers to last byte; a client that
 # reads slower than that loses its connection (it would otherwise hold a socket
-# and a buffer for ever).
-RESPONSE_WRITE_TIMEOUT = 10.0
+# and a buffer for ever). Longer than any sane scrape_timeout of a big ring, the
+# same as the idle timeout a client has to send its request.
+RESPONSE_WRITE_TIMEOUT = 30.0
 # /ring is plain HTML and CSS: no script, no plugin, no form, no framing.
 RING_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
