@@ -15,7 +15,9 @@ answer's timing does not tell which user names exist.
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
+import ctypes
 import hashlib
 import hmac
 import ipaddress
@@ -42,12 +44,14 @@ _TLS_VERSIONS = {
 }
 # Go's crypto/tls (what exporter-toolkit uses) accepts any client with
 # RequestClientCert and never looks at the certificate; not asking for one
-# (CERT_NONE) accepts the same clients. RequireAnyClientCert (require a
-# certificate, verify nothing) has no equivalent in Python's ssl module, which
-# always verifies a certificate it asked for: it is refused below.
+# (CERT_NONE) accepts the same clients. RequireAnyClientCert (its old name
+# RequireClientCert) requires a certificate and verifies nothing: see
+# _accept_any_client_certificate.
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
     "RequestClientCert": ssl.CERT_NONE,
+    "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "RequireClientCert": ssl.CERT_REQUIRED,
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
@@ -176,6 +180,7 @@ class TLSSettings:
     key_file: str
     client_ca_file: str | None
     verify_mode: ssl.VerifyMode
+    accept_any_client_cert: bool
     min_version: ssl.TLSVersion
     max_version: ssl.TLSVersion
     ciphers: str | None
@@ -226,7 +231,42 @@ def build_context(settings: TLSSettings) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot load client_ca_file {settings.client_ca_file}: "
                               f"{exc}") from None
+    if settings.accept_any_client_cert and not _accept_any_client_certificate(context):
+        raise ConfigError("client_auth_type RequireAnyClientCert cannot be set up with this "
+                          "Python's ssl module: use RequireAndVerifyClientCert")
     return context
+
+
+_SSL_VERIFY_PEER, _SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 1, 2
+_VerifyCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+# Module-level: OpenSSL keeps a pointer to it for as long as the contexts live.
+_ACCEPT_ANY = _VerifyCallback(lambda _preverified, _store: 1)
+
+
+def _accept_any_client_certificate(context: ssl.SSLContext) -> bool:
+    """Require a client certificate and accept any, as Go's RequireAnyClientCert does.
+
+    Python's ssl has no verify callback, so OpenSSL's SSL_CTX_set_verify is called
+    through ctypes on the context's SSL_CTX (the first field after the object
+    header of CPython's SSLContext). The pointer is checked first: it must report
+    the verify modes Python sets through it. False when that check fails."""
+    try:
+        libssl = ctypes.CDLL(_ssl.__file__)
+        get_mode, set_verify = libssl.SSL_CTX_get_verify_mode, libssl.SSL_CTX_set_verify
+    except (AttributeError, OSError):
+        return False
+    get_mode.argtypes, get_mode.restype = [ctypes.c_void_p], ctypes.c_int
+    set_verify.argtypes, set_verify.restype = [ctypes.c_void_p, ctypes.c_int,
+                                               _VerifyCallback], None
+    ssl_ctx = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+    required = _SSL_VERIFY_PEER | _SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+    for mode, expected in ((ssl.CERT_OPTIONAL, _SSL_VERIFY_PEER),
+                           (ssl.CERT_REQUIRED, required)):
+        context.verify_mode = mode
+        if not ssl_ctx or get_mode(ssl_ctx) != expected:
+            return False
+    set_verify(ssl_ctx, required, _ACCEPT_ANY)
+    return True
 
 
 def _signature(paths: tuple[str, ...]) -> tuple[tuple[int, int, int], ...]:
@@ -349,10 +389,6 @@ def _tls_settings(path: str, tls: dict) -> TLSSettings:
                     f"max_version {tls['max_version']}: no handshake could succeed")
 
     auth_type = tls.get("client_auth_type") or "NoClientCert"
-    if auth_type in _UNVERIFIED_REQUIRED:
-        raise _fail(path, f"tls_server_config.client_auth_type={auth_type} (require a client "
-                    "certificate without verifying it) cannot be done with Python's ssl "
-                    "module: use RequireAndVerifyClientCert with client_ca_file")
     if auth_type not in _CLIENT_AUTH:
         raise _fail(path, f"tls_server_config.client_auth_type={auth_type!r} is not one of "
                     f"{', '.join(_CLIENT_AUTH)}")
@@ -369,9 +405,9 @@ def _tls_settings(path: str, tls: dict) -> TLSSettings:
     if "client_allowed_sans" in tls:
         allowed_sans = frozenset(_string_list(path, "tls_server_config.client_allowed_sans",
                                               tls["client_allowed_sans"]))
-        if auth_type != "RequireAndVerifyClientCert":
+        if auth_type not in ("RequireAndVerifyClientCert", *_UNVERIFIED_REQUIRED):
             raise _fail(path, "tls_server_config.client_allowed_sans needs client_auth_type "
-                        "RequireAndVerifyClientCert")
+                        "RequireAndVerifyClientCert or RequireAnyClientCert")
 
     ciphers = None
     if "cipher_suites" in tls:
@@ -402,7 +438,8 @@ def _tls_settings(path: str, tls: dict) -> TLSSettings:
     return TLSSettings(
         cert_file=_resolve(path, tls["cert_file"]), key_file=_resolve(path, tls["key_file"]),
         client_ca_file=_resolve(path, client_ca) if client_ca else None,
-        verify_mode=_CLIENT_AUTH[auth_type], min_version=min_version,
+        verify_mode=_CLIENT_AUTH[auth_type],
+        accept_any_client_cert=auth_type in _UNVERIFIED_REQUIRED, min_version=min_version,
         max_version=max_version, ciphers=ciphers, curve=curve,
         prefer_server_cipher_suites=prefer, allowed_sans=allowed_sans)
 
