@@ -1,6 +1,8 @@
 """A flood of wrong passwords against bcrypt cost 12 (the cost people deploy):
 bcrypt runs off the event loop, so a legitimate scrape stays fast and scans keep
-succeeding while 14 clients loop wrong passwords, each a new one (no cache helps)."""
+succeeding while 14 clients loop wrong passwords, each a new one (no cache helps).
+Concurrent checks of the same credentials share one bcrypt run, and the number
+of distinct credentials waiting for bcrypt is bounded."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import pytest
 from support.cortexdata import load_dump
 from support.hostile import HostileDynamo, MetricsPoller, metric_samples, percentile, value
 from support.webserve import basic_auth, serving
+
+from ringwatch.serve import webconfig
 
 USER, PASSWORD = "prometheus", "correct horse"
 FLOODERS = 14
@@ -79,3 +83,44 @@ def test_wrong_password_flood_neither_slows_scrapes_nor_stops_scans(cost_12_conf
     assert set(refused) <= {401, 429} and refused
     assert after - before >= SECONDS / 2, "scans run on schedule (every 1s) during the flood"
     assert set(up_values) == {1.0}
+
+
+def test_concurrent_identical_checks_share_one_bcrypt_run(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=8))
+    auth = webconfig.BasicAuth({USER: hashed})
+    calls: list[bytes] = []
+    real_checkpw = webconfig.bcrypt.checkpw
+
+    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
+        calls.append(password)
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting_checkpw)
+
+    async def run() -> list[bool]:
+        return await asyncio.gather(*(auth.check(USER, "wrong") for _ in range(10)),
+                                    *(auth.check(USER, PASSWORD) for _ in range(10)))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        auth.close()
+    assert results == [False] * 10 + [True] * 10
+    assert sorted(calls) == sorted([b"wrong", PASSWORD.encode()])
+
+
+def test_too_many_distinct_credentials_waiting_get_auth_busy() -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=8))
+    auth = webconfig.BasicAuth({USER: hashed}, max_pending=4)
+
+    async def run() -> list[object]:
+        return await asyncio.gather(*(auth.check(USER, f"wrong-{i}") for i in range(10)),
+                                    return_exceptions=True)
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        auth.close()
+    busy = [r for r in results if isinstance(r, webconfig.AuthBusy)]
+    assert len(busy) == 6 and results.count(False) == 4, results
