@@ -410,6 +410,30 @@ def test_a_rotated_certificate_is_served_without_a_restart(
     asyncio.run(run())
 
 
+def test_a_rotated_client_ca_file_is_used_without_a_restart(
+        hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str],
+        own_pki: dict[str, str]) -> None:
+    ca_path = tmp_path / "clients-ca.pem"
+    ca_path.write_bytes(Path(pki["ca"]).read_bytes())
+    config = _config(tmp_path, pki, "  client_auth_type: RequireAndVerifyClientCert\n"
+                     f"  client_ca_file: {ca_path}\n")
+    from_new_ca = _client_cert(tmp_path, own_pki, "n", [x509.DNSName("prometheus.example")])
+    from_new_ca.load_verify_locations(pki["ca"])
+    new_ca = Path(own_pki["ca"]).read_bytes()
+
+    async def run() -> None:
+        async with serving(hostile, config) as port:
+            assert (await tls_get(port, client_context(pki, with_cert=True)))[0] == 200
+            assert (await tls_get(port, from_new_ca))[0] is None
+            staging = tmp_path / "clients-ca.new"
+            staging.write_bytes(new_ca)
+            os.replace(staging, ca_path)
+            assert (await tls_get(port, from_new_ca))[0] == 200
+            assert (await tls_get(port, client_context(pki, with_cert=True)))[0] is None
+
+    asyncio.run(run())
+
+
 # -- an encrypted key ----------------------------------------------------------------
 
 def test_encrypted_key_is_one_line_and_exit_2_never_a_passphrase_prompt(

@@ -35,8 +35,8 @@ EXPORTER_KEY = web.AppKey("exporter", Exporter)
 # same as the idle timeout a client has to send its request.
 RESPONSE_WRITE_TIMEOUT = 30.0
 # /ring is plain HTML and CSS: no script, no plugin, no form, no framing.
-RING_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+RING_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'")
 
 _LANDING = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ringwatch</title></head>
