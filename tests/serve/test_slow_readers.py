@@ -55,7 +55,7 @@ async def _never_reading_client(port: int) -> socket.socket:
 
 
 def test_clients_that_never_read_are_dropped_after_the_write_timeout(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(ringwatch.serve.http, "RESPONSE_WRITE_TIMEOUT", WRITE_TIMEOUT,
                         raising=False)
 
@@ -99,3 +99,4 @@ def test_clients_that_never_read_are_dropped_after_the_write_timeout(
                 assert sorted(poller.latencies)[len(poller.latencies) // 2] < 0.5
 
     asyncio.run(run())
+    assert not [r for r in caplog.records if r.exc_info], "a dropped client logs no traceback"

@@ -112,7 +112,8 @@ def own_pki(tmp_path: Path) -> dict[str, str]:
 # -- client_allowed_sans --------------------------------------------------------
 
 def test_client_allowed_sans_refuses_a_certificate_without_an_allowed_san(
-        hostile: HostileDynamo, tmp_path: Path, own_pki: dict[str, str]) -> None:
+        hostile: HostileDynamo, tmp_path: Path, own_pki: dict[str, str],
+        caplog: pytest.LogCaptureFixture) -> None:
     config = _config(tmp_path, own_pki, "  client_auth_type: RequireAndVerifyClientCert\n"
                      f"  client_ca_file: {own_pki['ca']}\n  client_allowed_sans:\n"
                      "    - prometheus.example\n    - spiffe://cluster/sa/prometheus\n"
@@ -134,6 +135,7 @@ def test_client_allowed_sans_refuses_a_certificate_without_an_allowed_san(
             assert (await tls_get(port, allowed_dns))[0] == 200
 
     asyncio.run(run())
+    assert not [r for r in caplog.records if r.exc_info], "a refused client logs no traceback"
 
 
 def test_client_allowed_sans_without_a_required_verified_certificate_is_refused(

@@ -112,6 +112,8 @@ async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
             await response.write_eof()
     except TimeoutError:
         _drop(request)
+    except ConnectionError:
+        pass  # the client went away (or was dropped); nothing left to write
     return response
 
 
@@ -186,6 +188,8 @@ async def _bounded_write(request: web.Request, handler: Handler) -> web.StreamRe
                 await response.write_eof()
         except TimeoutError:
             _drop(request)
+        except ConnectionError:
+            pass  # the client went away (or was dropped); nothing left to write
     return response
 
 
