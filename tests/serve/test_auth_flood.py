@@ -124,3 +124,29 @@ def test_too_many_distinct_credentials_waiting_get_auth_busy() -> None:
         auth.close()
     busy = [r for r in results if isinstance(r, webconfig.AuthBusy)]
     assert len(busy) == 6 and results.count(False) == 4, results
+
+
+def test_wrong_passwords_never_evict_a_cached_right_one(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4))
+    auth = webconfig.BasicAuth({USER: hashed}, cache_size=8)
+    calls: list[bytes] = []
+    real_checkpw = webconfig.bcrypt.checkpw
+
+    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
+        calls.append(password)
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting_checkpw)
+
+    async def run() -> bool:
+        assert await auth.check(USER, PASSWORD)
+        for i in range(100):
+            assert not await auth.check(USER, f"wrong-{i}")
+        return await auth.check(USER, PASSWORD)
+
+    try:
+        assert asyncio.run(run())
+    finally:
+        auth.close()
+    assert calls.count(PASSWORD.encode()) == 1

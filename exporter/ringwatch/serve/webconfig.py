@@ -115,7 +115,9 @@ class BasicAuth:
     cache_size: int = 4096
     max_pending: int = 256
     _key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    _results: OrderedDict[bytes, bool] = field(default_factory=OrderedDict)
+    # Two caches, so that a flood of wrong passwords never evicts a right one.
+    _matched: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    _refused: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     _pending: dict[bytes, asyncio.Future[bool]] = field(default_factory=dict)
     _executor: ThreadPoolExecutor | None = None
 
@@ -138,10 +140,10 @@ class BasicAuth:
         if hashed is None:
             hashed = self.dummy_hash
         digest = self._digest(user, hashed, password)
-        cached = self._results.get(digest)
-        if cached is not None:
-            self._results.move_to_end(digest)
-            return cached
+        for cache, answer in ((self._matched, True), (self._refused, False)):
+            if digest in cache:
+                cache.move_to_end(digest)
+                return answer
         pending = self._pending.get(digest)
         if pending is None:
             if len(self._pending) >= self.max_pending:
@@ -162,9 +164,10 @@ class BasicAuth:
         self._pending.pop(digest, None)
         if done.cancelled() or done.exception() is not None:
             return
-        self._results[digest] = known and done.result()
-        while len(self._results) > self.cache_size:
-            self._results.popitem(last=False)
+        cache = self._matched if known and done.result() else self._refused
+        cache[digest] = None
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
 
     def close(self) -> None:
         """Stop the bcrypt thread (a check under way finishes on its own)."""
