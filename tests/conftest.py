@@ -6,8 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from support.cortexdata import load_dump
-from support.hostile import HostileDynamo
+from support.hostile import serving_the_healthy_dump
 from support.moto import MotoDynamo
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -24,8 +23,6 @@ def moto_dynamo() -> Iterator[MotoDynamo]:
     server.stop()
 
 
-@pytest.fixture
-def hostile() -> Iterator[HostileDynamo]:
-    """A hostile DynamoDB-compatible endpoint on loopback, serving the healthy dump."""
-    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
-        yield server
+# A hostile DynamoDB-compatible endpoint on loopback, serving the healthy dump; modules
+# whose tests leave it in its normal mode share one: hostile = pytest.fixture(scope="module")(...).
+hostile = pytest.fixture(serving_the_healthy_dump, name="hostile")

@@ -13,7 +13,9 @@ import aiohttp
 import bcrypt
 import pytest
 from support.cortexdata import load_dump
-from support.hostile import HostileDynamo, MetricsPoller, metric_samples, percentile, value
+from support.exposition import samples as metric_samples
+from support.exposition import value
+from support.hostile import HostileDynamo, MetricsPoller, percentile
 from support.webserve import basic_auth, serving
 
 from ringwatch.serve import webconfig

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from support.cortexdata import load_dump
-from support.hostile import HostileDynamo
+from support.hostile import HostileDynamo, serving_the_healthy_dump
 from support.webserve import basic_auth, get, serving
 
 from ringwatch.serve.http import accepts_gzip
@@ -18,10 +17,7 @@ from ringwatch.serve.http import accepts_gzip
 ENDPOINTS = ("/", "/metrics", "/-/healthy", "/-/ready", "/ring", "/ring.json")
 
 
-@pytest.fixture(scope="module")
-def hostile():
-    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
-        yield server
+hostile = pytest.fixture(serving_the_healthy_dump, scope="module", name="hostile")
 
 
 def test_every_response_carries_nosniff(hostile: HostileDynamo, tmp_path: Path) -> None:

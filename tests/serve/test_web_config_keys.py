@@ -20,8 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from support.cortexdata import load_dump
-from support.hostile import HostileDynamo
+from support.hostile import HostileDynamo, serving_the_healthy_dump
 from support.pki import client_context, issue_cert, make_pki, new_key, write_pem
 from support.webserve import get, serving
 
@@ -32,10 +31,7 @@ GCM128 = "ECDHE-ECDSA-AES128-GCM-SHA256"
 GCM256 = "ECDHE-ECDSA-AES256-GCM-SHA384"
 
 
-@pytest.fixture(scope="module")
-def hostile():
-    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
-        yield server
+hostile = pytest.fixture(serving_the_healthy_dump, scope="module", name="hostile")
 
 
 @pytest.fixture(scope="module")

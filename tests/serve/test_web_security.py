@@ -20,8 +20,7 @@ from pathlib import Path
 import aiohttp
 import bcrypt
 import pytest
-from support.cortexdata import load_dump
-from support.hostile import HostileDynamo, MetricsPoller, wait_until
+from support.hostile import HostileDynamo, MetricsPoller, serving_the_healthy_dump, wait_until
 from support.pki import client_context, issue_cert, make_pki, new_key, write_pem
 from support.webserve import basic_auth, serving
 from support.webserve import get as _get
@@ -43,10 +42,7 @@ PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decod
 
 # -- the exporter, in-process ------------------------------------------------
 
-@pytest.fixture(scope="module")
-def hostile():
-    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
-        yield server
+hostile = pytest.fixture(serving_the_healthy_dump, scope="module", name="hostile")
 
 
 def _auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:

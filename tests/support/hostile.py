@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -410,3 +411,11 @@ async def wait_until(predicate: Any, within: float, every: float = 0.02) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(every)
+
+
+def serving_the_healthy_dump() -> Iterator[HostileDynamo]:
+    """A HostileDynamo serving the healthy Cortex dump, for a fixture of any scope."""
+    from support.cortexdata import load_dump
+
+    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
+        yield server
