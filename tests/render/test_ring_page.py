@@ -121,7 +121,7 @@ def served(moto_dynamo: MotoDynamo) -> Iterator[Served]:
         "--dynamodb.table", "page-sigstop", "--dynamodb.table", "page-missing",
         "--dynamodb.endpoint-url", moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1",
         "--dynamodb.max-attempts", "1", "--ring.stale-after", "30s",
-        "--scan.interval", "1h", "--snapshot.max-age", "1m",
+        "--scan.interval", "1m", "--snapshot.max-age", "1m",
         "--web.listen-address", "127.0.0.1:0"], environ={})
     clock = [SIGSTOP_AT]
     loop = asyncio.new_event_loop()
