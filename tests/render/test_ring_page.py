@@ -247,7 +247,7 @@ def test_landing_page_links_the_ring_page(served: Served) -> None:
 
 def test_past_snapshot_max_age_members_are_hidden_and_the_page_says_why(
         served: Served) -> None:
-    # Last: moves the shared clock; no scan runs in between (--scan.interval 1h).
+    # Last: moves the shared clock; no scan runs in between (--scan.interval 1m).
     served.clock[0] = SIGSTOP_AT + 20  # within --snapshot.max-age (1m): still served
     first, second = (parse(get(f"{served.url}/ring")[1]) for _ in range(2))
     for dom in (first, second):
