@@ -16,6 +16,23 @@ from ringwatch.snapshot.model import MemberView, RingView, ScanResult, Snapshot,
 _by_member = attrgetter("member")
 
 
+def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Member]:
+    """One member per id, the first read; each repeat becomes a `duplicate` error.
+
+    A snapshot holds one (ring, member): a repeated item (pages that repeat, keys
+    that differ only in encoding) would double every total."""
+    kept: list[Member] = []
+    seen: set[str] = set()
+    for member in found:
+        if member.member in seen:
+            errors.append(DecodeError("duplicate", "the same ring and member again; the "
+                                      "first item is kept", member.ring, member.member))
+            continue
+        seen.add(member.member)
+        kept.append(member)
+    return kept
+
+
 @dataclass
 class SnapshotBuilder:
     """Turns scan reads into snapshots; remembers what CAS tracking and the
@@ -57,7 +74,6 @@ class SnapshotBuilder:
         members: dict[str, list[Member]] = {}
         errors: list[DecodeError] = []
         decode = self.decoder.decode
-        seen: set[tuple[str, str]] = set()
         for item in read.items:
             try:
                 member = decode(item)
@@ -67,15 +83,10 @@ class SnapshotBuilder:
             except Exception as exc:  # a decoder bug costs this item, not the scan
                 errors.append(unexpected_error(item, exc))
                 continue
-            key = (member.ring, member.member)
-            if key in seen:
-                # A snapshot holds one (ring, member): a repeated item (pages that
-                # repeat, keys that differ only in encoding) would double every total.
-                errors.append(DecodeError("duplicate", "the same ring and member again; "
-                                          "the first item is kept", *key))
-                continue
-            seen.add(key)
             members.setdefault(member.ring, []).append(member)
+        for ring, found in members.items():
+            if len({m.member for m in found}) != len(found):
+                members[ring] = _first_of_each(found, errors)
         previous = self._member_index(old)
         index: dict[str, dict[str, MemberView]] = {}
         scan_time = read.started_at
