@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +18,8 @@ SUBCOMMANDS = ("serve", "scan", "demo", "simulate")
 # The reader of our stdout went away (`ringwatch scan | head -1`): quiet, and the
 # status a shell reports for a tool that SIGPIPE ended (128 + 13).
 EXIT_BROKEN_PIPE = 141
+_LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM,
+                            errno.EINVAL, errno.EAFNOSUPPORT})
 USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
 
   serve     the exporter (default): scan the ring table(s), serve /metrics
@@ -115,10 +119,13 @@ def _main(argv: Sequence[str] | None) -> int:
         except OSError as exc:
             if listening:
                 raise
-            # Nothing before listening does network I/O: this is the listen address.
             reason = exc.strerror or str(exc)
-            return _fail(f"--web.listen-address={config.listen_address}: cannot listen "
-                         f"there: {reason}")
+            # Nothing before listening does network I/O but resolving and binding the
+            # listen address.
+            if isinstance(exc, socket.gaierror) or exc.errno in _LISTEN_ERRNOS:
+                return _fail(f"--web.listen-address={config.listen_address}: cannot "
+                             f"listen there: {reason}")
+            return _fail(f"cannot start: {reason}")
     except ConfigError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
