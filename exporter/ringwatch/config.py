@@ -9,11 +9,14 @@ and exits 2.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -100,21 +103,50 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 
 
 def _listen_address(text: str) -> str:
-    parse_listen_address(text)
+    host, _ = parse_listen_address(text)
+    if re.fullmatch(r"[\d.]+", host) or ":" in host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"not an IP address: {host!r}") from None
     return text
 
 
 def _url(text: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", text):
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"not an http(s) URL: {text!r} ({exc})") from None
+    if (parts.scheme not in ("http", "https") or not parts.hostname
+            or re.search(r"[\s\x00-\x1f\x7f]", text)):
         raise ValueError(f"not an http(s) URL: {text!r}")
     return text
 
 
+# As botocore checks a region name (a DNS label), so a bad one stops start-up.
+_REGION_RE = re.compile(r"^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
+
+
+def _region(text: str) -> str:
+    if not _REGION_RE.match(text):
+        raise ValueError(f"not an AWS region name: {text!r} (for example us-east-1)")
+    return text
+
+
+# Years 1970 to 9999: what a date can be printed for.
+_MAX_UNIX_SECONDS = 253402300799.0
+
+
 def _unix_seconds(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"not unix seconds: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= _MAX_UNIX_SECONDS:
+        raise ValueError(f"unix seconds between 0 and {_MAX_UNIX_SECONDS:.0f} "
+                         f"(year 9999), got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -148,7 +180,7 @@ FLAGS: tuple[Flag, ...] = (
          "default: Scan every ring in the table.", _non_empty, repeatable=True,
          metavar="RING_KEY"),
     Flag("dynamodb.region", "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
-         _non_empty, metavar="REGION"),
+         _region, metavar="REGION"),
     Flag("dynamodb.endpoint-url", "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, "
          "then AWS's own.", _url, metavar="URL"),
     Flag("dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
@@ -268,6 +300,8 @@ def _read_config_file(path: str, allowed: Mapping[str, Flag]) -> dict[str, list[
             loaded = yaml.safe_load(handle)
     except OSError as exc:
         raise ConfigError(f"--config.file={path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config.file={path}: not UTF-8 (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -308,6 +342,13 @@ def _from_environment(environ: Mapping[str, str], allowed: Mapping[str, Flag]
         else:
             values[flag.name] = [raw]
     return values
+
+
+def _from_aws_environment(name: str, text: str, parse: Callable[[str], str]) -> str:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={text}: {exc}") from None
 
 
 def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
@@ -361,19 +402,32 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                           "or dynamodb.table in the config file)")
     if len(set(tables)) != len(tables):
         raise ConfigError(f"--dynamodb.table={','.join(tables)}: a table is named twice")
-    region = (values.get("dynamodb.region") or environ.get("AWS_REGION")
-              or environ.get("AWS_DEFAULT_REGION"))
+    ring_keys = values.get("dynamodb.ring-key", ())
+    if len(set(ring_keys)) != len(ring_keys):
+        raise ConfigError(f"--dynamodb.ring-key={','.join(ring_keys)}: a ring key is named "
+                          "twice (its members would be counted twice)")
+    region = values.get("dynamodb.region")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if not region and environ.get(name):
+            region = _from_aws_environment(name, environ[name], _region)
     if not region:
         raise ConfigError("--dynamodb.region is not set, and neither AWS_REGION nor "
                           "AWS_DEFAULT_REGION is in the environment")
-    endpoint_url = values.get("dynamodb.endpoint-url") or environ.get(
-        "AWS_ENDPOINT_URL_DYNAMODB") or None
+    endpoint_url = values.get("dynamodb.endpoint-url")
+    if not endpoint_url and environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        endpoint_url = _from_aws_environment("AWS_ENDPOINT_URL_DYNAMODB",
+                                             environ["AWS_ENDPOINT_URL_DYNAMODB"], _url)
     scan_interval = values["scan.interval"]
+    max_age = values.get("snapshot.max-age")
+    if max_age is not None and max_age < scan_interval:
+        raise ConfigError(f"--snapshot.max-age={format_duration(max_age)} is shorter than "
+                          f"--scan.interval={format_duration(scan_interval)}: every snapshot "
+                          "would expire before the next scan")
     return Config(
         tables=tables,
-        ring_keys=values.get("dynamodb.ring-key", ()),
+        ring_keys=ring_keys,
         region=region,
-        endpoint_url=endpoint_url,
+        endpoint_url=endpoint_url or None,
         consistent_read=values["dynamodb.consistent-read"],
         connect_timeout=values["dynamodb.connect-timeout"],
         request_timeout=values["dynamodb.request-timeout"],
@@ -381,7 +435,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         scan_interval=scan_interval,
         scan_timeout=values["scan.timeout"],
         stale_after=values["ring.stale-after"],
-        snapshot_max_age=values.get("snapshot.max-age", 3 * scan_interval),
+        snapshot_max_age=3 * scan_interval if max_age is None else max_age,
         member_states=values["metrics.member-states"],
         listen_address=values["web.listen-address"],
         web_config_file=values.get("web.config.file"),

@@ -2,7 +2,8 @@
 
 Exit status: 0 no problem; 1 problems found (a stale member, a member in
 JOINING or PENDING registered longer ago than --ring.stuck-after, items that
-could not be decoded); 2 a table could not be scanned.
+could not be decoded); 2 a table could not be scanned; 3 the report could not
+be written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ringwatch.render.text import by_heartbeat_age, format_age, format_time, plu
 from ringwatch.snapshot.model import MemberView, RingView, Snapshot, TableView
 
 STUCK_STATES = ("JOINING", "PENDING")
-EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED, EXIT_OUTPUT_FAILED = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,17 @@ from typing import Any
 from ringwatch.render.text import by_heartbeat_age
 from ringwatch.snapshot.model import MemberView, Snapshot, TableView
 
+# orjson writes integers in [-2^63, 2^64) only; DynamoDB numbers (version, ttl)
+# go up to 1e126. Those outside are written as decimal strings, exact.
+_JSON_INT_MIN, _JSON_INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+def json_int(value: int | None) -> int | str | None:
+    """`value` as a JSON number if orjson can write it, else as its decimal string."""
+    if value is None or _JSON_INT_MIN <= value <= _JSON_INT_MAX:
+        return value
+    return str(value)
+
 
 def member_json(view: MemberView) -> dict[str, Any]:
     m = view.member
@@ -21,10 +32,10 @@ def member_json(view: MemberView) -> dict[str, Any]:
         "registered_timestamp": m.registered_timestamp,
         "tokens": len(m.tokens),
         "ownership": view.ownership,
-        "cas_version": m.version,
+        "cas_version": json_int(m.version),
         "cas_last_change_timestamp": view.cas_last_change,
         "stale": view.stale,
-        "ttl": m.ttl,
+        "ttl": json_int(m.ttl),
         "item_bytes": m.item_bytes,
     }
 

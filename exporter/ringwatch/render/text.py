@@ -23,8 +23,12 @@ def format_age(seconds: float) -> str:
 
 
 def format_time(unix: float) -> str:
-    """A UNIX time as `YYYY-mm-dd HH:MM:SSZ`."""
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix))
+    """`2024-05-01 12:00:00Z`; a time no calendar date fits (an int64 from an item)
+    is shown as its unix seconds."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix))
+    except (OverflowError, OSError, ValueError):
+        return f"unix {unix} (out of calendar range)"
 
 
 def plural(count: int, word: str) -> str:

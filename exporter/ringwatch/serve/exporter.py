@@ -28,6 +28,10 @@ from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot, TableView
 
 _COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n")
+# Undecodable items logged per scan at most; the rest are summed up in one line.
+MAX_DECODE_LOG_LINES = 20
+# ringwatch_scans_total's result for a scan that failed on a bug in ringwatch.
+CRASHED = "crashed"
 
 
 def openmetrics_from_text(body: bytes) -> bytes:
@@ -224,18 +228,37 @@ class Exporter:
 
     def _log_decode_errors(self, table: str, view: TableView, now: float) -> None:
         """An undecodable item is logged when first seen, then every 5 minutes while
-        it stays so; the counter says how often it was skipped."""
+        it stays so; at most MAX_DECODE_LOG_LINES lines a scan, then one line with the
+        count. The counter says how often each was skipped."""
         current = set()
+        logged = unlogged = 0
         for err in view.decode_errors:
             key = f"{table}\x00{err.ring}\x00{err.member}"
             current.add(key)
-            if self._decode_log.should_log(key, now, kind=err.reason):
-                log(logging.WARNING, "item skipped: cannot decode", table=table,
-                    ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
-                    suppressed=self._decode_log.suppressed(key))
+            if not self._decode_log.should_log(key, now, kind=err.reason):
+                continue
+            if logged >= MAX_DECODE_LOG_LINES:
+                unlogged += 1
+                continue
+            logged += 1
+            log(logging.WARNING, "item skipped: cannot decode", table=table,
+                ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
+                suppressed=self._decode_log.suppressed(key))
+        if unlogged:
+            log(logging.WARNING, "more items skipped: cannot decode (not logged one by one)",
+                table=table, not_logged=unlogged, undecodable=len(view.decode_errors))
         for key in self._decode_keys.get(table, set()) - current:
             self._decode_log.end(key)
         self._decode_keys[table] = current
+
+    def _account_crash(self) -> None:
+        """A scan that died on a bug is still a finished, failed scan of every table:
+        counted as `crashed`, `ringwatch_up` 0, and readiness follows SPEC."""
+        for table in self.config.tables:
+            self.metrics.scans.labels(table, CRASHED).inc()
+            self.metrics.up.labels(table).set(0)
+        self.last_scan_finished = time.monotonic()
+        self.scans_finished += 1
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scan every --scan.interval until `stop` is set."""
@@ -246,6 +269,7 @@ class Exporter:
                 await self.scan_once()
             except Exception:  # a bug must not end the loop: log it and scan again
                 logging.getLogger("ringwatch").exception("scan crashed")
+                self._account_crash()
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

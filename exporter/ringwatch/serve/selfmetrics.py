@@ -26,10 +26,11 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector
 
 from ringwatch import __version__, revision
+from ringwatch.cortex.decode import REASONS
 from ringwatch.cortex.proto import protobuf_backend
 
 SCAN_RESULTS = ("success", "timeout", "throttled", "error")
-DECODE_REASONS = ("snappy", "protobuf", "attribute")
+DECODE_REASONS = REASONS
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 # Process-wide in client_python; ringwatch never wants them.
