@@ -33,6 +33,7 @@ def views(member: BeatingMember, scan_times: list[float], *, builder: SnapshotBu
 
 
 def learned(seen: list[MemberView | None]) -> list[int | None]:
+    """The period each scan had learned (None: unknown, or the member not there)."""
     return [v.heartbeat_period if v else None for v in seen]
 
 
