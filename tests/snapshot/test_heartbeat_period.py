@@ -203,3 +203,31 @@ def test_the_threshold_lies_between_the_floor_and_the_cap_and_never_below_two_pe
     assert threshold >= 2 * period  # with periods >= 2: never stale between on-time beats
     assert threshold <= max(cap, 2 * period)
     assert rule.threshold(period + 1) >= threshold  # monotone in the period
+
+
+def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods() -> None:
+    """Five dumps of a real Cortex table, in capture order, as five scans far slower than
+    the beats. Real Cortex bumps `version` once per heartbeat (ingester-1: 45 s, 9
+    versions), so the 5 s ingesters and the 15 s store-gateway come out exact; the
+    ages at the scans alone (2.4 to 3.3 s) would have said 4 s for all of them."""
+    from support.cortexdata import load_dump
+
+    from ringwatch.dynamodb.reader import TableRead
+
+    builder = SnapshotBuilder(stale_after=60.0)
+    snapshot = None
+    for dump in ("healthy", "sigstop-45s", "sigterm-3s", "after-sigterm-exit", "with-ttl"):
+        document = load_dump(dump)
+        at = document["_capture"]["captured_at_unix"]
+        snapshot = builder.build([TableRead("t", at, items=document["Items"])], snapshot, at)
+    periods = {(r.ring, v.member.member): v.heartbeat_period
+               for r in snapshot.tables[0].rings for v in r.members}
+    assert periods == {
+        ("collectors/compactor", "extra-1"): 5,
+        ("collectors/distributor", "extra-1"): 5,
+        ("collectors/ring", "ingester-1"): 5,
+        # Frozen (SIGSTOP) ~46 s: that gap stays in the window for 8 beats.
+        ("collectors/ring", "ingester-2"): 47,
+        ("collectors/ring", "ingester-3"): None,  # registered again: forgotten
+        ("collectors/store-gateway", "extra-1"): 15,
+    }
