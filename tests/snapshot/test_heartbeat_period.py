@@ -209,7 +209,7 @@ def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods(
     """Five dumps of a real Cortex table, in capture order, as five scans far slower than
     the beats. Real Cortex bumps `version` once per heartbeat (ingester-1: 45 s, 9
     versions), so the 5 s ingesters and the 15 s store-gateway come out exact; the
-    ages at the scans alone (2.4 to 3.3 s) would have said 4 s for all of them."""
+    design's sample alone, min(step, age at the scans), says 3-4 s and 11 s."""
     from support.cortexdata import load_dump
 
     from ringwatch.dynamodb.reader import TableRead
