@@ -59,6 +59,20 @@ def test_a_15s_member_scanned_every_15s_is_learned_as_15s_not_as_where_the_scans
     assert seen[-1].stale_threshold == 60.0
 
 
+def test_a_15s_member_scanned_every_15s_rides_out_beats_two_periods_late() -> None:
+    # A DynamoDB latency spike: beats 30 to 32 come 30 s late (two periods); a scan just
+    # before beat 30 sees the heartbeat 45 s old. Learned as 15 s, the threshold is 60 s;
+    # learned from where the scans fall in a period, it would be the 20 s floor.
+    member = BeatingMember("store-gateway-1", 15, T0,
+                           delay=lambda n: 30.0 if 30 <= n <= 32 else 0.0)
+    seen = views(member, every(15, T0 + 14.9, T0 + 900))
+    oldest = max(v.heartbeat_age for v in seen if v)
+    print(f"oldest heartbeat seen {oldest:.1f}s")
+    assert oldest > 44
+    assert {v.heartbeat_period for v in seen[5:30]} == {15}  # then the spike raises it
+    assert not any(v.stale for v in seen if v)
+
+
 def test_a_5s_member_scanned_every_15s_counts_three_beats_a_step() -> None:
     seen = views(BeatingMember("ingester-1", 5, T0), every(15, T0 + 0.2, T0 + 600))
     assert set(learned(seen)[5:]) == {5}
