@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from support.cortexdata import load_dump
+from support.hostile import HostileDynamo
 from support.moto import MotoDynamo
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -20,3 +22,10 @@ def moto_dynamo() -> Iterator[MotoDynamo]:
     server = MotoDynamo()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileDynamo]:
+    """A hostile DynamoDB-compatible endpoint on loopback, serving the healthy dump."""
+    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
+        yield server

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from ringwatch import __version__
+from ringwatch import __version__, revision
 from ringwatch.config import ConfigError, load_config
 from ringwatch.cortex.proto import protobuf_backend
 from ringwatch.logs import setup_logging
@@ -19,7 +19,8 @@ USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
   demo      everything on a local DynamoDB-compatible server with a simulated ring
   simulate  write a simulated Cortex ring into a table
 
-`ringwatch SUBCOMMAND --help` lists the flags.
+`ringwatch SUBCOMMAND --help` lists the flags, with their environment variables.
+`ringwatch --version` (also after a subcommand) prints the version and revision.
 """
 
 
@@ -37,13 +38,23 @@ def _check_protobuf_backend() -> str | None:
     return None
 
 
+def version_line() -> str:
+    """What `ringwatch --version` prints; the same version as ringwatch_build_info."""
+    return (f"ringwatch {__version__} (revision {revision()}, "
+            f"protobuf backend {protobuf_backend()})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to the subcommand; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0
-    if args and args[0] in ("--version", "version"):
-        print(f"ringwatch {__version__} (protobuf backend {protobuf_backend()})")
+    # `ringwatch --version` and `ringwatch serve --version` alike (the flags of a
+    # subcommand end at a lone `--`).
+    flags = args[:args.index("--")] if "--" in args else args
+    if (args and args[0] == "version") or "--version" in flags:
+        print(version_line())
         return 0
     command = "serve"
     if args and not args[0].startswith("-"):
@@ -52,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"unknown subcommand {command!r}; see ringwatch --help")
 
     if command == "simulate":
-        from ringwatch.dev.simulate import main as simulate_main
+        from ringwatch.dev.simulator.cli import main as simulate_main
         return simulate_main(args)
 
     problem = _check_protobuf_backend()

@@ -17,7 +17,7 @@ import orjson
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
-from ringwatch.dynamodb.reader import read_table
+from ringwatch.dynamodb.reader import read_tables
 from ringwatch.render.report import exit_status, json_document, write_text
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot
@@ -25,21 +25,21 @@ from ringwatch.snapshot.problems import find_problems
 
 
 async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
+    """One read of every table, built into a snapshot judged as of `at` (default: now)."""
     clock = (lambda: at) if at is not None else time.time
     async with AsyncExitStack() as stack:
         client = await open_client(config, stack)
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(read_table(
-                client, table, config.ring_keys, consistent_read=config.consistent_read,
-                scan_timeout=config.scan_timeout, wall_clock=clock))
-                for table in config.tables]
+        reads = await read_tables(
+            client, config.tables, config.ring_keys, consistent_read=config.consistent_read,
+            scan_timeout=config.scan_timeout, wall_clock=clock)
     builder = SnapshotBuilder(
         stale_after=config.stale_after, stale_periods=config.stale_periods,
         stale_floor=config.stale_floor)
-    return builder.build([t.result() for t in tasks], None, clock())
+    return builder.build(reads, None, clock())
 
 
 def run_scan(config: Config, out: TextIO = sys.stdout) -> int:
+    """Scan, print the report (text or JSON) to `out`, return the exit status."""
     # The snapshot is handed out through a list, not as asyncio.run's result: on
     # exit asyncio.run restores the SIGINT handler, and signal.signal() reprs the
     # handler it replaces, a partial holding the finished task and so the whole

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ringwatch.render.text import by_heartbeat_age
 from ringwatch.snapshot.model import MemberView, Snapshot, TableView
 
 
@@ -45,8 +46,7 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
         "rings": [
             {
                 "ring": ring.ring,
-                "members": [member_json(v) for v in sorted(
-                    ring.members, key=lambda v: (-v.heartbeat_age, v.member.member))],
+                "members": [member_json(v) for v in by_heartbeat_age(ring.members)],
             }
             for ring in view.rings
         ] if served else [],

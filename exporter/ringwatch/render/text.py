@@ -11,6 +11,7 @@ from ringwatch.snapshot.model import MemberView, RingView, Snapshot
 
 
 def format_age(seconds: float) -> str:
+    """A duration for a person: `42.0s`, `3m05s`, `2h10m`, `3d04h` (negative under skew)."""
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     if seconds < 120:
@@ -23,10 +24,12 @@ def format_age(seconds: float) -> str:
 
 
 def format_time(unix: float) -> str:
+    """A UNIX time as `YYYY-mm-dd HH:MM:SSZ`."""
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix))
 
 
 def plural(count: int, word: str) -> str:
+    """`1 member`, `2 members`."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 

@@ -11,23 +11,34 @@ import asyncio
 import contextlib
 import gzip
 import logging
+import re
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
-from ringwatch.dynamodb.reader import TableRead, read_table
+from ringwatch.dynamodb.reader import TableRead, current_table, read_tables
 from ringwatch.logs import RateLimitedLog, log
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve.selfmetrics import SelfMetrics
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot, TableView
 
-_current_table: ContextVar[str] = ContextVar("ringwatch_current_table", default="")
+_COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n")
+
+
+def openmetrics_from_text(body: bytes) -> bytes:
+    """Text format 0.0.4 -> OpenMetrics 1.0.0, without the final `# EOF`.
+
+    The samples are the same; only a counter's HELP and TYPE name the family without
+    its `_total`, as OpenMetrics wants."""
+    for name in set(_COUNTER_TYPE.findall(body)):
+        for kind in (b"HELP", b"TYPE"):
+            body = body.replace(b"# %s %s_total " % (kind, name), b"# %s %s " % (kind, name))
+    return body
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,15 @@ class Exposition:
 
     def gzipped(self) -> bytes:
         return self.cached("gzip", lambda: gzip.compress(self.body, compresslevel=1))
+
+    def openmetrics(self) -> bytes:
+        """The body as OpenMetrics (no `# EOF`: the self metrics end the page), made once."""
+        return self.cached("openmetrics", lambda: openmetrics_from_text(self.body))
+
+    def openmetrics_gzipped(self) -> bytes:
+        """The OpenMetrics body gzipped, made once."""
+        return self.cached("openmetrics.gzip",
+                           lambda: gzip.compress(self.openmetrics(), compresslevel=1))
 
 
 class Exporter:
@@ -91,8 +111,9 @@ class Exporter:
             current = self._render(snapshot, fresh)
         return current
 
-    def self_metrics(self) -> bytes:
-        return self.metrics.render()
+    def self_metrics(self, openmetrics: bool = False) -> bytes:
+        """ringwatch's own metrics, rendered now; in OpenMetrics they end with `# EOF`."""
+        return self.metrics.render_openmetrics() if openmetrics else self.metrics.render()
 
     # -- scanning ---------------------------------------------------------
     def _fresh_tables(self, snapshot: Snapshot) -> frozenset[str]:
@@ -113,27 +134,23 @@ class Exporter:
         self.client = await open_client(self.config, stack, observer=self.observe_attempt)
 
     def observe_attempt(self, operation: str, result: str, seconds: float) -> None:
-        table = _current_table.get()
+        table = current_table.get()
         self.metrics.requests.labels(table, operation, result).inc()
         self.metrics.request_duration.labels(table, operation).observe(seconds)
 
-    async def _read(self, table: str) -> TableRead:
-        _current_table.set(table)
-        return await read_table(
-            self.client, table, self.config.ring_keys,
-            consistent_read=self.config.consistent_read,
-            scan_timeout=self.config.scan_timeout,
-            observer=self.observe_attempt, wall_clock=self.clock)
-
     async def scan_once(self) -> Snapshot:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._read(table)) for table in self.config.tables]
-        reads = [task.result() for task in tasks]
+        """Read every table, build and render the next snapshot, swap it in."""
+        config = self.config
+        reads = await read_tables(
+            self.client, config.tables, config.ring_keys,
+            consistent_read=config.consistent_read, scan_timeout=config.scan_timeout,
+            observer=self.observe_attempt, wall_clock=self.clock)
         previous = self.snapshot
         snapshot = self.builder.build(reads, previous, self.clock())
         self._account(reads, snapshot, previous)
         self.snapshot = snapshot
         self._render(snapshot, self._fresh_tables(snapshot))
+        self.metrics.process.refresh()
         self.last_scan_finished = time.monotonic()
         self.scans_finished += 1
         return snapshot

@@ -37,6 +37,29 @@ def _accepts_gzip(request: web.Request) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
 
 
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _wants_openmetrics(accept: str) -> bool:
+    """True if the Accept header prefers OpenMetrics (q > 0, no lower than text/plain's)."""
+    best = {"openmetrics": 0.0, "text": 0.0}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        kind = {"application/openmetrics-text": "openmetrics",
+                "text/plain": "text"}.get(media.lower())
+        if kind:
+            best[kind] = max(best[kind], q)
+    return best["openmetrics"] > 0 and best["openmetrics"] >= best["text"]
+
+
 # Bodies are written in slices of the cached bytes: no per-request copy of a
 # large exposition, and at most a slice buffered per slow client.
 _WRITE_CHUNK = 1024 * 1024
@@ -61,16 +84,23 @@ async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
 async def metrics(request: web.Request) -> web.StreamResponse:
     exporter = request.app[EXPORTER_KEY]
     exposition = exporter.exposition()
-    own = exporter.self_metrics()
+    openmetrics = _wants_openmetrics(request.headers.get("Accept", ""))
+    own = exporter.self_metrics(openmetrics)
+    content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE
     if _accepts_gzip(request):
         # Concatenated gzip members are one valid gzip stream (RFC 1952); the
         # large part is compressed once per scan.
-        big = exposition.gzipped() if exposition else b""
+        big = b""
+        if exposition:
+            big = exposition.openmetrics_gzipped() if openmetrics else exposition.gzipped()
         parts = (big, gzip.compress(own, compresslevel=1))
-        headers = {"Content-Encoding": "gzip", "Content-Type": CONTENT_TYPE}
+        headers = {"Content-Encoding": "gzip", "Content-Type": content_type}
     else:
-        parts = (exposition.body if exposition else b"", own)
-        headers = {"Content-Type": CONTENT_TYPE}
+        body = b""
+        if exposition:
+            body = exposition.openmetrics() if openmetrics else exposition.body
+        parts = (body, own)
+        headers = {"Content-Type": content_type}
     return await _send_parts(request, parts, headers)
 
 
