@@ -82,10 +82,8 @@ def test_config_file_and_args_use_only_existing_flags() -> None:
 
 
 def test_exporter_accepts_the_deployments_args_and_config_file(tmp_path: Path) -> None:
-    try:
-        from ringwatch.config import load_config
-    except ImportError:
-        pytest.skip("ringwatch.config.load_config does not exist yet")
+    from ringwatch.config import load_config
+
     _, name = config_file_from_args()
     config_file = tmp_path / name
     config_file.write_text(k8s_object("ConfigMap", CONFIGMAP)["data"][name])
