@@ -189,7 +189,7 @@ def test_each_row_shows_the_period_and_the_threshold_it_was_judged_by(dom: Node)
     # One scan so far: no period learned, every member judged against the cap (30s).
     for row in ring_rows(dom, "page-sigstop", "collectors/ring"):
         [cell] = row.find_all("td", class_="period num")
-        assert cell.text() == "unknown / 30s"
+        assert cell.text() == "- / 30s"
         assert cell.attrs["data-threshold"] == "30.0"
         assert "data-period" not in cell.attrs
 
