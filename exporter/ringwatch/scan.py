@@ -22,15 +22,10 @@ import orjson
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
 from ringwatch.dynamodb.reader import read_tables
-from ringwatch.render.report import (
-    EXIT_OUTPUT_FAILED,
-    exit_status,
-    find_problems,
-    json_document,
-    write_text,
-)
+from ringwatch.render.report import EXIT_OUTPUT_FAILED, exit_status, json_document, write_text
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot
+from ringwatch.snapshot.problems import find_problems
 
 
 class OutputError(Exception):
@@ -47,7 +42,9 @@ async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
         reads = await read_tables(
             client, config.tables, config.ring_keys, consistent_read=config.consistent_read,
             scan_timeout=config.scan_timeout, wall_clock=clock)
-    builder = SnapshotBuilder(stale_after=config.stale_after)
+    builder = SnapshotBuilder(
+        stale_after=config.stale_after, stale_periods=config.stale_periods,
+        stale_floor=config.stale_floor)
     return builder.build(reads, None, clock())
 
 

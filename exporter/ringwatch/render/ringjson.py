@@ -20,6 +20,7 @@ def json_int(value: int | None) -> int | str | None:
 
 
 def member_json(view: MemberView) -> dict[str, Any]:
+    """One member: SPEC's fields, then the extras (period, threshold, CAS change, ttl)."""
     m = view.member
     return {
         "member": m.member,
@@ -35,6 +36,8 @@ def member_json(view: MemberView) -> dict[str, Any]:
         "cas_version": json_int(m.version),
         "cas_last_change_timestamp": view.cas_last_change,
         "stale": view.stale,
+        "heartbeat_period_seconds": view.heartbeat_period,
+        "stale_threshold_seconds": view.stale_threshold,
         "ttl": json_int(m.ttl),
         "item_bytes": m.item_bytes,
     }
@@ -63,9 +66,12 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
 
 def snapshot_json(snapshot: Snapshot, served_tables: frozenset[str] | None = None
                   ) -> dict[str, Any]:
+    """The whole document; members of tables not in `served_tables` are left out."""
     return {
         "scanned_at": snapshot.created_at,
         "stale_after_seconds": snapshot.stale_after,
+        "stale_periods": snapshot.stale_periods,
+        "stale_floor_seconds": snapshot.stale_floor,
         "tables": [
             table_json(t, served_tables is None or t.table in served_tables)
             for t in snapshot.tables
