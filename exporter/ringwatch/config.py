@@ -42,6 +42,7 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    """Seconds written the Prometheus way: `500ms`, `15s`, `2m`, `1h`."""
     if (seconds and seconds < 1) or seconds != int(seconds):
         return f"{round(seconds * 1000)}ms"
     seconds = int(seconds)
@@ -103,6 +104,7 @@ def _non_empty(text: str) -> str:
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
+    """`host:port` (host may be empty or bracketed IPv6) -> (host, port); ValueError otherwise."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(f"not host:port: {text!r} (for example :10960 or 127.0.0.1:10960)")
@@ -159,6 +161,7 @@ def _unix_seconds(text: str) -> float:
 
 @dataclass(frozen=True)
 class Flag:
+    """One flag of serve/scan: its name, help, parser and default; env var and YAML key follow."""
     name: str
     help: str
     parse: Callable[[str], Any] = str
@@ -174,10 +177,12 @@ class Flag:
 
     @property
     def env_var(self) -> str:
+        """`RINGWATCH_` + the name upper-cased, `.` and `-` turned into `_`."""
         return "RINGWATCH_" + re.sub(r"[.-]", "_", self.name).upper()
 
     @property
     def option(self) -> str:
+        """`--` + the name."""
         return "--" + self.name
 
 
@@ -243,6 +248,7 @@ FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting of serve or scan, parsed and checked."""
     tables: tuple[str, ...]
     ring_keys: tuple[str, ...]
     region: str
@@ -271,6 +277,7 @@ class Config:
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
+        """`--web.listen-address` as (host, port)."""
         return parse_listen_address(self.listen_address)
 
 

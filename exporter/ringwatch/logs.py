@@ -98,6 +98,7 @@ class _Formatter(logging.Formatter):
 
 def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None
                   ) -> None:
+    """Send ringwatch's log lines to `stream` (stderr) as logfmt or JSON, at `level`."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(_Formatter(fmt))
     LOGGER.handlers[:] = [handler]
@@ -136,6 +137,8 @@ class RateLimitedLog:
         self._total: dict[str, int] = {}
 
     def should_log(self, key: str, now: float, kind: str | None = None) -> bool:
+        """True if this occurrence of `key` is to be logged: the first, a new `kind`, or
+        the first after `every` seconds."""
         self._total[key] = self._total.get(key, 0) + 1
         last = self._last.get(key)
         if last is not None and now - last[0] < self.every and last[1] == kind:
@@ -149,6 +152,7 @@ class RateLimitedLog:
         return self._suppressed.pop(key, 0)
 
     def end(self, key: str) -> int | None:
+        """Forget `key` (its condition ended); how often it occurred, None if not active."""
         if key not in self._last:
             return None
         del self._last[key]

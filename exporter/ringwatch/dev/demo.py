@@ -117,6 +117,7 @@ Ctrl-C stops everything.
 
 
 def main(argv: list[str]) -> int:
+    """`ringwatch demo`: local DynamoDB, a simulated ring and the exporter, until Ctrl-C."""
     try:
         args = _parser().parse_args(argv)
         parse_duration(args.period)

@@ -39,12 +39,14 @@ def describe(problem: Problem) -> str:
 
 
 def exit_status(snapshot: Snapshot, problems: list[Problem]) -> int:
+    """2 if a table could not be scanned, else 1 if problems were found, else 0."""
     if any(not t.ok for t in snapshot.tables):
         return EXIT_SCAN_FAILED
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def ring_summary(ring: RingView) -> str:
+    """One line about a ring: members by state, stale members, tokens."""
     return (f"ring {ring.ring}: {plural(len(ring.members), 'member')} ({state_summary(ring)}), "
             f"{ring.stale_members} stale, {plural(ring.tokens, 'token')}")
 

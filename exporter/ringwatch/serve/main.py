@@ -38,6 +38,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
                 clock: Callable[[], float] = time.time,
                 on_listening: Callable[[str, int], None] | None = None,
                 exporter: Exporter | None = None) -> int:
+    """`ringwatch serve`: the scan loop and the HTTP server until `stop` or SIGTERM/SIGINT."""
     web_config = load_web_config(config.web_config_file)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -122,6 +122,7 @@ def _usage_error(message: str) -> int:
 
 
 def build_config(args: argparse.Namespace) -> SimConfig:
+    """The simulator's config from parsed flags; ValueError naming a bad one."""
     period = _duration("heartbeat.period", args.heartbeat_period)
     scenario = []
     if args.scenario_file:
@@ -153,6 +154,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
 
 
 def main(argv: list[str]) -> int:
+    """`ringwatch simulate`: run until SIGINT/SIGTERM; the exit status."""
     try:
         args = _parser().parse_args(argv)
         config = build_config(args)
