@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import ssl
+import sys
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -252,7 +253,10 @@ def _accept_any_client_certificate(context: ssl.SSLContext) -> bool:
     Python's ssl has no verify callback, so OpenSSL's SSL_CTX_set_verify is called
     through ctypes on the context's SSL_CTX (the first field after the object
     header of CPython's SSLContext). The pointer is checked first: it must report
-    the verify modes Python sets through it. False when that check fails."""
+    the verify modes Python sets through it. False when that check fails, and on any
+    Python whose SSLContext layout has not been checked (then the key is refused)."""
+    if sys.implementation.name != "cpython" or not (3, 11) <= sys.version_info[:2] <= (3, 13):
+        return False
     try:
         libssl = ctypes.CDLL(_ssl.__file__)
         get_mode, set_verify = libssl.SSL_CTX_get_verify_mode, libssl.SSL_CTX_set_verify
