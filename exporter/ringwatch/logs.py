@@ -96,17 +96,33 @@ class _Formatter(logging.Formatter):
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is logged, not when it was set up
+    (an embedding program or a test harness may swap it, and close the old one)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None
                   ) -> None:
     """Send ringwatch's log lines to `stream` (stderr) as logfmt or JSON, at `level`."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(_Formatter(fmt))
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(_LEVELS[level])
     LOGGER.propagate = False
     # Libraries (aiohttp, botocore) log through the root logger: their warnings
     # and errors get the same format instead of Python's bare last-resort lines.
-    root_handler = logging.StreamHandler(handler.stream)
+    root_handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     root_handler.setFormatter(_Formatter(fmt))
     root_handler.setLevel(logging.WARNING)
     root = logging.getLogger()

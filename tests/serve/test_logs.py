@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -269,3 +270,17 @@ def test_durations_are_written_with_their_unit_as_go_does(captured, seconds, tex
     assert (fields["duration"], fields["heartbeat_age"], fields["count"]) == (text, text, 3)
     assert fields["err"] == "boom" and "error" not in fields
     assert list(fields)[:4] == ["ts", "caller", "level", "msg"]
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment_not_a_closed_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging("info", "logfmt")
+    first.close()  # what a test harness does with the stream it captured into
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    log(logging.WARNING, "still heard", table="t")
+    logging.getLogger("aiohttp.server").error("a library's error")
+    assert 'msg="still heard"' in now.getvalue()
+    assert "a library's error" in now.getvalue()
