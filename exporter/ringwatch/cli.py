@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
-from ringwatch import __version__
+from ringwatch import __version__, revision
 from ringwatch.config import ConfigError, load_config
 from ringwatch.cortex.proto import protobuf_backend
 from ringwatch.logs import setup_logging
@@ -16,6 +18,8 @@ SUBCOMMANDS = ("serve", "scan", "demo", "simulate")
 # The reader of our stdout went away (`ringwatch scan | head -1`): quiet, and the
 # status a shell reports for a tool that SIGPIPE ended (128 + 13).
 EXIT_BROKEN_PIPE = 141
+_LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM,
+                            errno.EINVAL, errno.EAFNOSUPPORT})
 USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
 
   serve     the exporter (default): scan the ring table(s), serve /metrics
@@ -24,7 +28,8 @@ USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
   demo      everything on a local DynamoDB-compatible server with a simulated ring
   simulate  write a simulated Cortex ring into a table
 
-`ringwatch SUBCOMMAND --help` lists the flags.
+`ringwatch SUBCOMMAND --help` lists the flags, with their environment variables.
+`ringwatch --version` (also after a subcommand) prints the version and revision.
 """
 
 
@@ -52,6 +57,12 @@ def _check_protobuf_backend() -> str | None:
     return None
 
 
+def version_line() -> str:
+    """What `ringwatch --version` prints; the same version as ringwatch_build_info."""
+    return (f"ringwatch {__version__} (revision {revision()}, "
+            f"protobuf backend {protobuf_backend()})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; its exit status."""
     try:
@@ -66,8 +77,11 @@ def _main(argv: Sequence[str] | None) -> int:
     if args and args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0
-    if args and args[0] in ("--version", "version"):
-        print(f"ringwatch {__version__} (protobuf backend {protobuf_backend()})")
+    # `ringwatch --version` and `ringwatch serve --version` alike (the flags of a
+    # subcommand end at a lone `--`).
+    flags = args[:args.index("--")] if "--" in args else args
+    if (args and args[0] == "version") or "--version" in flags:
+        print(version_line())
         return 0
     command = "serve"
     if args and not args[0].startswith("-"):
@@ -77,7 +91,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     if command == "simulate":
         try:
-            from ringwatch.dev.simulate import main as simulate_main
+            from ringwatch.dev.simulator.cli import main as simulate_main
         except ImportError as exc:
             return _fail(f"simulate needs {exc.name or 'the demo extra'}: "
                          "pip install 'ringwatch[demo]'")
@@ -115,10 +129,13 @@ def _main(argv: Sequence[str] | None) -> int:
         except OSError as exc:
             if listening:
                 raise
-            # Nothing before listening does network I/O: this is the listen address.
             reason = exc.strerror or str(exc)
-            return _fail(f"--web.listen-address={config.listen_address}: cannot listen "
-                         f"there: {reason}")
+            # Nothing before listening does network I/O but resolving and binding the
+            # listen address.
+            if isinstance(exc, socket.gaierror) or exc.errno in _LISTEN_ERRNOS:
+                return _fail(f"--web.listen-address={config.listen_address}: cannot "
+                             f"listen there: {reason}")
+            return _fail(f"cannot start: {reason}")
     except ConfigError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -42,6 +42,7 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    """Seconds written the Prometheus way: `500ms`, `15s`, `2m`, `1h`."""
     if (seconds and seconds < 1) or seconds != int(seconds):
         return f"{round(seconds * 1000)}ms"
     seconds = int(seconds)
@@ -69,7 +70,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _boolean(text: str) -> bool:
+def _stale_periods(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise ValueError(f"must be at least 2, got {text!r} (within one period a member "
+                         "beating on time would be stale just before each beat)")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off); ValueError otherwise."""
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -94,6 +104,7 @@ def _non_empty(text: str) -> str:
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
+    """`host:port` (host may be empty or bracketed IPv6) -> (host, port); ValueError otherwise."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(f"not host:port: {text!r} (for example :10960 or 127.0.0.1:10960)")
@@ -150,6 +161,7 @@ def _unix_seconds(text: str) -> float:
 
 @dataclass(frozen=True)
 class Flag:
+    """One flag of serve/scan: its name, help, parser and default; env var and YAML key follow."""
     name: str
     help: str
     parse: Callable[[str], Any] = str
@@ -157,61 +169,78 @@ class Flag:
     repeatable: bool = False
     boolean: bool = False
     scan_only: bool = False
+    # The placeholder --help shows for the value (DURATION, URL, TABLE, ...).
+    metavar: str = "VALUE"
+    # Accepted by `ringwatch scan` (a config file shared with serve) but left out of its --help:
+    # it changes nothing for one scan.
+    serve_only: bool = False
 
     @property
     def env_var(self) -> str:
+        """`RINGWATCH_` + the name upper-cased, `.` and `-` turned into `_`."""
         return "RINGWATCH_" + re.sub(r"[.-]", "_", self.name).upper()
 
     @property
     def option(self) -> str:
+        """`--` + the name."""
         return "--" + self.name
 
 
 FLAGS: tuple[Flag, ...] = (
     Flag("dynamodb.table", "DynamoDB table holding the ring (repeatable).", _non_empty,
-         repeatable=True),
+         repeatable=True, metavar="TABLE"),
     Flag("dynamodb.ring-key", "Only this RingKey, read with one Query each (repeatable); "
-         "default: Scan every ring in the table.", _non_empty, repeatable=True),
+         "default: Scan every ring in the table.", _non_empty, repeatable=True,
+         metavar="RING_KEY"),
     Flag("dynamodb.region", "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
-         _region),
+         _region, metavar="REGION"),
     Flag("dynamodb.endpoint-url", "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, "
-         "then AWS's own.", _url),
+         "then AWS's own.", _url, metavar="URL"),
     Flag("dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
-         _boolean, "false", boolean=True),
-    Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _positive_duration, "1s"),
+         parse_bool, "false", boolean=True),
+    Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _positive_duration, "1s",
+         metavar="DURATION"),
     Flag("dynamodb.request-timeout", "Hard deadline on one attempt of one request, "
-         "whatever the server does.", _positive_duration, "2s"),
+         "whatever the server does.", _positive_duration, "2s", metavar="DURATION"),
     Flag("dynamodb.max-attempts", "Attempts per request, the first included.",
-         _positive_int, "2"),
+         _positive_int, "2", metavar="N"),
     Flag("scan.interval", "Time between scan starts; scans never overlap.",
-         _positive_duration, "15s"),
+         _positive_duration, "15s", metavar="DURATION", serve_only=True),
     Flag("scan.timeout", "Hard deadline on a whole scan of one table, all attempts included.",
-         _positive_duration, "10s"),
+         _positive_duration, "10s", metavar="DURATION"),
     Flag("ring.stale-after", "A member whose heartbeat is older counts as stale; the cap "
          "of the threshold, and the threshold while a member's heartbeat period is unknown.",
-         _positive_duration, "1m"),
+         _positive_duration, "1m", metavar="DURATION"),
     Flag("ring.stale-periods", "A member is stale when its heartbeat is older than this many "
-         "of its own observed heartbeat periods (within the floor and the cap).",
-         _positive_int, "4"),
+         "of its own observed heartbeat periods (within the floor and the cap); at least 2.",
+         _stale_periods, "4", metavar="N"),
     Flag("ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
-         "is never below this; at most --ring.stale-after.", _positive_duration, "20s"),
+         "is never below this; at most --ring.stale-after.", _positive_duration, "20s",
+         metavar="DURATION"),
     Flag("snapshot.max-age", "Past this age member and ring series are no longer served; "
-         "default 3 x --scan.interval.", _positive_duration),
+         "default 3 x --scan.interval.", _positive_duration,
+         metavar="DURATION", serve_only=True),
     Flag("metrics.member-states", "all: a ringwatch_member_state series per known state; "
-         "current: only the current state.", _choice("all", "current"), "all"),
-    Flag("web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960"),
-    Flag("web.config.file", "exporter-toolkit web config (TLS, basic auth).", _non_empty),
+         "current: only the current state.", _choice("all", "current"), "all",
+         metavar="MODE", serve_only=True),
+    Flag("web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960",
+         metavar="HOST:PORT", serve_only=True),
+    Flag("web.config.file", "exporter-toolkit web config (TLS, basic auth).", _non_empty,
+         metavar="FILE", serve_only=True),
     Flag("log.level", "debug, info, warn or error.", _choice("debug", "info", "warn", "error"),
-         "info"),
-    Flag("log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt"),
-    Flag("config.file", "YAML file of flag names without dashes.", _non_empty),
+         "info", metavar="LEVEL"),
+    Flag("log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt",
+         metavar="FORMAT"),
+    Flag("config.file", "YAML file of flag names without dashes.", _non_empty,
+         metavar="FILE"),
     # `ringwatch scan` only.
     Flag("at", "Judge ages as of these unix seconds (for a dump looked at after the fact).",
-         _unix_seconds, scan_only=True),
+         _unix_seconds, scan_only=True, metavar="UNIX_SECONDS"),
     Flag("ring.stuck-after", "JOINING/PENDING registered longer ago than this is a problem.",
-         _positive_duration, "10m", scan_only=True),
-    Flag("output", "text or json.", _choice("text", "json"), "text", scan_only=True),
-    Flag("problems-only", "Show only members with a problem.", _boolean, "false",
+         _positive_duration, "10m", scan_only=True, metavar="DURATION"),
+    Flag("output", "text or json.", _choice("text", "json"), "text", scan_only=True,
+         metavar="FORMAT"),
+    Flag("problems-only", "Show only members with a problem.", parse_bool, "false",
          boolean=True, scan_only=True),
 )
 FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
@@ -219,6 +248,7 @@ FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting of serve or scan, parsed and checked."""
     tables: tuple[str, ...]
     ring_keys: tuple[str, ...]
     region: str
@@ -247,6 +277,7 @@ class Config:
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
+        """`--web.listen-address` as (host, port)."""
         return parse_listen_address(self.listen_address)
 
 
@@ -255,20 +286,31 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def flag_help(flag: Flag) -> str:
+    """A flag's --help text: what it does, its default and its environment variable."""
+    notes = [f"default {flag.default}"] if flag.default is not None else []
+    notes.append(f"env {flag.env_var}")
+    return f"{flag.help} [{'; '.join(notes)}]"
+
+
 def build_arg_parser(prog: str, with_scan_flags: bool) -> argparse.ArgumentParser:
+    """The parser of `ringwatch serve`, or with the scan flags of `ringwatch scan`."""
     parser = _Parser(prog=prog, allow_abbrev=False, argument_default=argparse.SUPPRESS)
+    parser.add_argument("--version", action="store_true", dest="version",
+                        help="print the version and exit")
     for flag in FLAGS:
         if flag.scan_only and not with_scan_flags:
             continue
-        default_note = f" (default {flag.default})" if flag.default is not None else ""
-        kwargs: dict[str, Any] = {"dest": flag.name, "help": flag.help + default_note}
+        shown = not (with_scan_flags and flag.serve_only)
+        help_text = flag_help(flag).replace("%", "%%") if shown else argparse.SUPPRESS
+        kwargs: dict[str, Any] = {"dest": flag.name, "help": help_text}
         if flag.boolean:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif flag.repeatable:
             kwargs["action"] = "append"
-            kwargs["metavar"] = "VALUE"
+            kwargs["metavar"] = flag.metavar
         else:
-            kwargs["metavar"] = "VALUE"
+            kwargs["metavar"] = flag.metavar
         names = [flag.option]
         if flag.name == "output":
             names.append("-o")
@@ -340,6 +382,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     allowed = {name: flag for name, flag in FLAGS_BY_NAME.items()
                if scan_flags or not flag.scan_only}
     parsed = vars(build_arg_parser(prog, scan_flags).parse_args(list(argv)))
+    parsed.pop("version", None)  # the CLI answers --version before it loads a config
 
     from_flags: dict[str, list[str]] = {}
     for name, value in parsed.items():
@@ -401,6 +444,11 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         endpoint_url = _from_aws_environment("AWS_ENDPOINT_URL_DYNAMODB",
                                              environ["AWS_ENDPOINT_URL_DYNAMODB"], _url)
     scan_interval = values["scan.interval"]
+    max_age = values.get("snapshot.max-age")
+    if max_age is not None and max_age < scan_interval:
+        raise ConfigError(f"--snapshot.max-age={format_duration(max_age)} is shorter than "
+                          f"--scan.interval={format_duration(scan_interval)}: every snapshot "
+                          "would expire before the next scan")
     stale_after, stale_floor = values["ring.stale-after"], values["ring.stale-floor"]
     if stale_floor > stale_after:
         if sources["ring.stale-floor"] != "default":
@@ -408,11 +456,6 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                 f"{wheres['ring.stale-floor']}={raw['ring.stale-floor'][0]}: must not exceed "
                 f"--ring.stale-after ({format_duration(stale_after)})")
         stale_floor = stale_after  # a short --ring.stale-after alone stays valid
-    max_age = values.get("snapshot.max-age")
-    if max_age is not None and max_age < scan_interval:
-        raise ConfigError(f"--snapshot.max-age={format_duration(max_age)} is shorter than "
-                          f"--scan.interval={format_duration(scan_interval)}: every snapshot "
-                          "would expire before the next scan")
     return Config(
         tables=tables,
         ring_keys=ring_keys,

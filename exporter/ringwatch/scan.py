@@ -21,7 +21,7 @@ import orjson
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
-from ringwatch.dynamodb.reader import read_table
+from ringwatch.dynamodb.reader import read_tables
 from ringwatch.gcpause import gc_paused
 from ringwatch.render.report import EXIT_OUTPUT_FAILED, exit_status, json_document, write_text
 from ringwatch.snapshot.builder import SnapshotBuilder
@@ -36,6 +36,7 @@ class OutputError(Exception):
 
 
 async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
+    """One read of every table, built into a snapshot judged as of `at` (default: now)."""
     clock = (lambda: at) if at is not None else time.time
     async with AsyncExitStack() as stack:
         client = await open_client(config, stack)
@@ -43,13 +44,10 @@ async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
             stale_after=config.stale_after, stale_periods=config.stale_periods,
             stale_floor=config.stale_floor)
         builder.start_scan()  # pages are decoded as they arrive, their dicts freed
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(read_table(
-                client, table, config.ring_keys, consistent_read=config.consistent_read,
-                scan_timeout=config.scan_timeout, wall_clock=clock,
-                on_page=builder.decode_page))
-                for table in config.tables]
-    return builder.build([t.result() for t in tasks], None, clock())
+        reads = await read_tables(
+            client, config.tables, config.ring_keys, consistent_read=config.consistent_read,
+            scan_timeout=config.scan_timeout, wall_clock=clock, on_page=builder.decode_page)
+    return builder.build(reads, None, clock())
 
 
 def _write_all(out: TextIO, text: str) -> None:

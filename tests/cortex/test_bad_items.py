@@ -29,7 +29,8 @@ import cramjam
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.hostile import ExporterUnderTest, HostileDynamo, metric_samples, value, wire_item
+from support.exposition import samples, value
+from support.hostile import ExporterUnderTest, HostileDynamo, wire_item
 from support.items import readable_by_cortex
 
 from ringwatch.cortex.proto import KNOWN_STATES, STATE_NAMES, InstanceDesc
@@ -256,7 +257,7 @@ def test_bad_items_are_counted_by_reason_and_every_good_item_is_served() -> None
         async def metrics() -> dict:
             async with session.get(rw.base_url + "/metrics") as resp:
                 assert resp.status == 200
-                return metric_samples(await resp.text())
+                return samples(await resp.text())
 
         @settings(max_examples=int(os.environ.get("RINGWATCH_HYPOTHESIS_EXAMPLES", "100")),
                   deadline=None, suppress_health_check=list(HealthCheck))

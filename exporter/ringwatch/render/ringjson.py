@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from operator import attrgetter
 from typing import Any
 
+from ringwatch.render.text import by_heartbeat_age
 from ringwatch.snapshot.model import MemberView, Snapshot, TableView
 
 # orjson writes integers in [-2^63, 2^64) only; DynamoDB numbers (version, ttl)
@@ -20,6 +20,7 @@ def json_int(value: int | None) -> int | str | None:
 
 
 def member_json(view: MemberView) -> dict[str, Any]:
+    """One member: SPEC's fields, then the extras (period, threshold, CAS change, ttl)."""
     m = view.member
     return {
         "member": m.member,
@@ -42,15 +43,6 @@ def member_json(view: MemberView) -> dict[str, Any]:
     }
 
 
-_heartbeat_age = attrgetter("heartbeat_age")
-
-
-def by_age(members: tuple[MemberView, ...]) -> list[MemberView]:
-    """Oldest heartbeat first, then by member id: a ring's members are sorted by id,
-    and a reversed sort keeps equal ages in their order (sorting is stable)."""
-    return sorted(members, key=_heartbeat_age, reverse=True)
-
-
 def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
     return {
         "table": view.table,
@@ -65,7 +57,7 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
         "rings": [
             {
                 "ring": ring.ring,
-                "members": [member_json(v) for v in by_age(ring.members)],
+                "members": [member_json(v) for v in by_heartbeat_age(ring.members)],
             }
             for ring in view.rings
         ] if served else [],
@@ -74,6 +66,7 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
 
 def snapshot_json(snapshot: Snapshot, served_tables: frozenset[str] | None = None
                   ) -> dict[str, Any]:
+    """The whole document; members of tables not in `served_tables` are left out."""
     return {
         "scanned_at": snapshot.created_at,
         "stale_after_seconds": snapshot.stale_after,

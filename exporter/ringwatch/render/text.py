@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from operator import attrgetter
 
 from ringwatch.config import format_duration
 from ringwatch.cortex.proto import KNOWN_STATES, UNKNOWN_STATE
@@ -11,6 +12,7 @@ from ringwatch.snapshot.model import MemberView, RingView, Snapshot
 
 
 def format_age(seconds: float) -> str:
+    """A duration for a person: `42.0s`, `3m05s`, `2h10m`, `3d04h` (negative under skew)."""
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     if seconds < 120:
@@ -32,12 +34,20 @@ def format_time(unix: float) -> str:
 
 
 def plural(count: int, word: str) -> str:
+    """`1 member`, `2 members`."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+_member_id = attrgetter("member.member")
+_heartbeat_age = attrgetter("heartbeat_age")
 
 
 def by_heartbeat_age(members: Iterable[MemberView]) -> list[MemberView]:
     """Oldest heartbeat first; ties by member id so the order is stable."""
-    return sorted(members, key=lambda v: (-v.heartbeat_age, v.member.member))
+    # Two C-keyed sorts, no tuple per member: by id, then (stably, reversed) by age.
+    ordered = sorted(members, key=_member_id)
+    ordered.sort(key=_heartbeat_age, reverse=True)
+    return ordered
 
 
 def state_summary(ring: RingView) -> str:

@@ -12,19 +12,19 @@ import contextlib
 import gzip
 import logging
 import os
+import re
 import tempfile
 import time
 import weakref
 import zlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
-from ringwatch.dynamodb.reader import TableRead, read_table
+from ringwatch.dynamodb.reader import TableRead, current_table, read_tables
 from ringwatch.gcpause import gc_paused
 from ringwatch.logs import RateLimitedLog, log
 from ringwatch.render.exposition import Renderer
@@ -32,7 +32,22 @@ from ringwatch.serve.selfmetrics import SelfMetrics
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot, TableView
 
-_current_table: ContextVar[str] = ContextVar("ringwatch_current_table", default="")
+_COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n")
+# Undecodable items logged per scan at most; the rest are summed up in one line.
+MAX_DECODE_LOG_LINES = 20
+# ringwatch_scans_total's result for a scan that failed on a bug in ringwatch.
+CRASHED = "crashed"
+
+
+def openmetrics_from_text(body: bytes) -> bytes:
+    """Text format 0.0.4 -> OpenMetrics 1.0.0, without the final `# EOF`.
+
+    The samples are the same; only a counter's HELP and TYPE name the family without
+    its `_total`, as OpenMetrics wants."""
+    for name in set(_COUNTER_TYPE.findall(body)):
+        for kind in (b"HELP", b"TYPE"):
+            body = body.replace(b"# %s %s_total " % (kind, name), b"# %s %s " % (kind, name))
+    return body
 
 
 @dataclass(frozen=True)
@@ -66,20 +81,39 @@ class Exposition:
         return value
 
     def gzipped(self) -> bytes:
-        """The body gzipped once."""
+        """The body gzipped, made once."""
         return self.cached("gzip", lambda: _gzip_parts(self.parts))
 
-    def file(self, gzipped: bool = False) -> BinaryIO:
-        """The body (or its gzip) in an anonymous in-memory file, written once,
-        so that a scrape is one `sendfile`, as a static file is. Closed when
-        this exposition is dropped (a response in flight holds the exposition)."""
-        key = "gzip file" if gzipped else "file"
+    def openmetrics(self) -> bytes:
+        """The body as OpenMetrics (no `# EOF`: the self metrics end the page), made once."""
+        return self.cached("openmetrics", self._openmetrics)
+
+    def openmetrics_gzipped(self) -> bytes:
+        """The OpenMetrics body gzipped, made once (the text itself is kept only if
+        something asked for it uncompressed)."""
+        return self.cached("openmetrics.gzip", lambda: _gzip_parts(
+            (self._derived.get("openmetrics") or self._openmetrics(),)))
+
+    def _openmetrics(self) -> bytes:
+        return openmetrics_from_text(self._derived.get("body") or b"".join(self.parts))
+
+    def file(self, gzipped: bool = False, openmetrics: bool = False) -> BinaryIO:
+        """The body in an anonymous in-memory file, written once, so that a scrape
+        is one `sendfile`, as a static file is. Closed when this exposition is
+        dropped (a response in flight holds the exposition)."""
+        key = f"file gzip={gzipped} openmetrics={openmetrics}"
         found = self._files.get(key)
         if found is None:
-            found = self._files[key] = _memory_file(
-                (self.gzipped(),) if gzipped else self.parts)
+            found = self._files[key] = _memory_file(self.served_parts(gzipped, openmetrics))
             weakref.finalize(self, found.close)
         return found
+
+    def served_parts(self, gzipped: bool = False, openmetrics: bool = False
+                     ) -> tuple[bytes, ...]:
+        """What /metrics sends before the self metrics, in that encoding and format."""
+        if openmetrics:
+            return (self.openmetrics_gzipped() if gzipped else self.openmetrics(),)
+        return (self.gzipped(),) if gzipped else self.parts
 
 
 def _gzip_parts(parts: tuple[bytes, ...]) -> bytes:
@@ -122,7 +156,8 @@ class Exporter:
         self._seen_tables: set[str] = set()
         # Bumped whenever one of self.metrics changes: a scrape renders them only then.
         self._own_version = 0
-        self._own_rendered: tuple[int, bytes, bytes | None] | None = None
+        self._own_rendered: dict[tuple[bool, bool], bytes] = {}
+        self._own_rendered_version = -1
 
     # -- facts for the HTTP side (no I/O) ---------------------------------
     @property
@@ -144,17 +179,22 @@ class Exporter:
             current = self._render(snapshot, fresh)
         return current
 
-    def self_metrics(self, gzipped: bool = False) -> bytes:
-        """ringwatch's own series, rendered again only after one of them changed."""
-        cached = self._own_rendered
-        if cached is None or cached[0] != self._own_version:
-            cached = self._own_rendered = (self._own_version, self.metrics.render(), None)
-        if not gzipped:
-            return cached[1]
-        if cached[2] is None:
-            cached = self._own_rendered = (cached[0], cached[1],
-                                           gzip.compress(cached[1], compresslevel=1))
-        return cached[2]  # type: ignore[return-value]
+    def self_metrics(self, openmetrics: bool = False, gzipped: bool = False) -> bytes:
+        """ringwatch's own metrics; in OpenMetrics they end with `# EOF`. Rendered
+        again only after one of them changed (they change only while scanning)."""
+        if self._own_rendered_version != self._own_version:
+            self._own_rendered = {}
+            self._own_rendered_version = self._own_version
+        key = (openmetrics, gzipped)
+        found = self._own_rendered.get(key)
+        if found is None:
+            if gzipped:
+                found = gzip.compress(self.self_metrics(openmetrics), compresslevel=1)
+            else:
+                found = (self.metrics.render_openmetrics() if openmetrics
+                         else self.metrics.render())
+            self._own_rendered[key] = found
+        return found
 
     # -- scanning ---------------------------------------------------------
     def _fresh_tables(self, snapshot: Snapshot) -> frozenset[str]:
@@ -176,22 +216,13 @@ class Exporter:
         self.client = await open_client(self.config, stack, observer=self.observe_attempt)
 
     def observe_attempt(self, operation: str, result: str, seconds: float) -> None:
-        table = _current_table.get()
+        table = current_table.get()
         self._own_version += 1
         self.metrics.requests.labels(table, operation, result).inc()
         self.metrics.request_duration.labels(table, operation).observe(seconds)
 
-    async def _read(self, table: str) -> TableRead:
-        _current_table.set(table)
-        return await read_table(
-            self.client, table, self.config.ring_keys,
-            consistent_read=self.config.consistent_read,
-            scan_timeout=self.config.scan_timeout,
-            observer=self.observe_attempt, wall_clock=self.clock,
-            on_page=self.builder.decode_page)
-
     async def scan_once(self) -> Snapshot:
-        """Read every table, build the snapshot, render it, swap it in."""
+        """Read every table, build and render the next snapshot, swap it in."""
         # No cyclic GC for the whole scan, reading included: each collection would
         # walk every page dict and member object (scans make no cycles; 30-40% of a
         # 10k-member cycle). It resumes between scans.
@@ -199,17 +230,22 @@ class Exporter:
             return await self._scan_once()
 
     async def _scan_once(self) -> Snapshot:
+        config = self.config
         # Pages are decoded as they arrive and their dicts freed: a scan never
         # holds every page of a table at once.
         self.builder.start_scan()
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._read(table)) for table in self.config.tables]
-        reads = [task.result() for task in tasks]
+        reads = await read_tables(
+            self.client, config.tables, config.ring_keys,
+            consistent_read=config.consistent_read, scan_timeout=config.scan_timeout,
+            observer=self.observe_attempt, wall_clock=self.clock,
+            on_page=self.builder.decode_page)
         previous = self.snapshot
         snapshot = self.builder.build(reads, previous, self.clock())
         self._account(reads, snapshot, previous)
         self.snapshot = snapshot
         self._render(snapshot, self._fresh_tables(snapshot))
+        self.metrics.process.refresh()
+        self._own_version += 1
         self.last_scan_finished = time.monotonic()
         self.scans_finished += 1
         return snapshot
@@ -290,18 +326,38 @@ class Exporter:
 
     def _log_decode_errors(self, table: str, view: TableView, now: float) -> None:
         """An undecodable item is logged when first seen, then every 5 minutes while
-        it stays so; the counter says how often it was skipped."""
+        it stays so; at most MAX_DECODE_LOG_LINES lines a scan, then one line with the
+        count. The counter says how often each was skipped."""
         current = set()
+        logged = unlogged = 0
         for err in view.decode_errors:
             key = f"{table}\x00{err.ring}\x00{err.member}"
             current.add(key)
-            if self._decode_log.should_log(key, now, kind=err.reason):
-                log(logging.WARNING, "item skipped: cannot decode", table=table,
-                    ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
-                    suppressed=self._decode_log.suppressed(key))
+            if not self._decode_log.should_log(key, now, kind=err.reason):
+                continue
+            if logged >= MAX_DECODE_LOG_LINES:
+                unlogged += 1
+                continue
+            logged += 1
+            log(logging.WARNING, "item skipped: cannot decode", table=table,
+                ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
+                suppressed=self._decode_log.suppressed(key))
+        if unlogged:
+            log(logging.WARNING, "more items skipped: cannot decode (not logged one by one)",
+                table=table, not_logged=unlogged, undecodable=len(view.decode_errors))
         for key in self._decode_keys.get(table, set()) - current:
             self._decode_log.end(key)
         self._decode_keys[table] = current
+
+    def _account_crash(self) -> None:
+        """A scan that died on a bug is still a finished, failed scan of every table:
+        counted as `crashed`, `ringwatch_up` 0, and readiness follows SPEC."""
+        self._own_version += 1
+        for table in self.config.tables:
+            self.metrics.scans.labels(table, CRASHED).inc()
+            self.metrics.up.labels(table).set(0)
+        self.last_scan_finished = time.monotonic()
+        self.scans_finished += 1
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scan every --scan.interval until `stop` is set."""
@@ -312,6 +368,7 @@ class Exporter:
                 await self.scan_once()
             except Exception:  # a bug must not end the loop: log it and scan again
                 logging.getLogger("ringwatch").exception("scan crashed")
+                self._account_crash()
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

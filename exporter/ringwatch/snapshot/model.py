@@ -26,7 +26,8 @@ class ScanResult(Protocol):
     error: str | None
 
     @property
-    def ok(self) -> bool: ...
+    def ok(self) -> bool:
+        """True when the whole table was read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class MemberView:
 
 @dataclass(frozen=True)
 class RingView:
+    """One ring after a scan: its members (sorted by id) and their roll-ups."""
     ring: str
     members: tuple[MemberView, ...]  # sorted by member id
     state_counts: dict[str, int]
@@ -56,6 +58,7 @@ class RingView:
 
 @dataclass(frozen=True)
 class TableView:
+    """One table after a scan: its rings, or why the scan failed (then the last good rings)."""
     table: str
     ok: bool
     result: str
@@ -69,6 +72,7 @@ class TableView:
 
     @property
     def members(self) -> Iterable[MemberView]:
+        """Every member of every ring of the table."""
         for ring in self.rings:
             yield from ring.members
 
@@ -84,6 +88,7 @@ class Snapshot:
     stale_floor: float = 20.0
 
     def table(self, name: str) -> TableView | None:
+        """The view of table `name`, or None."""
         for view in self.tables:
             if view.table == name:
                 return view
