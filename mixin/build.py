@@ -1,7 +1,9 @@
 """Render the ringwatch mixin: alerts, recording rules and dashboards.
 
     python mixin/build.py          # writes mixin/prometheus_alerts.yaml,
-                                   # mixin/prometheus_rules.yaml and dashboards/*.json
+                                   # mixin/prometheus_rules.yaml, dashboards/*.json,
+                                   # mixin/alertmanager_inhibit_rules.yaml and the inhibit_rules
+                                   # block of deploy/alertmanager/alertmanager.yml
     python mixin/build.py --check  # exit 1 if the committed files differ from a fresh render
 
 From Python (the e2e suite renders with small thresholds this way):
@@ -31,6 +33,12 @@ REPO_DIR = MIXIN_DIR.parent
 ALERTS_PATH = MIXIN_DIR / "prometheus_alerts.yaml"
 RULES_PATH = MIXIN_DIR / "prometheus_rules.yaml"
 DASHBOARDS_DIR = REPO_DIR / "dashboards"
+INHIBIT_PATH = MIXIN_DIR / "alertmanager_inhibit_rules.yaml"
+ALERTMANAGER_CONFIG_PATH = REPO_DIR / "deploy" / "alertmanager" / "alertmanager.yml"
+# The example Alertmanager config carries the rendered inhibit rules between these two lines.
+INHIBIT_BEGIN = ("# BEGIN inhibit rules rendered by mixin/build.py"
+                 " (mixin/alertmanager_inhibit_rules.yaml)")
+INHIBIT_END = "# END inhibit rules rendered by mixin/build.py"
 
 _SNIPPET = """
 local merge(a, b) =
@@ -42,13 +50,15 @@ local m = (import 'mixin.libsonnet') { _config:: merge(super._config, std.extVar
 {
   prometheus_alerts: m.prometheusAlerts,
   prometheus_rules: m.prometheusRules,
+  alertmanager_inhibit_rules: m.alertmanagerInhibitRules,
   dashboards: m.grafanaDashboards,
 }
 """
 
 
 def render(config_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{"prometheus_alerts": ..., "prometheus_rules": ..., "dashboards": {file name: dashboard}}."""
+    """{"prometheus_alerts": ..., "prometheus_rules": ..., "alertmanager_inhibit_rules": ...,
+    "dashboards": {file name: dashboard}}."""
     out = _jsonnet.evaluate_snippet(
         "build.jsonnet",
         _SNIPPET,
@@ -87,7 +97,22 @@ def rendered_files(config_overrides: dict[str, Any] | None = None) -> dict[Path,
     }
     for name, dashboard in sorted(out["dashboards"].items()):
         files[DASHBOARDS_DIR / name] = to_json(dashboard)
+    inhibit = out["alertmanager_inhibit_rules"]
+    files[INHIBIT_PATH] = to_yaml(inhibit)
+    if ALERTMANAGER_CONFIG_PATH.exists():
+        files[ALERTMANAGER_CONFIG_PATH] = with_inhibit_rules(ALERTMANAGER_CONFIG_PATH.read_text(),
+                                                             inhibit)
     return files
+
+
+def with_inhibit_rules(config_text: str, inhibit: dict[str, Any]) -> str:
+    """An Alertmanager config with the block between INHIBIT_BEGIN and INHIBIT_END replaced."""
+    head, begin, rest = config_text.partition(INHIBIT_BEGIN + "\n")
+    _, end, tail = rest.partition(INHIBIT_END + "\n")
+    if not begin or not end:
+        raise ValueError(f"{ALERTMANAGER_CONFIG_PATH}: no {INHIBIT_BEGIN!r} ... {INHIBIT_END!r}"
+                         " block")
+    return head + begin + to_yaml(inhibit) + end + tail
 
 
 def check(files: dict[Path, str]) -> list[str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 import yaml
+from support import REPO
 from support.alertsim import (
     NS,
     RING,
@@ -34,8 +35,6 @@ from support.alertsim import (
     start_promtool,
 )
 from support.cortexdata import HANG_FIXTURES
-
-from support import REPO
 
 RENDERED_ALERTS = REPO / "mixin" / "prometheus_alerts.yaml"
 RUNBOOK_BASE = yaml.safe_load(RENDERED_ALERTS.read_text())["groups"][0]["rules"][0]["annotations"][
@@ -127,8 +126,8 @@ def ghost_and_stuck_leaving() -> Scenario:
                 "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
                 "description": f"{member_text(ghost)} is ACTIVE but its last heartbeat is "
                                f"{hms(1380)} old (threshold 15m) and its version has not moved: it"
-                               " died without leaving the ring and still owns tokens. Forget it once its process is confirmed"
-                               " gone.",
+                               " died without leaving the ring and still owns tokens. Forget it"
+                               " once its process is confirmed gone.",
                 "runbook_url": runbook("CortexRingMemberGhost"),
             })]),
             (1440, "CortexRingRolloutStalled", [(
@@ -483,7 +482,7 @@ def healthy() -> Scenario:
     )
 
 
-# --- Issue 10: the six ways the old rules went wrong (each fails on them), page first, no false page
+# --- Issue 10: six ways the old rules went wrong (each fails on them), page first, no false page
 
 
 def ghost_alert(m: Member, age: int) -> tuple[dict, dict]:

@@ -1,4 +1,4 @@
-"""Timelines of what ringwatch serves, written as `promtool test rules` input, for the mixin's tests.
+"""Timelines of what ringwatch serves, as `promtool test rules` input, for the mixin's tests.
 
 Members write their items as Cortex does (a write every `period` s, or an explicit schedule);
 ringwatch scans every `step` s (scrapes and rule evaluations run at the same instants), keeps its
@@ -216,7 +216,7 @@ def fmt_labels(labels: dict[str, str]) -> str:
 
 
 def values(fn: Callable[[int], float | None], duration: int, step: int = STEP) -> str:
-    """promtool's expanded notation; a series that ends gets a staleness marker, as a scrape writes."""
+    """promtool's expanded notation; a series that ends gets a staleness marker (as a scrape)."""
     out, seen = [], False
     for t in range(0, duration + 1, step):
         v = fn(t)
@@ -250,7 +250,7 @@ def input_series(sc: Scenario, replicas: int, member_states: str) -> list[dict]:
             metric, labels = key
             series.append({
                 "series": metric + fmt_labels({**base, **dict(labels)}),
-                "values": values(lambda t, k=key: per_t[t].get(k), sc.duration, sc.step),
+                "values": values(lambda t, k=key, p=per_t: p[t].get(k), sc.duration, sc.step),
             })
 
         def up(t: int, rw: Ringwatch | None = rw) -> float | None:
