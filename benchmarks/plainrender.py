@@ -15,6 +15,8 @@ _HEADERS = {
         "gauge", "Unix time of the member's last heartbeat (InstanceDesc.timestamp)."),
     "ringwatch_member_heartbeat_age_seconds": (
         "gauge", "Scan time minus the last heartbeat; negative under clock skew."),
+    "ringwatch_member_heartbeat_period_seconds": (
+        "gauge", "The member's heartbeat period as ringwatch observed it; absent until known."),
     "ringwatch_member_registered_timestamp_seconds": (
         "gauge", "Unix time the member registered in the ring; 0 means unknown."),
     "ringwatch_member_state": ("gauge", "1 for the member's current state in the ring."),
@@ -58,6 +60,12 @@ def plain_render(tables: Sequence[TableView], member_states: str = "all") -> byt
         for t, r, m, v in rows:
             w(f'ringwatch_member_heartbeat_age_seconds{{table="{t}",ring="{r}",member="{m}"}} '
               f'{v.heartbeat_age:.3f}\n')
+        if any(v.heartbeat_period is not None for *_, v in rows):
+            w(_h("ringwatch_member_heartbeat_period_seconds"))
+            for t, r, m, v in rows:
+                if v.heartbeat_period is not None:
+                    w(f'ringwatch_member_heartbeat_period_seconds{{table="{t}",ring="{r}",'
+                      f'member="{m}"}} {v.heartbeat_period}\n')
         w(_h("ringwatch_member_registered_timestamp_seconds"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_registered_timestamp_seconds{{table="{t}",ring="{r}",'

@@ -29,6 +29,27 @@ def test_defaults_are_the_spec_defaults() -> None:
     assert config.endpoint_url is None
 
 
+def test_stale_periods_and_floor_default_to_4_and_20s_and_come_from_every_layer(
+        tmp_path: Path) -> None:
+    config = load_config(BASE, environ={})
+    assert (config.stale_periods, config.stale_floor, config.stale_after) == (4, 20, 60)
+    config_file = tmp_path / "ringwatch.yaml"
+    config_file.write_text("ring.stale-periods: 3\nring.stale-floor: 30s\n")
+    from_file = load_config([*BASE, "--config.file", str(config_file)], environ={})
+    assert (from_file.stale_periods, from_file.stale_floor) == (3, 30)
+    from_env = load_config(BASE, environ={"RINGWATCH_RING_STALE_PERIODS": "5",
+                                          "RINGWATCH_RING_STALE_FLOOR": "10s"})
+    assert (from_env.stale_periods, from_env.stale_floor) == (5, 10)
+    flags = load_config([*BASE, "--ring.stale-periods", "6", "--ring.stale-floor", "1m"],
+                        environ={})
+    assert (flags.stale_periods, flags.stale_floor) == (6, 60)  # floor == cap is fine
+
+
+def test_a_short_stale_after_alone_stays_valid_and_brings_the_default_floor_down() -> None:
+    config = load_config([*BASE, "--ring.stale-after", "5s"], environ={})
+    assert (config.stale_after, config.stale_floor) == (5, 5)
+
+
 def test_snapshot_max_age_follows_the_scan_interval() -> None:
     assert load_config([*BASE, "--scan.interval", "1m"], environ={}).snapshot_max_age == 180
 
@@ -83,6 +104,12 @@ def test_endpoint_falls_back_to_the_aws_dynamodb_endpoint_variable() -> None:
     (["--web.listen-address", "nowhere"], {}, "--web.listen-address=nowhere"),
     ([], {"RINGWATCH_SCAN_INTERVAL": "fast"}, "RINGWATCH_SCAN_INTERVAL=fast"),
     (["--no-such-flag"], {}, "--no-such-flag"),
+    (["--ring.stale-periods", "0"], {}, "--ring.stale-periods=0"),
+    (["--ring.stale-periods", "2.5"], {}, "--ring.stale-periods=2.5"),
+    (["--ring.stale-floor", "soon"], {}, "--ring.stale-floor=soon"),
+    (["--ring.stale-floor", "2m"], {}, "--ring.stale-floor=2m: must not exceed"),
+    (["--ring.stale-after", "10s"], {"RINGWATCH_RING_STALE_FLOOR": "15s"},
+     "RINGWATCH_RING_STALE_FLOOR=15s: must not exceed --ring.stale-after (10s)"),
 ])
 def test_a_bad_value_names_the_flag_and_the_value(argv: list[str], env: dict, named: str
                                                   ) -> None:

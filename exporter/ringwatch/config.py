@@ -155,8 +155,14 @@ FLAGS: tuple[Flag, ...] = (
          _positive_duration, "15s"),
     Flag("scan.timeout", "Hard deadline on a whole scan of one table, all attempts included.",
          _positive_duration, "10s"),
-    Flag("ring.stale-after", "A member whose heartbeat is older counts as stale.",
+    Flag("ring.stale-after", "A member whose heartbeat is older counts as stale; the cap "
+         "of the threshold, and the threshold while a member's heartbeat period is unknown.",
          _positive_duration, "1m"),
+    Flag("ring.stale-periods", "A member is stale when its heartbeat is older than this many "
+         "of its own observed heartbeat periods (within the floor and the cap).",
+         _positive_int, "4"),
+    Flag("ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
+         "is never below this; at most --ring.stale-after.", _positive_duration, "20s"),
     Flag("snapshot.max-age", "Past this age member and ring series are no longer served; "
          "default 3 x --scan.interval.", _positive_duration),
     Flag("metrics.member-states", "all: a ringwatch_member_state series per known state; "
@@ -203,6 +209,8 @@ class Config:
     stuck_after: float = 600.0
     output: str = "text"
     problems_only: bool = False
+    stale_periods: int = 4
+    stale_floor: float = 20.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -318,10 +326,12 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                 raw[name], sources[name] = [flag.default], "default"
 
     values: dict[str, Any] = {}
+    wheres: dict[str, str] = {}
     for name, texts in raw.items():
         flag = allowed[name]
-        where = {"flag": flag.option, "env": flag.env_var,
-                 "file": f"{name} in {config_path}", "default": flag.option}[sources[name]]
+        where = wheres[name] = {"flag": flag.option, "env": flag.env_var,
+                                "file": f"{name} in {config_path}",
+                                "default": flag.option}[sources[name]]
         try:
             parsed_values = [flag.parse(text) for text in texts]
         except ValueError as exc:
@@ -342,6 +352,13 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     endpoint_url = values.get("dynamodb.endpoint-url") or environ.get(
         "AWS_ENDPOINT_URL_DYNAMODB") or None
     scan_interval = values["scan.interval"]
+    stale_after, stale_floor = values["ring.stale-after"], values["ring.stale-floor"]
+    if stale_floor > stale_after:
+        if sources["ring.stale-floor"] != "default":
+            raise ConfigError(
+                f"{wheres['ring.stale-floor']}={raw['ring.stale-floor'][0]}: must not exceed "
+                f"--ring.stale-after ({format_duration(stale_after)})")
+        stale_floor = stale_after  # a short --ring.stale-after alone stays valid
     return Config(
         tables=tables,
         ring_keys=values.get("dynamodb.ring-key", ()),
@@ -353,7 +370,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         max_attempts=values["dynamodb.max-attempts"],
         scan_interval=scan_interval,
         scan_timeout=values["scan.timeout"],
-        stale_after=values["ring.stale-after"],
+        stale_after=stale_after,
         snapshot_max_age=values.get("snapshot.max-age", 3 * scan_interval),
         member_states=values["metrics.member-states"],
         listen_address=values["web.listen-address"],
@@ -365,5 +382,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         stuck_after=values.get("ring.stuck-after", 600.0),
         output=values.get("output", "text"),
         problems_only=values.get("problems-only", False),
+        stale_periods=values["ring.stale-periods"],
+        stale_floor=stale_floor,
         sources=sources,
     )

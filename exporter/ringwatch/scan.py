@@ -18,9 +18,10 @@ import orjson
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
 from ringwatch.dynamodb.reader import read_table
-from ringwatch.render.report import exit_status, find_problems, json_document, write_text
+from ringwatch.render.report import exit_status, json_document, write_text
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot
+from ringwatch.snapshot.problems import find_problems
 
 
 async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
@@ -32,7 +33,9 @@ async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
                 client, table, config.ring_keys, consistent_read=config.consistent_read,
                 scan_timeout=config.scan_timeout, wall_clock=clock))
                 for table in config.tables]
-    builder = SnapshotBuilder(stale_after=config.stale_after)
+    builder = SnapshotBuilder(
+        stale_after=config.stale_after, stale_periods=config.stale_periods,
+        stale_floor=config.stale_floor)
     return builder.build([t.result() for t in tasks], None, clock())
 
 

@@ -185,6 +185,15 @@ def test_the_frozen_ingester_row_is_marked_stale_and_no_other(dom: Node) -> None
     assert "3 members: 3 ACTIVE · 1 STALE · 384 tokens" in section.text()
 
 
+def test_each_row_shows_the_period_and_the_threshold_it_was_judged_by(dom: Node) -> None:
+    # One scan so far: no period learned, every member judged against the cap (30s).
+    for row in ring_rows(dom, "page-sigstop", "collectors/ring"):
+        [cell] = row.find_all("td", class_="period num")
+        assert cell.text() == "unknown / 30s"
+        assert cell.attrs["data-threshold"] == "30.0"
+        assert "data-period" not in cell.attrs
+
+
 def test_ownership_bars_are_as_wide_as_the_ownership(served: Served, dom: Node) -> None:
     document = json.loads(get(f"{served.url}/ring.json")[1])
     table = next(t for t in document["tables"] if t["table"] == "page-sigstop")
@@ -208,7 +217,9 @@ def test_ownership_bars_are_as_wide_as_the_ownership(served: Served, dom: Node) 
 def test_header_shows_snapshot_age_and_each_table_status(dom: Node) -> None:
     [snapshot] = dom.find_all("p", id="snapshot")
     assert "Snapshot of the scan at 2026-11-26 05:04:59Z, 0.0s old" in snapshot.text()
-    assert "stale when its heartbeat is older than 30s" in snapshot.text()
+    assert ("stale when its heartbeat is older than 4 of its own heartbeat periods, at least "
+            "20s and at most 30s (or 2 periods if longer); 30s while its period is not yet "
+            "known") in snapshot.text()
     [good] = dom.find_all("section", data_table="page-sigstop")
     assert good.find_all("h2")[0].text() == "Table page-sigstop OK"
     [bad] = dom.find_all("section", data_table="page-missing")

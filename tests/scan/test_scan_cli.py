@@ -23,8 +23,8 @@ SPEC_MEMBER_FIELDS = {
 }
 HEALTHY_AT = load_dump("healthy")["_capture"]["captured_at_unix"]
 SIGSTOP_AT = load_dump("sigstop-45s")["_capture"]["captured_at_unix"]
-ROW = re.compile(r"^\s*(!?)\s+(\S+)\s+(\S+)\s+([A-Z]+)\s+(-?[\dhms.]+)\s+(\d+)\s+(\d+)"
-                 r"\s+([\d.]+)(?:\s+(.*))?$")
+ROW = re.compile(r"^\s*(!?)\s+(\S+)\s+(\S+)\s+([A-Z]+)\s+(-?[\dhms.]+)\s+(-|[\dhms]+)"
+                 r"\s+([\dhms]+)\s+(\d+)\s+(\d+)\s+([\d.]+)(?:\s+(.*))?$")
 
 
 def _env() -> dict[str, str]:
@@ -47,15 +47,17 @@ def scan_table(moto: MotoDynamo, table: str, *args: str) -> subprocess.Completed
 
 def rows(text: str, ring: str) -> list[tuple[str, ...]]:
     """The member rows printed under `ring`, as (mark, member, zone, state, age, version,
-    tokens, ownership, problem)."""
+    tokens, ownership, problem, heartbeat period, stale threshold)."""
     block = text.split(f"ring {ring}:", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert block[1].split() == ["MEMBER", "ZONE", "STATE", "HEARTBEAT", "AGE", "VERSION",
-                                "TOKENS", "OWNERSHIP", "%", "PROBLEM"]
+    assert block[1].split() == ["MEMBER", "ZONE", "STATE", "HEARTBEAT", "AGE", "PERIOD", "STALE",
+                                "AFTER", "VERSION", "TOKENS", "OWNERSHIP", "%", "PROBLEM"]
     found = []
     for line in block[2:]:
         match = ROW.match(line)
         assert match, line
-        found.append(tuple(g or "" for g in match.groups()))
+        mark, member, zone, state, age, period, threshold, *rest = (
+            g or "" for g in match.groups())
+        found.append((mark, member, zone, state, age, *rest, period, threshold))
     return found
 
 
@@ -148,7 +150,9 @@ def test_frozen_ingester_is_marked_stale_listed_first_and_exits_1(loaded: MotoDy
     assert result.returncode == 1, result.stdout + result.stderr
     ingesters = rows(result.stdout, "collectors/ring")
     assert ingesters[0][:2] == ("!", "ingester-2")
-    assert ingesters[0][8] == "STALE: no heartbeat for 46.3s"
+    assert ingesters[0][8] == "STALE: no heartbeat for 46.3s (threshold 30s)"
+    # One scan learns no heartbeat period: every member is judged against the cap.
+    assert {r[9:] for r in ingesters} == {("-", "30s")}
     assert [r[0] for r in ingesters[1:]] == ["", ""]
     assert "ring collectors/ring: 3 members (3 ACTIVE), 1 stale, 384 tokens" in result.stdout
     assert "PROBLEMS: 1 stale member, 0 stuck" in result.stdout
@@ -158,6 +162,11 @@ def test_frozen_ingester_is_marked_stale_listed_first_and_exits_1(loaded: MotoDy
     stale = [(r["ring"], m["member"]) for r in document["tables"][0]["rings"]
              for m in r["members"] if m["stale"]]
     assert stale == [("collectors/ring", "ingester-2")]
+    judged = {(m["heartbeat_period_seconds"], m["stale_threshold_seconds"])
+              for r in document["tables"][0]["rings"] for m in r["members"]}
+    assert judged == {(None, 30.0)}
+    assert (document["stale_after_seconds"], document["stale_periods"],
+            document["stale_floor_seconds"]) == (30.0, 4, 20.0)
 
 
 def test_the_same_dump_is_fine_at_the_default_one_minute_threshold(loaded: MotoDynamo) -> None:

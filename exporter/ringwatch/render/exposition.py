@@ -112,6 +112,15 @@ class Renderer:
                         "Scan time minus the last heartbeat; negative under clock skew."))
             add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {v.heartbeat_age:.3f}\n"
                          for lb, v in zip(labels, views, strict=True)]).encode())
+            periods = [v.heartbeat_period for v in views]
+            period_block = block("period", labels, periods, lambda: [
+                f"ringwatch_member_heartbeat_period_seconds{{{lb}}} {p}\n"
+                for lb, p in zip(labels, periods, strict=True) if p is not None])
+            if period_block:
+                add(_header_bytes("ringwatch_member_heartbeat_period_seconds", "gauge",
+                                  "The member's heartbeat period as ringwatch observed it; "
+                                  "absent until known."))
+                add(period_block)
             add(_header_bytes("ringwatch_member_registered_timestamp_seconds", "gauge",
                         "Unix time the member registered in the ring; 0 means unknown."))
             add(block("registered", labels, [m.registered_timestamp for m in members], lambda: [

@@ -7,49 +7,33 @@ could not be decoded); 2 a table could not be scanned.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, TextIO
 
 from ringwatch.config import Config, format_duration
 from ringwatch.render.ringjson import snapshot_json
-from ringwatch.render.text import by_heartbeat_age, format_age, format_time, plural, state_summary
-from ringwatch.snapshot.model import MemberView, RingView, Snapshot, TableView
+from ringwatch.render.text import (
+    by_heartbeat_age,
+    format_age,
+    format_time,
+    plural,
+    stale_rule_text,
+    state_summary,
+)
+from ringwatch.snapshot.model import RingView, Snapshot, TableView
+from ringwatch.snapshot.problems import PROBLEM_KINDS, Problem, member_problems
 
-STUCK_STATES = ("JOINING", "PENDING")
 EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class Problem:
-    table: str
-    ring: str
-    member: str
-    kind: str  # stale, stuck, decode
-    what: str
-
-
-def member_problems(view: MemberView, at: float, stuck_after: float) -> list[tuple[str, str]]:
-    """(kind, description) of everything wrong with one member."""
-    found = []
-    if view.stale:
-        found.append(("stale", f"STALE: no heartbeat for {format_age(view.heartbeat_age)}"))
-    registered = view.member.registered_timestamp
-    if view.member.state in STUCK_STATES and registered and at - registered > stuck_after:
-        found.append(("stuck", f"STUCK in {view.member.state} for {format_age(at - registered)}"))
-    return found
-
-
-def find_problems(snapshot: Snapshot, at: float, stuck_after: float) -> list[Problem]:
-    problems = []
-    for table in snapshot.tables:
-        for err in table.decode_errors:
-            problems.append(Problem(table.table, err.ring, err.member, "decode",
-                                    f"cannot decode ({err.reason}): {err.detail}"))
-        for ring in table.rings:
-            for view in ring.members:
-                problems += [Problem(table.table, ring.ring, view.member.member, kind, what)
-                             for kind, what in member_problems(view, at, stuck_after)]
-    return problems
+def describe(problem: Problem) -> str:
+    """The problem in words, for the text report and the JSON's `what`."""
+    if problem.kind == "stale":
+        return (f"STALE: no heartbeat for {format_age(problem.seconds)} "
+                f"(threshold {format_duration(problem.limit)})")
+    if problem.kind == "stuck":
+        return f"STUCK in {problem.state} for {format_age(problem.seconds)}"
+    return f"cannot decode ({problem.reason}): {problem.detail}"
 
 
 def exit_status(snapshot: Snapshot, problems: list[Problem]) -> int:
@@ -63,8 +47,8 @@ def ring_summary(ring: RingView) -> str:
             f"{ring.stale_members} stale, {plural(ring.tokens, 'token')}")
 
 
-_HEADER = ("", "MEMBER", "ZONE", "STATE", "HEARTBEAT AGE", "VERSION", "TOKENS", "OWNERSHIP %",
-           "PROBLEM")
+_HEADER = ("", "MEMBER", "ZONE", "STATE", "HEARTBEAT AGE", "PERIOD", "STALE AFTER", "VERSION",
+           "TOKENS", "OWNERSHIP %", "PROBLEM")
 
 
 def _write_columns(rows: list[tuple[str, ...]], out: TextIO) -> None:
@@ -90,13 +74,16 @@ def write_table(table: TableView, config: Config, at: float, out: TextIO) -> Non
     for ring in table.rings:
         rows: list[tuple[str, ...]] = []
         for v in by_heartbeat_age(ring.members):
-            problems = [what for _, what in member_problems(v, at, config.stuck_after)]
+            problems = [describe(p) for p in member_problems(
+                table.table, ring.ring, v, at, config.stuck_after)]
             if config.problems_only and not problems:
                 continue
             m = v.member
+            period = "-" if v.heartbeat_period is None else format_duration(v.heartbeat_period)
             rows.append(("!" if problems else "", m.member, m.zone or "-", m.state,
-                         format_age(v.heartbeat_age), str(m.version), str(len(m.tokens)),
-                         f"{v.ownership * 100:.2f}", "; ".join(problems)))
+                         format_age(v.heartbeat_age), period, format_duration(v.stale_threshold),
+                         str(m.version), str(len(m.tokens)), f"{v.ownership * 100:.2f}",
+                         "; ".join(problems)))
         if not rows:  # only with --problems-only
             out.write(ring_summary(ring) + "; no problems\n")
             continue
@@ -108,8 +95,7 @@ def write_table(table: TableView, config: Config, at: float, out: TextIO) -> Non
 def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int,
                   out: TextIO) -> None:
     failed = [t.table for t in snapshot.tables if not t.ok]
-    kinds = {kind: sum(1 for p in problems if p.kind == kind)
-             for kind in ("stale", "stuck", "decode")}
+    kinds = {kind: sum(1 for p in problems if p.kind == kind) for kind in PROBLEM_KINDS}
     detail = (f"{plural(kinds['stale'], 'stale member')}, {kinds['stuck']} stuck in "
               f"JOINING/PENDING, {plural(kinds['decode'], 'undecodable item')}")
     if failed:
@@ -127,7 +113,11 @@ def write_text(snapshot: Snapshot, config: Config, at: float, problems: list[Pro
                status: int, out: TextIO) -> None:
     judged = f"as of {format_time(at)}" + (
         f" (--at {config.at})" if config.at is not None else "")
-    out.write(f"ringwatch scan {judged}; stale after {format_duration(config.stale_after)}, "
+    learned = any(v.heartbeat_period is not None for t in snapshot.tables for v in t.members)
+    stale = (f"stale when the heartbeat is older than {stale_rule_text(snapshot)}" if learned
+             else f"stale after {format_duration(snapshot.stale_after)} (one scan learns no "
+                  f"heartbeat period)")
+    out.write(f"ringwatch scan {judged}; {stale}, "
               f"stuck after {format_duration(config.stuck_after)}\n\n")
     for table in snapshot.tables:
         write_table(table, config, at, out)
@@ -139,7 +129,7 @@ def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[
     document = snapshot_json(snapshot)
     by_member: dict[tuple[str, str, str], list[str]] = {}
     for p in problems:
-        by_member.setdefault((p.table, p.ring, p.member), []).append(p.what)
+        by_member.setdefault((p.table, p.ring, p.member), []).append(describe(p))
     for table in document["tables"]:
         for ring in table["rings"]:
             members = []
@@ -150,6 +140,6 @@ def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[
                     members.append(member)
             ring["members"] = members
     document["stuck_after_seconds"] = config.stuck_after
-    document["problems"] = [asdict(p) for p in problems]
+    document["problems"] = [{**asdict(p), "what": describe(p)} for p in problems]
     document["exit_status"] = status
     return document

@@ -23,6 +23,8 @@ def member_json(view: MemberView) -> dict[str, Any]:
         "cas_version": m.version,
         "cas_last_change_timestamp": view.cas_last_change,
         "stale": view.stale,
+        "heartbeat_period_seconds": view.heartbeat_period,
+        "stale_threshold_seconds": view.stale_threshold,
         "ttl": m.ttl,
         "item_bytes": m.item_bytes,
     }
@@ -55,6 +57,8 @@ def snapshot_json(snapshot: Snapshot, served_tables: frozenset[str] | None = Non
     return {
         "scanned_at": snapshot.created_at,
         "stale_after_seconds": snapshot.stale_after,
+        "stale_periods": snapshot.stale_periods,
+        "stale_floor_seconds": snapshot.stale_floor,
         "tables": [
             table_json(t, served_tables is None or t.table in served_tables)
             for t in snapshot.tables

@@ -11,7 +11,14 @@ import html
 from collections.abc import Callable
 
 from ringwatch.config import format_duration
-from ringwatch.render.text import by_heartbeat_age, format_age, format_time, plural, state_summary
+from ringwatch.render.text import (
+    by_heartbeat_age,
+    format_age,
+    format_time,
+    plural,
+    stale_rule_text,
+    state_summary,
+)
 from ringwatch.snapshot.model import MemberView, RingView, Snapshot, TableView
 
 _STYLE = """
@@ -57,6 +64,16 @@ def _age_cell(age: float) -> str:
     return f"{_e(format_age(age))}{skew}"
 
 
+def _period_cell(view: MemberView) -> str:
+    """The learned heartbeat period and the stale threshold it gives."""
+    period = view.heartbeat_period
+    shown = ("<span class=muted>unknown</span>" if period is None
+             else _e(format_duration(period)))
+    data = "" if period is None else f' data-period="{period}"'
+    return (f'<td class="period num"{data} data-threshold="{view.stale_threshold!r}">'
+            f"{shown} / {_e(format_duration(view.stale_threshold))}</td>")
+
+
 def _member_row(view: MemberView, scan_time: float) -> str:
     m = view.member
     badge = ' <span class="badge stale">STALE</span>' if view.stale else ""
@@ -79,6 +96,7 @@ def _member_row(view: MemberView, scan_time: float) -> str:
         f'<td class="addr">{_e(m.addr)}</td>'
         f'<td class="age num" data-seconds="{view.heartbeat_age:.3f}">'
         f'{_age_cell(view.heartbeat_age)}</td>'
+        f'{_period_cell(view)}'
         f'<td class="registered">{registered}</td>'
         f'<td class="version num">{m.version}{cas_note}</td>'
         f'<td class="tokens num">{len(m.tokens)}</td>'
@@ -88,9 +106,9 @@ def _member_row(view: MemberView, scan_time: float) -> str:
     )
 
 
-_COLUMNS = (("Member", 15), ("Zone", 6), ("State", 8), ("Address", 12),
-            ("Heartbeat age", 9), ("Registered", 20), ("CAS version", 10), ("Tokens", 6),
-            ("Ownership", 14))  # (heading, width %)
+_COLUMNS = (("Member", 15), ("Zone", 6), ("State", 8), ("Address", 11),
+            ("Heartbeat age", 8), ("Period / stale after", 9), ("Registered", 16),
+            ("CAS version", 9), ("Tokens", 6), ("Ownership", 12))  # (heading, width %)
 _HEAD = ("<colgroup>" + "".join(f'<col style="width:{w}%">' for _, w in _COLUMNS)
          + "</colgroup><thead><tr>" + "".join(f"<th>{c}</th>" for c, _ in _COLUMNS)
          + "</tr></thead>")
@@ -211,7 +229,8 @@ def render_page(snapshot: Snapshot | None, fresh_tables: frozenset[str], now: fl
         f"{_e(format_time(snapshot.created_at))}, <strong>"
         f"{_e(format_age(now - snapshot.created_at))} old</strong>. Members are sorted by "
         f"heartbeat age, oldest first; ages are as of the scan. A member is stale when its "
-        f"heartbeat is older than {_e(format_duration(snapshot.stale_after))}.</p>"
+        f"heartbeat is older than {_e(stale_rule_text(snapshot))}: its period (as "
+        f"ringwatch observed it) and threshold are shown beside its age.</p>"
     )
     overview = "".join(_overview(t, t.table in fresh_tables) for t in snapshot.tables)
     tables = "".join(_table(t, t.table in fresh_tables, now, snapshot_max_age, cache)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from ringwatch.config import format_duration
 from ringwatch.cortex.proto import KNOWN_STATES, UNKNOWN_STATE
-from ringwatch.snapshot.model import MemberView, RingView
+from ringwatch.snapshot.model import MemberView, RingView, Snapshot
 
 
 def format_age(seconds: float) -> str:
@@ -39,3 +40,11 @@ def state_summary(ring: RingView) -> str:
     order = (*KNOWN_STATES, UNKNOWN_STATE)
     parts = [f"{ring.state_counts[s]} {s}" for s in order if ring.state_counts.get(s)]
     return ", ".join(parts) or "no members"
+
+
+def stale_rule_text(snapshot: Snapshot) -> str:
+    """How the snapshot's members were judged stale: what a heartbeat must be older than."""
+    cap = format_duration(snapshot.stale_after)
+    return (f"{snapshot.stale_periods} of its own heartbeat periods, at least "
+            f"{format_duration(snapshot.stale_floor)} and at most {cap} (or 2 periods if "
+            f"longer); {cap} while its period is not yet known")

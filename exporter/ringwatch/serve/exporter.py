@@ -56,7 +56,9 @@ class Exporter:
         self.clock = clock
         operations = ("Query",) if config.ring_keys else ("Scan",)
         self.metrics = SelfMetrics(config.tables, operations)
-        self.builder = SnapshotBuilder(stale_after=config.stale_after)
+        self.builder = SnapshotBuilder(
+            stale_after=config.stale_after, stale_periods=config.stale_periods,
+            stale_floor=config.stale_floor)
         self.renderer = Renderer(config.member_states)
         self.snapshot: Snapshot | None = None
         self._exposition: Exposition | None = None
@@ -181,7 +183,8 @@ class Exporter:
                     if v.stale:
                         log(logging.WARNING, "member is stale", table=table, ring=ring.ring,
                             member=v.member.member, state=v.member.state,
-                            heartbeat_age=round(v.heartbeat_age, 1))
+                            heartbeat_age=round(v.heartbeat_age, 1),
+                            stale_threshold=v.stale_threshold)
             return
         before = {(r.ring, v.member.member): v for r in (old.rings if old else ())
                   for v in r.members}
@@ -199,7 +202,10 @@ class Exporter:
                 log(logging.INFO, "member changed state", previous_state=was.member.state,
                     **fields)
             if v.stale and not was.stale:
-                log(logging.WARNING, "member went stale", **fields)
+                # Judged once, in the snapshot (snapshot.problems): the same members
+                # are stale here, on /ring, in `scan` and in the roll-ups.
+                log(logging.WARNING, "member went stale", stale_threshold=v.stale_threshold,
+                    heartbeat_period=v.heartbeat_period, **fields)
             elif was.stale and not v.stale:
                 log(logging.INFO, "member recovered", **fields)
         for key in before.keys() - after.keys():

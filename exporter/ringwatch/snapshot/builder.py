@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from math import ceil
 from operator import attrgetter
 
 from ringwatch.cortex.decode import DecodeError, ItemDecoder, Member
@@ -12,8 +13,48 @@ from ringwatch.cortex.ownership import OwnershipCache
 from ringwatch.cortex.proto import KNOWN_STATES
 from ringwatch.gcpause import gc_paused
 from ringwatch.snapshot.model import MemberView, RingView, ScanResult, Snapshot, TableView
+from ringwatch.snapshot.problems import StaleRule, is_stale
 
 _by_member = attrgetter("member")
+
+PERIOD_WINDOW = 8  # samples a period is the largest of
+PERIOD_MIN_SAMPLES = 3  # samples before a period is known
+
+
+@dataclass(slots=True)
+class HeartbeatTrack:
+    """What ringwatch saw of one registration's heartbeats, kept between scans."""
+
+    registered: int
+    timestamp: int  # the current heartbeat
+    version: int  # the item's version when `timestamp` was first seen
+    max_age: float  # the largest age seen at a scan while `timestamp` was current
+    samples: tuple[float, ...] = ()  # the last PERIOD_WINDOW period samples
+    period: int | None = None
+
+    def observe(self, timestamp: int, version: int, age: float) -> None:
+        """One scan saw this heartbeat and version at this age (same registration)."""
+        if timestamp == self.timestamp:
+            if age > self.max_age:
+                self.max_age = age
+            return
+        if timestamp > self.timestamp > 0:
+            step = timestamp - self.timestamp
+            # STALE-DESIGN.md's sample, min(step, max_age), both at most the true
+            # gap. When scans are slower than beats, max_age is only where the
+            # scan fell in a period; the version counts the beats in the step
+            # (one CAS write each), so step / beats is never below the mean
+            # gap by more than extra writes make it: the sample never falls
+            # below the design's nor rises above the step.
+            beats = version - self.version
+            mean_gap = step / beats if beats > 0 else 0.0
+            sample = max(1.0, min(step, max(self.max_age, mean_gap)))
+            samples = self.samples = (*self.samples[1 - PERIOD_WINDOW:], sample)
+            if len(samples) >= PERIOD_MIN_SAMPLES:
+                self.period = ceil(max(samples))
+        self.timestamp = timestamp
+        self.version = version
+        self.max_age = age
 
 
 @dataclass
@@ -21,12 +62,23 @@ class SnapshotBuilder:
     """Turns scan reads into snapshots; remembers what CAS tracking and the
     ownership cache need between scans."""
 
-    stale_after: float
+    stale_after: float  # the cap, and the threshold while a period is unknown
+    stale_periods: int = 4
+    stale_floor: float = 20.0
     ownership_cache: OwnershipCache = field(default_factory=OwnershipCache)
     decoder: ItemDecoder = field(default_factory=ItemDecoder)
     # table -> (the TableView last built, its members by ring and id)
     _indexes: dict[str, tuple[TableView, dict[str, dict[str, MemberView]]]] = field(
         default_factory=dict, repr=False)
+    # table -> ring -> member -> its heartbeats; kept while a table's scans fail
+    _tracks: dict[str, dict[str, dict[str, HeartbeatTrack]]] = field(
+        default_factory=dict, repr=False)
+    _thresholds: dict[int | None, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def stale_rule(self) -> StaleRule:
+        """The rule members are judged stale by."""
+        return StaleRule(self.stale_after, self.stale_periods, self.stale_floor)
 
     def build(self, reads: Iterable[ScanResult], previous: Snapshot | None,
               now: float) -> Snapshot:
@@ -44,7 +96,9 @@ class SnapshotBuilder:
         self.ownership_cache.retain(live)
         names = {t.table for t in tables}
         self._indexes = {k: v for k, v in self._indexes.items() if k in names}
-        return Snapshot(created_at=now, tables=tuple(tables), stale_after=self.stale_after)
+        self._tracks = {k: v for k, v in self._tracks.items() if k in names}
+        return Snapshot(created_at=now, tables=tuple(tables), stale_after=self.stale_after,
+                        stale_periods=self.stale_periods, stale_floor=self.stale_floor)
 
     def _table(self, read: ScanResult, old: TableView | None, now: float) -> TableView:
         if not read.ok:
@@ -66,12 +120,16 @@ class SnapshotBuilder:
             members.setdefault(member.ring, []).append(member)
         previous = self._member_index(old)
         index: dict[str, dict[str, MemberView]] = {}
+        old_tracks = self._tracks.get(read.table, {})
+        tracks: dict[str, dict[str, HeartbeatTrack]] = {}
         scan_time = read.started_at
         rings = tuple(
             self._ring(read.table, ring, members[ring], previous.get(ring, {}),
-                       index.setdefault(ring, {}), scan_time)
+                       index.setdefault(ring, {}), old_tracks.get(ring, {}),
+                       tracks.setdefault(ring, {}), scan_time)
             for ring in sorted(members)
         )
+        self._tracks[read.table] = tracks
         view = TableView(
             table=read.table, ok=True, result=read.result, error=None,
             attempted_at=read.started_at, scan_duration=read.duration,
@@ -91,13 +149,16 @@ class SnapshotBuilder:
 
     def _ring(self, table: str, ring: str, members: list[Member],
               previous: dict[str, MemberView], index: dict[str, MemberView],
+              old_tracks: dict[str, HeartbeatTrack], tracks: dict[str, HeartbeatTrack],
               scan_time: float) -> RingView:
         members.sort(key=_by_member)
         ownership = self.ownership_cache.ownership(
             (table, ring), {m.member: m.tokens for m in members})
         views = []
         add = views.append
-        stale_after = self.stale_after
+        get_track = old_tracks.get
+        thresholds = self._thresholds
+        threshold_of = self.stale_rule.threshold
         get_previous = previous.get
         get_ownership = ownership.get
         stale = 0
@@ -108,10 +169,23 @@ class SnapshotBuilder:
                 cas_last_change = before.cas_last_change
             else:
                 cas_last_change = scan_time
-            age = scan_time - member.heartbeat_timestamp
-            is_stale = age > stale_after
-            stale += is_stale
-            view = MemberView(member, age, is_stale, get_ownership(name, 0.0), cas_last_change)
+            timestamp = member.heartbeat_timestamp
+            age = scan_time - timestamp
+            track = get_track(name)
+            if track is None or track.registered != member.registered_timestamp:
+                track = HeartbeatTrack(member.registered_timestamp, timestamp,
+                                       member.version, age)
+            else:
+                track.observe(timestamp, member.version, age)
+            tracks[name] = track
+            period = track.period
+            threshold = thresholds.get(period)
+            if threshold is None:
+                threshold = thresholds[period] = threshold_of(period)
+            member_stale = is_stale(age, threshold)
+            stale += member_stale
+            view = MemberView(member, age, member_stale, get_ownership(name, 0.0),
+                              cas_last_change, period, threshold)
             add(view)
             index[name] = view
         counts = Counter(m.state for m in members)

@@ -31,11 +31,17 @@ class ScanResult(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MemberView:
+    """One member as of a scan, with what ringwatch judged of it."""
+
     member: Member
     heartbeat_age: float
     stale: bool
     ownership: float
     cas_last_change: float
+    # The heartbeat period ringwatch learned (None until known) and the stale
+    # threshold it gives (snapshot.problems.StaleRule).
+    heartbeat_period: float | None = None
+    stale_threshold: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,13 @@ class TableView:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """Every watched table as of one scan, and the stale rule it was judged by."""
+
     created_at: float
     tables: tuple[TableView, ...] = ()
-    stale_after: float = 60.0
+    stale_after: float = 60.0  # the cap, and the threshold while a period is unknown
+    stale_periods: int = 4
+    stale_floor: float = 20.0
 
     def table(self, name: str) -> TableView | None:
         for view in self.tables:
