@@ -1,9 +1,7 @@
 """Render the ringwatch mixin: alerts, recording rules and dashboards.
 
     python mixin/build.py          # writes mixin/prometheus_alerts.yaml,
-                                   # mixin/prometheus_rules.yaml, dashboards/*.json,
-                                   # mixin/alertmanager_inhibit_rules.yaml and the inhibit_rules
-                                   # block of deploy/alertmanager/alertmanager.yml
+                                   # mixin/prometheus_rules.yaml and dashboards/*.json
     python mixin/build.py --check  # exit 1 if the committed files differ from a fresh render
 
 From Python (the e2e suite renders with small thresholds this way):
@@ -33,12 +31,6 @@ REPO_DIR = MIXIN_DIR.parent
 ALERTS_PATH = MIXIN_DIR / "prometheus_alerts.yaml"
 RULES_PATH = MIXIN_DIR / "prometheus_rules.yaml"
 DASHBOARDS_DIR = REPO_DIR / "dashboards"
-INHIBIT_PATH = MIXIN_DIR / "alertmanager_inhibit_rules.yaml"
-ALERTMANAGER_CONFIG_PATH = REPO_DIR / "deploy" / "alertmanager" / "alertmanager.yml"
-# The example Alertmanager config carries the rendered inhibit rules between these two lines.
-INHIBIT_BEGIN = ("# BEGIN inhibit rules rendered by mixin/build.py"
-                 " (mixin/alertmanager_inhibit_rules.yaml)")
-INHIBIT_END = "# END inhibit rules rendered by mixin/build.py"
 
 _SNIPPET = """
 local merge(a, b) =
@@ -54,6 +46,13 @@ local m = (import 'mixin.libsonnet') { _config:: merge(super._config, std.extVar
   dashboards: m.grafanaDashboards,
 }
 """
+# Also rendered: the Alertmanager inhibition rules beside the rules, and into the example config.
+INHIBIT_PATH = MIXIN_DIR / "alertmanager_inhibit_rules.yaml"
+ALERTMANAGER_CONFIG_PATH = REPO_DIR / "deploy" / "alertmanager" / "alertmanager.yml"
+# The example Alertmanager config carries the rendered inhibit rules between these two lines.
+INHIBIT_BEGIN = ("# BEGIN inhibit rules rendered by mixin/build.py"
+                 " (mixin/alertmanager_inhibit_rules.yaml)")
+INHIBIT_END = "# END inhibit rules rendered by mixin/build.py"
 
 
 def render(config_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -94,25 +93,11 @@ def rendered_files(config_overrides: dict[str, Any] | None = None) -> dict[Path,
     files = {
         ALERTS_PATH: to_yaml(out["prometheus_alerts"]),
         RULES_PATH: to_yaml(out["prometheus_rules"]),
+        **inhibit_files(out["alertmanager_inhibit_rules"]),
     }
     for name, dashboard in sorted(out["dashboards"].items()):
         files[DASHBOARDS_DIR / name] = to_json(dashboard)
-    inhibit = out["alertmanager_inhibit_rules"]
-    files[INHIBIT_PATH] = to_yaml(inhibit)
-    if ALERTMANAGER_CONFIG_PATH.exists():
-        files[ALERTMANAGER_CONFIG_PATH] = with_inhibit_rules(ALERTMANAGER_CONFIG_PATH.read_text(),
-                                                             inhibit)
     return files
-
-
-def with_inhibit_rules(config_text: str, inhibit: dict[str, Any]) -> str:
-    """An Alertmanager config with the block between INHIBIT_BEGIN and INHIBIT_END replaced."""
-    head, begin, rest = config_text.partition(INHIBIT_BEGIN + "\n")
-    _, end, tail = rest.partition(INHIBIT_END + "\n")
-    if not begin or not end:
-        raise ValueError(f"{ALERTMANAGER_CONFIG_PATH}: no {INHIBIT_BEGIN!r} ... {INHIBIT_END!r}"
-                         " block")
-    return head + begin + to_yaml(inhibit) + end + tail
 
 
 def check(files: dict[Path, str]) -> list[str]:
@@ -134,6 +119,25 @@ def check(files: dict[Path, str]) -> list[str]:
         if path not in files:
             problems.append(f"{path.relative_to(REPO_DIR)}: not produced by the mixin any more")
     return problems
+
+
+def inhibit_files(inhibit: dict[str, Any]) -> dict[Path, str]:
+    """The inhibition rules beside the rules, and in deploy/alertmanager's example config."""
+    files = {INHIBIT_PATH: to_yaml(inhibit)}
+    if ALERTMANAGER_CONFIG_PATH.exists():
+        files[ALERTMANAGER_CONFIG_PATH] = with_inhibit_rules(ALERTMANAGER_CONFIG_PATH.read_text(),
+                                                             inhibit)
+    return files
+
+
+def with_inhibit_rules(config_text: str, inhibit: dict[str, Any]) -> str:
+    """An Alertmanager config with the block between INHIBIT_BEGIN and INHIBIT_END replaced."""
+    head, begin, rest = config_text.partition(INHIBIT_BEGIN + "\n")
+    _, end, tail = rest.partition(INHIBIT_END + "\n")
+    if not begin or not end:
+        raise ValueError(f"{ALERTMANAGER_CONFIG_PATH}: no {INHIBIT_BEGIN!r} ... {INHIBIT_END!r}"
+                         " block")
+    return head + begin + to_yaml(inhibit) + end + tail
 
 
 def main(argv: list[str] | None = None) -> int:

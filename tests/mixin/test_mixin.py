@@ -79,6 +79,28 @@ def test_rendered_rules_pass_promtool_check_without_lint_findings():
     assert "SUCCESS" in result.stdout and "FAILED" not in result.stdout, result.stdout
 
 
+def test_inhibit_rules_ship_beside_the_rules_and_in_the_example_alertmanager_config(default):
+    rendered = default["alertmanager_inhibit_rules"]
+    assert yaml.safe_load((MIXIN / "alertmanager_inhibit_rules.yaml").read_text()) == rendered
+    example = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+    assert yaml.safe_load(example.read_text())["inhibit_rules"] == rendered["inhibit_rules"]
+    pairs = {(r["source_matchers"][0], m) for r in rendered["inhibit_rules"]
+             for m in r["target_matchers"]}
+    assert ('alertname="RingwatchScanFailing"',
+            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled|'
+            'CortexRingMemberGhost|CortexRingMemberClockSkewed|CortexRingRolloutStalled|'
+            'CortexRingUnhealthyMembers"') in pairs
+    assert ('alertname="CortexRingMemberGhost"',
+            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled"') in pairs
+    assert ('alertname="CortexRingUnhealthyMembers"', 'severity=~"warning|info"') in pairs
+    assert ('alertname="CortexRingMemberHeartbeatStale"',
+            'alertname="CortexRingMemberCASStalled"') in pairs
+    result = subprocess.run(["amtool", "check-config", str(example)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(rendered['inhibit_rules'])} inhibit rules" in result.stdout
+
+
 def test_jsonnet_sources_are_formatted():
     sources = sorted(str(p) for p in MIXIN.rglob("*.libsonnet"))
     assert len(sources) >= 10
@@ -258,24 +280,3 @@ def test_a_state_can_be_switched_off_and_rollout_rings_dropped():
     assert "ringwatch:statefulset_update_in_progress:ring" not in {
         r["record"] for r in records_of(out)}
 
-
-def test_inhibit_rules_ship_beside_the_rules_and_in_the_example_alertmanager_config(default):
-    rendered = default["alertmanager_inhibit_rules"]
-    assert yaml.safe_load((MIXIN / "alertmanager_inhibit_rules.yaml").read_text()) == rendered
-    example = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
-    assert yaml.safe_load(example.read_text())["inhibit_rules"] == rendered["inhibit_rules"]
-    pairs = {(r["source_matchers"][0], m) for r in rendered["inhibit_rules"]
-             for m in r["target_matchers"]}
-    assert ('alertname="RingwatchScanFailing"',
-            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled|'
-            'CortexRingMemberGhost|CortexRingMemberClockSkewed|CortexRingRolloutStalled|'
-            'CortexRingUnhealthyMembers"') in pairs
-    assert ('alertname="CortexRingMemberGhost"',
-            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled"') in pairs
-    assert ('alertname="CortexRingUnhealthyMembers"', 'severity=~"warning|info"') in pairs
-    assert ('alertname="CortexRingMemberHeartbeatStale"',
-            'alertname="CortexRingMemberCASStalled"') in pairs
-    result = subprocess.run(["amtool", "check-config", str(example)], capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{len(rendered['inhibit_rules'])} inhibit rules" in result.stdout
