@@ -279,4 +279,3 @@ def test_a_state_can_be_switched_off_and_rollout_rings_dropped():
     assert all("ring!~" not in a["expr"] for a in alerts_of(out))
     assert "ringwatch:statefulset_update_in_progress:ring" not in {
         r["record"] for r in records_of(out)}
-
