@@ -105,6 +105,7 @@ def test_endpoint_falls_back_to_the_aws_dynamodb_endpoint_variable() -> None:
     ([], {"RINGWATCH_SCAN_INTERVAL": "fast"}, "RINGWATCH_SCAN_INTERVAL=fast"),
     (["--no-such-flag"], {}, "--no-such-flag"),
     (["--ring.stale-periods", "0"], {}, "--ring.stale-periods=0"),
+    (["--ring.stale-periods", "1"], {}, "--ring.stale-periods=1: must be at least 2"),
     (["--ring.stale-periods", "2.5"], {}, "--ring.stale-periods=2.5"),
     (["--ring.stale-floor", "soon"], {}, "--ring.stale-floor=soon"),
     (["--ring.stale-floor", "2m"], {}, "--ring.stale-floor=2m: must not exceed"),

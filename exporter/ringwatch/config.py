@@ -66,6 +66,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _stale_periods(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise ValueError(f"must be at least 2, got {text!r} (within one period a member "
+                         "beating on time would be stale just before each beat)")
+    return value
+
+
 def _boolean(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -159,8 +167,8 @@ FLAGS: tuple[Flag, ...] = (
          "of the threshold, and the threshold while a member's heartbeat period is unknown.",
          _positive_duration, "1m"),
     Flag("ring.stale-periods", "A member is stale when its heartbeat is older than this many "
-         "of its own observed heartbeat periods (within the floor and the cap).",
-         _positive_int, "4"),
+         "of its own observed heartbeat periods (within the floor and the cap); at least 2.",
+         _stale_periods, "4"),
     Flag("ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
          "is never below this; at most --ring.stale-after.", _positive_duration, "20s"),
     Flag("snapshot.max-age", "Past this age member and ring series are no longer served; "

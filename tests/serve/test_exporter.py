@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import re
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -350,3 +351,50 @@ def _reference_ownership(tokens_by_member: dict[str, tuple[int, ...]]) -> dict[s
 def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int, ...]]
                                                       ) -> None:
     assert token_ownership(ring) == _reference_ownership(ring)
+
+
+def test_a_frozen_5s_member_goes_stale_20s_after_its_last_beat_on_every_page_and_in_the_logs(
+        moto_dynamo: MotoDynamo, caplog: pytest.LogCaptureFixture) -> None:
+    """The exporter learns the period of members beating every 5 s (scanned every 5 s,
+    fake clock), publishes it, and judges the one that freezes stale once its heartbeat
+    is over 20 s old: in the roll-up, /ring.json and the log, not at the 1m cap."""
+    from support.heartbeats import BeatingMember
+
+    table = "period-learning"
+    moto_dynamo.load(table, [])
+    client = moto_dynamo.client()
+    start = 1_795_669_000.3
+    members = [BeatingMember("ingester-1", 5, start),
+               BeatingMember("ingester-2", 5, start, frozen_at=start + 60)]
+    now = [start]
+    stale_at: list[float] = []
+
+    async def run() -> None:
+        async with running_exporter(_argv(moto_dynamo, table), clock=lambda: now[0]) as (
+                exporter, url):
+            for step in range(1, 40):
+                now[0] = start + 5 * step - 2.5
+                for member in members:
+                    client.put_item(TableName=table, Item=member.item(now[0]))
+                await exporter.scan_once()
+                _, body, _ = await fetch(url + "/ring.json")
+                [ring] = orjson.loads(body)["tables"][0]["rings"]
+                judged = {m["member"]: m for m in ring["members"]}
+                if judged["ingester-2"]["stale"] and not stale_at:
+                    stale_at.append(now[0])
+                    _, text, _ = await fetch(url + "/metrics")
+                    got = series(text.decode(), "ringwatch_member_heartbeat_period_seconds")
+                    assert sorted(got.values()) == [5, 5]
+                    assert series(text.decode(), "ringwatch_ring_stale_members") == {
+                        frozenset({"table": table, "ring": "collectors/ring"}.items()): 1}
+                    assert judged["ingester-2"]["stale_threshold_seconds"] == 20.0
+                    assert judged["ingester-1"]["stale"] is False
+
+    with caplog.at_level("INFO", logger="ringwatch"):
+        asyncio.run(run())
+    last_beat = start + 60
+    print(f"stale {stale_at[0] - last_beat:.1f}s after the last heartbeat (scans every 5 s)")
+    assert 20 < stale_at[0] - last_beat <= 25
+    [went] = [r for r in caplog.records if r.getMessage() == "member went stale"]
+    assert went.fields["member"] == "ingester-2"
+    assert (went.fields["stale_threshold"], went.fields["heartbeat_period"]) == (20.0, 5)

@@ -33,6 +33,7 @@ def views(member: BeatingMember, scan_times: list[float], *, builder: SnapshotBu
 
 
 def learned(seen: list[MemberView | None]) -> list[int | None]:
+    """The period each scan had learned (None: unknown, or the member not there)."""
     return [v.heartbeat_period if v else None for v in seen]
 
 
@@ -56,6 +57,21 @@ def test_a_15s_member_scanned_every_15s_is_learned_as_15s_not_as_where_the_scans
     assert max(v.heartbeat_age for v in seen if v) < 2.5
     assert set(learned(seen)[5:]) == {15}
     assert seen[-1].stale_threshold == 60.0
+
+
+def test_a_15s_member_scanned_every_15s_rides_out_beats_two_periods_late() -> None:
+    # A DynamoDB latency spike: beats 30 to 32 come 30 s late (two periods). The scans
+    # fall 1.7 s after each beat, so the design's sample alone, min(step, age at the
+    # scans), learns 2 s and judges against the 20 s floor: stale at 32 s. Learned as
+    # 15 s (one version a beat), the threshold is 60 s.
+    member = BeatingMember("store-gateway-1", 15, T0,
+                           delay=lambda n: 30.0 if 30 <= n <= 32 else 0.0)
+    seen = views(member, every(15, T0 + 1.7, T0 + 900))
+    oldest = max(v.heartbeat_age for v in seen if v)
+    print(f"oldest heartbeat seen {oldest:.1f}s")
+    assert oldest > 30
+    assert {v.heartbeat_period for v in seen[5:30]} == {15}  # then the spike raises it
+    assert not any(v.stale for v in seen if v)
 
 
 def test_a_5s_member_scanned_every_15s_counts_three_beats_a_step() -> None:
@@ -202,3 +218,31 @@ def test_the_threshold_lies_between_the_floor_and_the_cap_and_never_below_two_pe
     assert threshold >= 2 * period  # with periods >= 2: never stale between on-time beats
     assert threshold <= max(cap, 2 * period)
     assert rule.threshold(period + 1) >= threshold  # monotone in the period
+
+
+def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods() -> None:
+    """Five dumps of a real Cortex table, in capture order, as five scans far slower than
+    the beats. Real Cortex bumps `version` once per heartbeat (ingester-1: 45 s, 9
+    versions), so the 5 s ingesters and the 15 s store-gateway come out exact; the
+    design's sample alone, min(step, age at the scans), says 3-4 s and 11 s."""
+    from support.cortexdata import load_dump
+
+    from ringwatch.dynamodb.reader import TableRead
+
+    builder = SnapshotBuilder(stale_after=60.0)
+    snapshot = None
+    for dump in ("healthy", "sigstop-45s", "sigterm-3s", "after-sigterm-exit", "with-ttl"):
+        document = load_dump(dump)
+        at = document["_capture"]["captured_at_unix"]
+        snapshot = builder.build([TableRead("t", at, items=document["Items"])], snapshot, at)
+    periods = {(r.ring, v.member.member): v.heartbeat_period
+               for r in snapshot.tables[0].rings for v in r.members}
+    assert periods == {
+        ("collectors/compactor", "extra-1"): 5,
+        ("collectors/distributor", "extra-1"): 5,
+        ("collectors/ring", "ingester-1"): 5,
+        # Frozen (SIGSTOP) ~46 s: that gap stays in the window for 8 beats.
+        ("collectors/ring", "ingester-2"): 47,
+        ("collectors/ring", "ingester-3"): None,  # registered again: forgotten
+        ("collectors/store-gateway", "extra-1"): 15,
+    }

@@ -1,4 +1,5 @@
-"""The one-shot scan's report: problems found, the text tables, the JSON document, the exit status.
+"""The one-shot scan's report: the text tables, the JSON document, the exit status; the
+problems themselves are judged in `ringwatch.snapshot.problems`.
 
 Exit status: 0 no problem; 1 problems found (a stale member, a member in
 JOINING or PENDING registered longer ago than --ring.stuck-after, items that
@@ -59,6 +60,7 @@ def _write_columns(rows: list[tuple[str, ...]], out: TextIO) -> None:
 
 
 def write_table(table: TableView, config: Config, at: float, out: TextIO) -> None:
+    """One table's rings and members, oldest heartbeat first, problems marked."""
     if not table.ok:
         out.write(f"== table {table.table}: SCAN FAILED ({table.result}): {table.error}\n\n")
         return
@@ -94,6 +96,7 @@ def write_table(table: TableView, config: Config, at: float, out: TextIO) -> Non
 
 def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int,
                   out: TextIO) -> None:
+    """The last line: OK, PROBLEMS or SCAN FAILED, with the counts by kind."""
     failed = [t.table for t in snapshot.tables if not t.ok]
     kinds = {kind: sum(1 for p in problems if p.kind == kind) for kind in PROBLEM_KINDS}
     detail = (f"{plural(kinds['stale'], 'stale member')}, {kinds['stuck']} stuck in "
@@ -111,6 +114,7 @@ def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int,
 
 def write_text(snapshot: Snapshot, config: Config, at: float, problems: list[Problem],
                status: int, out: TextIO) -> None:
+    """The whole text report: how members are judged, every table, the verdict."""
     judged = f"as of {format_time(at)}" + (
         f" (--at {config.at})" if config.at is not None else "")
     learned = any(v.heartbeat_period is not None for t in snapshot.tables for v in t.members)
@@ -126,6 +130,7 @@ def write_text(snapshot: Snapshot, config: Config, at: float, problems: list[Pro
 
 def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[Problem],
                   status: int) -> dict[str, Any]:
+    """The `/ring.json` shape plus each member's problems, the problems and the exit status."""
     document = snapshot_json(snapshot)
     by_member: dict[tuple[str, str, str], list[str]] = {}
     for p in problems:

@@ -8,6 +8,7 @@ from ringwatch.snapshot.model import MemberView, Snapshot, TableView
 
 
 def member_json(view: MemberView) -> dict[str, Any]:
+    """One member: SPEC's fields, then the extras (period, threshold, CAS change, ttl)."""
     m = view.member
     return {
         "member": m.member,
@@ -54,6 +55,7 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
 
 def snapshot_json(snapshot: Snapshot, served_tables: frozenset[str] | None = None
                   ) -> dict[str, Any]:
+    """The whole document; members of tables not in `served_tables` are left out."""
     return {
         "scanned_at": snapshot.created_at,
         "stale_after_seconds": snapshot.stale_after,

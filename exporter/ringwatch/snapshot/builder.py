@@ -29,7 +29,9 @@ class HeartbeatTrack:
     timestamp: int  # the current heartbeat
     version: int  # the item's version when `timestamp` was first seen
     max_age: float  # the largest age seen at a scan while `timestamp` was current
-    samples: tuple[float, ...] = ()  # the last PERIOD_WINDOW period samples
+    # The last PERIOD_WINDOW samples, each rounded up to a whole second (the
+    # period is their largest; whole numbers are shared small ints, not floats).
+    samples: tuple[int, ...] = ()
     period: int | None = None
 
     def observe(self, timestamp: int, version: int, age: float) -> None:
@@ -38,20 +40,28 @@ class HeartbeatTrack:
             if age > self.max_age:
                 self.max_age = age
             return
-        if timestamp > self.timestamp > 0:
-            step = timestamp - self.timestamp
+        last = self.timestamp
+        if timestamp > last > 0:
             # STALE-DESIGN.md's sample, min(step, max_age), both at most the true
             # gap. When scans are slower than beats, max_age is only where the
             # scan fell in a period; the version counts the beats in the step
             # (one CAS write each), so step / beats is never below the mean
             # gap by more than extra writes make it: the sample never falls
-            # below the design's nor rises above the step.
+            # below the design's nor rises above the step. (No min/max calls:
+            # this runs for every member at every beat.)
+            step = timestamp - last
             beats = version - self.version
-            mean_gap = step / beats if beats > 0 else 0.0
-            sample = max(1.0, min(step, max(self.max_age, mean_gap)))
-            samples = self.samples = (*self.samples[1 - PERIOD_WINDOW:], sample)
+            bound = self.max_age
+            if beats > 0 and step / beats > bound:
+                bound = step / beats
+            sample = ceil(step if step < bound else bound)
+            if sample < 1:
+                sample = 1
+            samples = self.samples
+            samples = self.samples = (
+                (*samples[1:], sample) if len(samples) >= PERIOD_WINDOW else (*samples, sample))
             if len(samples) >= PERIOD_MIN_SAMPLES:
-                self.period = ceil(max(samples))
+                self.period = max(samples)
         self.timestamp = timestamp
         self.version = version
         self.max_age = age
@@ -175,8 +185,10 @@ class SnapshotBuilder:
             if track is None or track.registered != member.registered_timestamp:
                 track = HeartbeatTrack(member.registered_timestamp, timestamp,
                                        member.version, age)
-            else:
+            elif track.timestamp != timestamp:
                 track.observe(timestamp, member.version, age)
+            elif age > track.max_age:
+                track.max_age = age
             tracks[name] = track
             period = track.period
             threshold = thresholds.get(period)
