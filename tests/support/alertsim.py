@@ -129,23 +129,26 @@ class Ringwatch:
         return first
 
     def period(self, m: Member, good: int) -> float | None:
-        """The heartbeat period ringwatch learned for `m` by `good` (STALE-DESIGN.md)."""
-        samples: list[float] = []
+        """The heartbeat period ringwatch learned for `m` by `good`: STALE-DESIGN.md's sample
+        min(step, max age), raised up to step / beats by the versions, as the exporter does."""
+        samples: list[int] = []
         old: int | None = None
+        old_version = 0
         max_age = 0.0
         for s in self.good_scans(good):
             if not m.exists(s):
                 continue
-            ts = m.timestamp(s)
-            if old is None:
-                old, max_age = ts, s - ts
-            elif ts != old:
-                samples.append(max(1.0, min(ts - old, max_age)))
-                old, max_age = ts, s - ts
-            else:
+            ts, version = m.timestamp(s), m.version(s)
+            if old is not None and ts == old:
                 max_age = max(max_age, s - ts)
+                continue
+            if old is not None and ts > old:
+                step, beats = ts - old, version - old_version
+                bound = max(max_age, step / beats) if beats > 0 else max_age
+                samples.append(max(1, math.ceil(min(step, bound))))
+            old, old_version, max_age = ts, version, s - ts
         window = samples[-8:]
-        return float(math.ceil(max(window))) if len(window) >= 3 else None
+        return float(max(window)) if len(window) >= 3 else None
 
     def series(self, t: int, member_states: str) -> dict[tuple[str, tuple], float]:
         """Every series this process serves at `t` (none while it is down)."""
