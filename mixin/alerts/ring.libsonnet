@@ -25,6 +25,25 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
         rules: std.flattenArrays([
           [
             {
+              alert: 'CortexRingMemberCASStalled',
+              // Computed here like the stale age, so that both resolve at the same evaluation, and
+              // evaluated first: the stale alert inhibits this one, whose resolution must reach
+              // Alertmanager before the stale one's (else it is notified for a moment in between).
+              expr: |||
+                %s
+                > %s
+              ||| % [
+                p.withZone('(time() - %s)' % p.dedup('min', 'ringwatch_member_cas_last_change_timestamp_seconds{%s}' % u.sel([p.rw, v.matcher]))),
+                u.num(u.seconds(v.t.casStalledAfter)),
+              ],
+              'for': v.t.casStalledFor,
+              labels: { severity: v.t.casStalledSeverity } + v.labels,
+              annotations: {
+                summary: "A Cortex ring member's item has stopped changing while it stays in the ring.",
+                description: memberText + ' has had no successful CAS write (its version has not moved) for {{ $value | humanizeDuration }} (threshold %s): its heartbeat loop is stuck or the process is gone.' % v.t.casStalledAfter,
+              },
+            },
+            {
               alert: 'CortexRingMemberHeartbeatStale',
               // The age is computed here, not read from the recording rule: a rule of another group is
               // read as of its last evaluation, up to one interval late. The threshold moves slowly.
@@ -40,16 +59,6 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
               annotations: {
                 summary: 'A Cortex ring member has stopped heartbeating.',
                 description: memberText + ' last heartbeated {{ $value | humanizeDuration }} before ringwatch read it, more than its stale threshold (%s). Cortex treats it as unhealthy after its heartbeat timeout.' % thresholdText(v),
-              },
-            },
-            {
-              alert: 'CortexRingMemberCASStalled',
-              expr: 'ringwatch:member_cas_age_seconds:min%s > %s' % [sel(v), u.num(u.seconds(v.t.casStalledAfter))],
-              'for': v.t.casStalledFor,
-              labels: { severity: v.t.casStalledSeverity } + v.labels,
-              annotations: {
-                summary: "A Cortex ring member's item has stopped changing while it stays in the ring.",
-                description: memberText + ' has had no successful CAS write (its version has not moved) for {{ $value | humanizeDuration }} (threshold %s): its heartbeat loop is stuck or the process is gone.' % v.t.casStalledAfter,
               },
             },
             {
