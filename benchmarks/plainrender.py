@@ -33,7 +33,8 @@ _HEADERS = {
     "ringwatch_member_ttl_timestamp_seconds": ("gauge", "The item's ttl attribute (unix seconds)."),
     "ringwatch_ring_members": ("gauge", "Members of the ring by state."),
     "ringwatch_ring_stale_members": (
-        "gauge", "Members whose heartbeat is older than --ring.stale-after."),
+        "gauge",
+        "Members whose heartbeat is older than their stale threshold (see --ring.stale-after)."),
     "ringwatch_ring_oldest_heartbeat_timestamp_seconds": (
         "gauge", "The oldest heartbeat in the ring."),
     "ringwatch_ring_tokens": ("gauge", "All tokens in the ring."),

@@ -749,9 +749,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Run the e2e stack for a person to explore.")
     parser.add_argument("--workdir", default=None, help="where configs, data and logs go "
-                        "(default: a fresh temporary directory)")
+                        "(default: a fresh temporary directory, removed when the stack stops "
+                        "cleanly, kept after a failure for its logs)")
     args = parser.parse_args(argv)
+    temporary = args.workdir is None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ringwatch-e2e-"))
+    failed = False
 
     def echo(note: Notification) -> None:
         print("webhook: " + note.line(), flush=True)
@@ -778,15 +781,24 @@ def main(argv: list[str] | None = None) -> int:
             dead = [n for n, p in stack.procs.items() if not p.alive()]
             if dead:
                 print(f"{', '.join(dead)} exited:\n{stack.logs()}", file=sys.stderr)
+                failed = True
                 return 1
     except KeyboardInterrupt:
         pass
     except (RuntimeError, TimeoutError) as err:
         print(f"e2e stack: {err}\n{stack.logs()}", file=sys.stderr)
+        failed = True
         return 1
     finally:
         print("stopping ...", flush=True)
+        # A second Ctrl-C while stopping must not leave the folder behind either.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop()
+        if temporary and not failed:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"removed {workdir}", flush=True)
+        elif temporary:
+            print(f"kept {workdir} for its logs", flush=True)
     return 0
 
 

@@ -22,11 +22,16 @@
     // Label naming the Kubernetes/Prometheus cluster; kept in every aggregation and join, and the
     // dashboards' `cluster` variable. Absent labels are fine (they match as empty).
     clusterLabel: 'cluster',
-    // Label naming the namespace; the dashboards' `namespace` variable. ringwatch is expected to run in
-    // Cortex's namespace, so that its series join kube-state-metrics' StatefulSets on it.
+    // Label naming the namespace on Cortex's and kube-state-metrics' series (and where ringwatch itself runs).
     namespaceLabel: 'namespace',
+    // Label on ringwatch's series naming the namespace Cortex runs in, when ringwatch runs elsewhere: the
+    // ServiceMonitor in deploy/kubernetes sets it as a target label (ringwatch runs in `monitoring`). Ring
+    // series are joined to kube-state-metrics' and Cortex's `namespace` through it, and the dashboards'
+    // `namespace` variable is Cortex's namespace. Ring series without it (ringwatch scraped in Cortex's own
+    // namespace) join on their namespaceLabel; set this to namespaceLabel to drop the label altogether.
+    cortexNamespaceLabel: 'cortex_namespace',
     // Labels on which ring series (ringwatch) are joined to StatefulSets (kube-state-metrics) for
-    // CortexRingRolloutStalled. Drop the namespace label if ringwatch runs in another namespace than Cortex.
+    // CortexRingRolloutStalled; namespaceLabel here stands for Cortex's namespace (see cortexNamespaceLabel).
     rolloutJoinLabels: ['cluster', 'namespace'],
     // Labels that differ between two ringwatch replicas watching the same table; aggregated away so that
     // replicas never double an alert, and used to gate each replica's member series on its own ringwatch_up.

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from support.hostile import serving_the_healthy_dump
 from support.moto import MotoDynamo
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -20,3 +21,8 @@ def moto_dynamo() -> Iterator[MotoDynamo]:
     server = MotoDynamo()
     yield server
     server.stop()
+
+
+# A hostile DynamoDB-compatible endpoint on loopback, serving the healthy dump; modules
+# whose tests leave it in its normal mode share one: hostile = pytest.fixture(scope="module")(...).
+hostile = pytest.fixture(serving_the_healthy_dump, name="hostile")

@@ -183,3 +183,95 @@ def test_cli_refuses_the_pure_python_protobuf_backend() -> None:
     assert result.returncode == 2
     assert "pure-Python backend" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _one_line_exit_2(result: subprocess.CompletedProcess, named: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr[-800:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-800:]
+    assert lines[0].startswith("ringwatch: error: ")
+    assert named in lines[0]
+
+
+NO_ENDPOINT = ["--dynamodb.endpoint-url", "http://127.0.0.1:9"]
+
+
+@pytest.mark.parametrize(("args", "env", "named"), [
+    (["--dynamodb.region", "us east 1"], {}, "--dynamodb.region=us east 1"),
+    (["--dynamodb.endpoint-url", "http://[::1"], {}, "--dynamodb.endpoint-url=http://[::1"),
+    (["--dynamodb.endpoint-url", "http://127.0.0.1:99999"], {}, "--dynamodb.endpoint-url"),
+    ([], {"AWS_ENDPOINT_URL_DYNAMODB": "garbage here"}, "AWS_ENDPOINT_URL_DYNAMODB=garbage"),
+    ([], {"AWS_ENDPOINT_URL_DYNAMODB": "http://[::1"}, "AWS_ENDPOINT_URL_DYNAMODB"),
+    ([*NO_ENDPOINT, "--web.listen-address", "256.1.1.1:10960"], {},
+     "--web.listen-address=256.1.1.1:10960"),
+    ([*NO_ENDPOINT, "--web.listen-address", "ringwatch-no-such-host.invalid:0"], {},
+     "--web.listen-address=ringwatch-no-such-host.invalid:0"),
+    ([*NO_ENDPOINT, "--web.listen-address", "192.0.2.1:0"], {},  # TEST-NET-1: not ours
+     "--web.listen-address=192.0.2.1:0"),
+    ([*NO_ENDPOINT, "--scan.interval", "1m", "--snapshot.max-age", "30s"], {},
+     "--snapshot.max-age=30s"),
+    ([*NO_ENDPOINT, "--dynamodb.ring-key", "a", "--dynamodb.ring-key", "a"], {},
+     "--dynamodb.ring-key=a,a"),
+    (NO_ENDPOINT, {"RINGWATCH_DYNAMODB_RING_KEY": "a,b,a"}, "--dynamodb.ring-key=a,b,a"),
+])
+def test_a_bad_start_up_is_one_line_and_exit_2_never_a_traceback(
+        args: list[str], env: dict[str, str], named: str) -> None:
+    result = _run_cli("serve", "--dynamodb.table", "t", "--dynamodb.region", "eu-west-1",
+                      *args, env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                                  "AWS_ENDPOINT_URL_DYNAMODB": "", **env})
+    _one_line_exit_2(result, named)
+
+
+def test_a_listen_address_in_use_is_one_line_and_exit_2() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = _run_cli("serve", *BASE, *NO_ENDPOINT, "--web.listen-address", address)
+    _one_line_exit_2(result, f"--web.listen-address={address}")
+    assert "in use" in result.stderr
+
+
+@pytest.mark.parametrize("at", ["nan", "inf", "-inf", "1e20", "-5"])
+def test_scan_at_must_be_a_time_a_date_can_be_printed_for(at: str) -> None:
+    result = _run_cli("scan", *BASE, *NO_ENDPOINT, f"--at={at}")
+    _one_line_exit_2(result, f"--at={at}")
+
+
+def test_duplicate_ring_keys_in_the_config_file_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ringwatch.yaml"
+    path.write_text("dynamodb.ring-key: [collectors/ring, collectors/ring]\n")
+    with pytest.raises(ConfigError, match="ring key is named twice"):
+        load_config([*BASE, "--config.file", str(path)], environ={})
+
+
+@pytest.mark.parametrize("flag", ["--config.file", "--web.config.file"])
+def test_a_config_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path,
+                                                                flag: str) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("# r\xe9glages\n".encode("latin-1"))
+    result = _run_cli("serve", *BASE, *NO_ENDPOINT, flag, str(path))
+    _one_line_exit_2(result, f"{flag}={path}")
+    assert "UTF-8" in result.stderr
+
+
+def test_simulate_without_the_demo_extra_says_what_to_install() -> None:
+    code = ("import sys; sys.modules['boto3'] = None\n"
+            "from ringwatch.cli import main\n"
+            "sys.exit(main(['simulate', '--dynamodb.table', 't']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    _one_line_exit_2(result, "pip install 'ringwatch[demo]'")
+
+
+def test_every_subcommand_in_the_help_exists() -> None:
+    from ringwatch.cli import SUBCOMMANDS, USAGE
+
+    listed = USAGE.split("[", 1)[1].split("]", 1)[0].split("|")
+    assert tuple(listed) == SUBCOMMANDS
+    for command in SUBCOMMANDS:
+        result = _run_cli(command, "--help")
+        assert result.returncode == 0, (command, result.stderr[-500:])
+    _one_line_exit_2(_run_cli("bench"), "unknown subcommand 'bench'")

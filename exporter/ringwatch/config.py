@@ -9,11 +9,14 @@ and exits 2.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -74,7 +77,8 @@ def _stale_periods(text: str) -> int:
     return value
 
 
-def _boolean(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off); ValueError otherwise."""
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -107,21 +111,50 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 
 
 def _listen_address(text: str) -> str:
-    parse_listen_address(text)
+    host, _ = parse_listen_address(text)
+    if re.fullmatch(r"[\d.]+", host) or ":" in host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"not an IP address: {host!r}") from None
     return text
 
 
 def _url(text: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", text):
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"not an http(s) URL: {text!r} ({exc})") from None
+    if (parts.scheme not in ("http", "https") or not parts.hostname
+            or re.search(r"[\s\x00-\x1f\x7f]", text)):
         raise ValueError(f"not an http(s) URL: {text!r}")
     return text
 
 
+# As botocore checks a region name (a DNS label), so a bad one stops start-up.
+_REGION_RE = re.compile(r"^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
+
+
+def _region(text: str) -> str:
+    if not _REGION_RE.match(text):
+        raise ValueError(f"not an AWS region name: {text!r} (for example us-east-1)")
+    return text
+
+
+# Years 1970 to 9999: what a date can be printed for.
+_MAX_UNIX_SECONDS = 253402300799.0
+
+
 def _unix_seconds(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"not unix seconds: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= _MAX_UNIX_SECONDS:
+        raise ValueError(f"unix seconds between 0 and {_MAX_UNIX_SECONDS:.0f} "
+                         f"(year 9999), got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -133,6 +166,11 @@ class Flag:
     repeatable: bool = False
     boolean: bool = False
     scan_only: bool = False
+    # The placeholder --help shows for the value (DURATION, URL, TABLE, ...).
+    metavar: str = "VALUE"
+    # Accepted by `ringwatch scan` (a config file shared with serve) but left out of its --help:
+    # it changes nothing for one scan.
+    serve_only: bool = False
 
     @property
     def env_var(self) -> str:
@@ -145,49 +183,59 @@ class Flag:
 
 FLAGS: tuple[Flag, ...] = (
     Flag("dynamodb.table", "DynamoDB table holding the ring (repeatable).", _non_empty,
-         repeatable=True),
+         repeatable=True, metavar="TABLE"),
     Flag("dynamodb.ring-key", "Only this RingKey, read with one Query each (repeatable); "
-         "default: Scan every ring in the table.", _non_empty, repeatable=True),
+         "default: Scan every ring in the table.", _non_empty, repeatable=True,
+         metavar="RING_KEY"),
     Flag("dynamodb.region", "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
-         _non_empty),
+         _region, metavar="REGION"),
     Flag("dynamodb.endpoint-url", "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, "
-         "then AWS's own.", _url),
+         "then AWS's own.", _url, metavar="URL"),
     Flag("dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
-         _boolean, "false", boolean=True),
-    Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _positive_duration, "1s"),
+         parse_bool, "false", boolean=True),
+    Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _positive_duration, "1s",
+         metavar="DURATION"),
     Flag("dynamodb.request-timeout", "Hard deadline on one attempt of one request, "
-         "whatever the server does.", _positive_duration, "2s"),
+         "whatever the server does.", _positive_duration, "2s", metavar="DURATION"),
     Flag("dynamodb.max-attempts", "Attempts per request, the first included.",
-         _positive_int, "2"),
+         _positive_int, "2", metavar="N"),
     Flag("scan.interval", "Time between scan starts; scans never overlap.",
-         _positive_duration, "15s"),
+         _positive_duration, "15s", metavar="DURATION", serve_only=True),
     Flag("scan.timeout", "Hard deadline on a whole scan of one table, all attempts included.",
-         _positive_duration, "10s"),
+         _positive_duration, "10s", metavar="DURATION"),
     Flag("ring.stale-after", "A member whose heartbeat is older counts as stale; the cap "
          "of the threshold, and the threshold while a member's heartbeat period is unknown.",
-         _positive_duration, "1m"),
+         _positive_duration, "1m", metavar="DURATION"),
     Flag("ring.stale-periods", "A member is stale when its heartbeat is older than this many "
          "of its own observed heartbeat periods (within the floor and the cap); at least 2.",
-         _stale_periods, "4"),
+         _stale_periods, "4", metavar="N"),
     Flag("ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
-         "is never below this; at most --ring.stale-after.", _positive_duration, "20s"),
+         "is never below this; at most --ring.stale-after.", _positive_duration, "20s",
+         metavar="DURATION"),
     Flag("snapshot.max-age", "Past this age member and ring series are no longer served; "
-         "default 3 x --scan.interval.", _positive_duration),
+         "default 3 x --scan.interval.", _positive_duration,
+         metavar="DURATION", serve_only=True),
     Flag("metrics.member-states", "all: a ringwatch_member_state series per known state; "
-         "current: only the current state.", _choice("all", "current"), "all"),
-    Flag("web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960"),
-    Flag("web.config.file", "exporter-toolkit web config (TLS, basic auth).", _non_empty),
+         "current: only the current state.", _choice("all", "current"), "all",
+         metavar="MODE", serve_only=True),
+    Flag("web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960",
+         metavar="HOST:PORT", serve_only=True),
+    Flag("web.config.file", "exporter-toolkit web config (TLS, basic auth).", _non_empty,
+         metavar="FILE", serve_only=True),
     Flag("log.level", "debug, info, warn or error.", _choice("debug", "info", "warn", "error"),
-         "info"),
-    Flag("log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt"),
-    Flag("config.file", "YAML file of flag names without dashes.", _non_empty),
+         "info", metavar="LEVEL"),
+    Flag("log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt",
+         metavar="FORMAT"),
+    Flag("config.file", "YAML file of flag names without dashes.", _non_empty,
+         metavar="FILE"),
     # `ringwatch scan` only.
     Flag("at", "Judge ages as of these unix seconds (for a dump looked at after the fact).",
-         _unix_seconds, scan_only=True),
+         _unix_seconds, scan_only=True, metavar="UNIX_SECONDS"),
     Flag("ring.stuck-after", "JOINING/PENDING registered longer ago than this is a problem.",
-         _positive_duration, "10m", scan_only=True),
-    Flag("output", "text or json.", _choice("text", "json"), "text", scan_only=True),
-    Flag("problems-only", "Show only members with a problem.", _boolean, "false",
+         _positive_duration, "10m", scan_only=True, metavar="DURATION"),
+    Flag("output", "text or json.", _choice("text", "json"), "text", scan_only=True,
+         metavar="FORMAT"),
+    Flag("problems-only", "Show only members with a problem.", parse_bool, "false",
          boolean=True, scan_only=True),
 )
 FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
@@ -231,20 +279,31 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def flag_help(flag: Flag) -> str:
+    """A flag's --help text: what it does, its default and its environment variable."""
+    notes = [f"default {flag.default}"] if flag.default is not None else []
+    notes.append(f"env {flag.env_var}")
+    return f"{flag.help} [{'; '.join(notes)}]"
+
+
 def build_arg_parser(prog: str, with_scan_flags: bool) -> argparse.ArgumentParser:
+    """The parser of `ringwatch serve`, or with the scan flags of `ringwatch scan`."""
     parser = _Parser(prog=prog, allow_abbrev=False, argument_default=argparse.SUPPRESS)
+    parser.add_argument("--version", action="store_true", dest="version",
+                        help="print the version and exit")
     for flag in FLAGS:
         if flag.scan_only and not with_scan_flags:
             continue
-        default_note = f" (default {flag.default})" if flag.default is not None else ""
-        kwargs: dict[str, Any] = {"dest": flag.name, "help": flag.help + default_note}
+        shown = not (with_scan_flags and flag.serve_only)
+        help_text = flag_help(flag).replace("%", "%%") if shown else argparse.SUPPRESS
+        kwargs: dict[str, Any] = {"dest": flag.name, "help": help_text}
         if flag.boolean:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif flag.repeatable:
             kwargs["action"] = "append"
-            kwargs["metavar"] = "VALUE"
+            kwargs["metavar"] = flag.metavar
         else:
-            kwargs["metavar"] = "VALUE"
+            kwargs["metavar"] = flag.metavar
         names = [flag.option]
         if flag.name == "output":
             names.append("-o")
@@ -258,6 +317,8 @@ def _read_config_file(path: str, allowed: Mapping[str, Flag]) -> dict[str, list[
             loaded = yaml.safe_load(handle)
     except OSError as exc:
         raise ConfigError(f"--config.file={path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config.file={path}: not UTF-8 (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -300,6 +361,13 @@ def _from_environment(environ: Mapping[str, str], allowed: Mapping[str, Flag]
     return values
 
 
+def _from_aws_environment(name: str, text: str, parse: Callable[[str], str]) -> str:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={text}: {exc}") from None
+
+
 def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                 prog: str = "ringwatch serve", scan_flags: bool = False) -> Config:
     """Parse and validate; raises ConfigError with one line on any bad value."""
@@ -307,6 +375,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     allowed = {name: flag for name, flag in FLAGS_BY_NAME.items()
                if scan_flags or not flag.scan_only}
     parsed = vars(build_arg_parser(prog, scan_flags).parse_args(list(argv)))
+    parsed.pop("version", None)  # the CLI answers --version before it loads a config
 
     from_flags: dict[str, list[str]] = {}
     for name, value in parsed.items():
@@ -352,14 +421,27 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                           "or dynamodb.table in the config file)")
     if len(set(tables)) != len(tables):
         raise ConfigError(f"--dynamodb.table={','.join(tables)}: a table is named twice")
-    region = (values.get("dynamodb.region") or environ.get("AWS_REGION")
-              or environ.get("AWS_DEFAULT_REGION"))
+    ring_keys = values.get("dynamodb.ring-key", ())
+    if len(set(ring_keys)) != len(ring_keys):
+        raise ConfigError(f"--dynamodb.ring-key={','.join(ring_keys)}: a ring key is named "
+                          "twice (its members would be counted twice)")
+    region = values.get("dynamodb.region")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if not region and environ.get(name):
+            region = _from_aws_environment(name, environ[name], _region)
     if not region:
         raise ConfigError("--dynamodb.region is not set, and neither AWS_REGION nor "
                           "AWS_DEFAULT_REGION is in the environment")
-    endpoint_url = values.get("dynamodb.endpoint-url") or environ.get(
-        "AWS_ENDPOINT_URL_DYNAMODB") or None
+    endpoint_url = values.get("dynamodb.endpoint-url")
+    if not endpoint_url and environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        endpoint_url = _from_aws_environment("AWS_ENDPOINT_URL_DYNAMODB",
+                                             environ["AWS_ENDPOINT_URL_DYNAMODB"], _url)
     scan_interval = values["scan.interval"]
+    max_age = values.get("snapshot.max-age")
+    if max_age is not None and max_age < scan_interval:
+        raise ConfigError(f"--snapshot.max-age={format_duration(max_age)} is shorter than "
+                          f"--scan.interval={format_duration(scan_interval)}: every snapshot "
+                          "would expire before the next scan")
     stale_after, stale_floor = values["ring.stale-after"], values["ring.stale-floor"]
     if stale_floor > stale_after:
         if sources["ring.stale-floor"] != "default":
@@ -369,9 +451,9 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         stale_floor = stale_after  # a short --ring.stale-after alone stays valid
     return Config(
         tables=tables,
-        ring_keys=values.get("dynamodb.ring-key", ()),
+        ring_keys=ring_keys,
         region=region,
-        endpoint_url=endpoint_url,
+        endpoint_url=endpoint_url or None,
         consistent_read=values["dynamodb.consistent-read"],
         connect_timeout=values["dynamodb.connect-timeout"],
         request_timeout=values["dynamodb.request-timeout"],
@@ -379,7 +461,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         scan_interval=scan_interval,
         scan_timeout=values["scan.timeout"],
         stale_after=stale_after,
-        snapshot_max_age=values.get("snapshot.max-age", 3 * scan_interval),
+        snapshot_max_age=3 * scan_interval if max_age is None else max_age,
         member_states=values["metrics.member-states"],
         listen_address=values["web.listen-address"],
         web_config_file=values.get("web.config.file"),

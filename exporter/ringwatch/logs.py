@@ -1,8 +1,10 @@
 """logfmt or JSON log lines on stderr, one event a line.
 
-Every line has `ts` (RFC 3339, UTC, milliseconds), `level` (debug, info, warn,
-error) and `msg`, then the event's own fields. Other libraries' warnings and
-errors come out in the same format.
+Every line has `ts` (RFC 3339, UTC, milliseconds), `caller` (file:line of the
+call), `level` (debug, info, warn, error) and `msg`, then the event's own fields,
+as Prometheus' own exporters write them (go-kit/slog): an error is `err`, a
+duration or an age carries its unit (`1.234s`, `250ms`, `2m5s`). Other libraries'
+warnings and errors come out in the same format.
 """
 
 from __future__ import annotations
@@ -30,6 +32,33 @@ def _logfmt_value(value: Any) -> str:
     return text
 
 
+# Fields given in seconds (a float) that are written with their unit.
+_DURATION_KEYS = frozenset({"duration", "age", "elapsed", "timeout", "interval"})
+_DURATION_SUFFIXES = ("_duration", "_age", "_timeout", "_interval")
+
+
+def format_go_duration(seconds: float) -> str:
+    """Seconds as Go writes a time.Duration: 250ms, 1.234s, 2m5s, 1h0m0s; negative with a '-'."""
+    if seconds < 0:
+        return "-" + format_go_duration(-seconds)
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{round(seconds * 1000, 3):g}ms"
+    if seconds < 60:
+        return f"{round(seconds, 3):g}s"
+    whole_minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(whole_minutes), 60)
+    text = f"{minutes}m{round(rest, 3):g}s"
+    return f"{hours}h{text}" if hours else text
+
+
+def _is_duration(key: str, value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value)
+            and (key in _DURATION_KEYS or key.endswith(_DURATION_SUFFIXES)))
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no NaN or Infinity
@@ -45,6 +74,7 @@ class _Formatter(logging.Formatter):
         fields: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
+            "caller": f"{record.filename}:{record.lineno}",
             "level": record.levelname.lower().replace("warning", "warn").replace(
                 "critical", "error"),
             "msg": record.getMessage(),
@@ -52,9 +82,14 @@ class _Formatter(logging.Formatter):
         if record.name != LOGGER.name:
             fields["logger"] = record.name
         for key, value in getattr(record, "fields", {}).items():
-            fields[key if key not in ("ts", "level", "msg") else f"field_{key}"] = value
+            if key == "error":
+                key = "err"
+            if _is_duration(key, value):
+                value = format_go_duration(value)
+            fields[key if key not in ("ts", "caller", "level", "msg") else f"field_{key}"] = value
         if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+            fields["err" if "err" not in fields else "exc"] = self.formatException(
+                record.exc_info)
         if self.json:
             return json.dumps({k: _json_value(v) for k, v in fields.items()}, default=str,
                               ensure_ascii=False)
@@ -80,8 +115,9 @@ def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | Non
 
 
 def log(level: int, msg: str, **fields: Any) -> None:
+    """One event: `msg` and its fields; `caller` is the line that called this."""
     if LOGGER.isEnabledFor(level):
-        LOGGER.log(level, msg, extra={"fields": fields})
+        LOGGER.log(level, msg, extra={"fields": fields}, stacklevel=2)
 
 
 class RateLimitedLog:
@@ -112,15 +148,9 @@ class RateLimitedLog:
         """Unlogged occurrences before the one just allowed; resets the count."""
         return self._suppressed.pop(key, 0)
 
-    def active(self, key: str) -> bool:
-        return key in self._last
-
     def end(self, key: str) -> int | None:
         if key not in self._last:
             return None
         del self._last[key]
         self._suppressed.pop(key, None)
         return self._total.pop(key, 0)
-
-    def reset(self, key: str) -> None:
-        self.end(key)

@@ -31,11 +31,39 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
           ] + (
             if std.length(p.rolloutStatefulSets) == 0 then [] else [{
               alert: 'CortexRingRolloutStalled',
-              expr: |||
-                ringwatch:ring_stale_members:sum%s > 0
+              // Ring series name Cortex's namespace in cortexNamespaceLabel where the ServiceMonitor sets it,
+              // else in their own namespace label (ringwatch scraped in Cortex's namespace).
+              local ns = cfg.namespaceLabel,
+              local cns = cfg.cortexNamespaceLabel,
+              local stale(m) = 'ringwatch:ring_stale_members:sum%s > 0' % (if m == '' then '' else '{%s}' % m),
+              local sts = 'ringwatch:statefulset_update_in_progress:ring',
+              local join = cfg.rolloutJoinLabels + ['ring'],
+              expr: if cns == ns then |||
+                %s
                 and on (%s)
-                ringwatch:statefulset_update_in_progress:ring
-              ||| % [if v.matcher == '' then '' else '{%s}' % v.matcher, u.labels(cfg.rolloutJoinLabels + ['ring'])],
+                %s
+              ||| % [stale(v.matcher), u.labels(join), sts] else |||
+                (
+                  %s
+                  and on (%s)
+                  label_replace(%s, "%s", "$1", "%s", "(.*)")
+                )
+                or
+                (
+                  %s
+                  and on (%s)
+                  %s
+                )
+              ||| % [
+                stale(u.sel([v.matcher, '%s!=""' % cns])),
+                u.labels([if l == ns then cns else l for l in join]),
+                sts,
+                cns,
+                ns,
+                stale(u.sel([v.matcher, '%s=""' % cns])),
+                u.labels(join),
+                sts,
+              ],
               'for': v.t.rolloutStaleFor,
               labels: { severity: v.t.rolloutSeverity } + v.labels,
               annotations: {

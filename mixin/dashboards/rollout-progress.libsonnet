@@ -15,20 +15,20 @@ function(cfg)
         t('max by (namespace, statefulset) (kube_statefulset_replicas{%s})' % ksm, '{{statefulset}} desired'),
         t('max by (namespace, statefulset) (kube_statefulset_status_replicas_updated{%s})' % ksm, '{{statefulset}} updated'),
         t('max by (namespace, statefulset) (kube_statefulset_status_replicas_ready{%s})' % ksm, '{{statefulset}} ready'),
-      ], w=12),
+      ], unit='short', w=12),
       g.bargauge('Update progress', 'Updated replicas over desired replicas, per StatefulSet.', [
         t('max by (namespace, statefulset) (kube_statefulset_status_replicas_updated{%s}) / max by (namespace, statefulset) (kube_statefulset_replicas{%s})' % [ksm, ksm], '{{statefulset}}', instant=true),
       ], unit='percentunit', w=6, max=1),
       g.stat('StatefulSets updating', 'StatefulSets whose update revision differs from their current revision, or with replicas not yet updated.', [
-        t('count(ringwatch:statefulset_update_in_progress:ring{%s}) or vector(0)' % u.sel([c.cl, c.ns])),
-      ], w=6, h=8, thresholds=[{ color: 'green', value: null }, { color: 'orange', value: 1 }]),
+        t('count(ringwatch:statefulset_update_in_progress:ring{%s}) or vector(0)' % u.sel([c.cl, c.ns]), 'updating'),
+      ], unit='short', w=6, h=8, thresholds=[{ color: 'green', value: null }, { color: 'orange', value: 1 }]) + g.runbook(cfg, ['CortexRingRolloutStalled']),
     ],
     [
-      g.timeseries('Ring members by state', 'Ring membership during the rollout: a clean restart shows a member LEAVING briefly, then PENDING, then ACTIVE again.', [t('sum by (table, ring, state) (ringwatch:ring_members:max{%s}) > 0' % c.ring, '{{ring}} {{state}}')], stack=true),
+      g.timeseries('Ring members by state', 'Ring membership during the rollout: a clean restart shows a member LEAVING briefly, then PENDING, then ACTIVE again.', [t('sum by (table, ring, state) (ringwatch:ring_members:max{%s}) > 0' % c.ring, '{{ring}} {{state}}')], unit='short', stack=true),
       g.timeseries('Ring freshness', 'Oldest heartbeat and stale members per ring.', [
         t('max by (table, ring) (ringwatch:member_heartbeat_age_seconds:max{%s})' % c.ring, '{{ring}} oldest heartbeat (s)'),
         t('sum by (table, ring) (ringwatch:ring_stale_members:sum{%s})' % c.ring, '{{ring}} stale members'),
-      ]),
+      ], unit='s', unitOf={ B: 'short' }) + g.runbook(cfg, ['CortexRingRolloutStalled']),
     ],
     [
       g.table('Members in JOINING, LEAVING or PENDING', 'Value: time since the member registered (0 if unknown). Members stay LEAVING for their final sleep (30s by default); store-gateways stay JOINING for minutes.', [
@@ -37,10 +37,10 @@ function(cfg)
           * on (%(on)s) group_left ()
           ((time() - (max without (%(R)s) (ringwatch_member_registered_timestamp_seconds{%(raw)s}) > 0)) or max without (%(R)s) (ringwatch_member_registered_timestamp_seconds{%(raw)s}))
         ||| % { ring: c.ring, on: p.memberOn, R: p.replicaLabels, raw: c.rawRing }, instant=true, format='table'),
-      ], unit='s', w=12),
+      ], unit='s', w=12) + g.runbook(cfg, ['CortexRingRolloutStalled']),
       g.timeseries('Members in JOINING, LEAVING or PENDING', 'How long transitional states last, per ring.', [
         t('count by (table, ring, state) (ringwatch:member_state:current{%s, state=~"JOINING|LEAVING|PENDING"})' % c.ring, '{{ring}} {{state}}'),
-      ]),
+      ], unit='short') + g.runbook(cfg, ['CortexRingRolloutStalled']),
     ],
     [
       g.text("Ingesters' own CAS", |||
@@ -53,9 +53,9 @@ function(cfg)
     [
       g.timeseries('Ingester ring CAS by status', 'cortex_kv_request_duration_seconds_count{operation="CAS"} by status_code, per ingester.', [
         t('sum by (%s, status_code) (rate(cortex_kv_request_duration_seconds_count{%s, operation="CAS"}[$__rate_interval]))' % [byIng, ing], '{{instance}} {{status_code}}'),
-      ], unit='reqps'),
+      ], unit='reqps') + g.runbook(cfg, ['CortexIngesterCASFlatlined']),
       g.timeseries('Ingester ring CAS attempts', 'cortex_dynamodb_kv_cas_attempt_total per ingester: flat together with CAS 200 means a request hangs without a deadline.', [
         t('sum by (%s) (rate(cortex_dynamodb_kv_cas_attempt_total{%s}[$__rate_interval]))' % [byIng, ing], '{{instance}}'),
-      ], unit='reqps'),
+      ], unit='reqps') + g.runbook(cfg, ['CortexIngesterCASFlatlined']),
     ],
   ])

@@ -3,7 +3,7 @@
 local ds = { type: 'prometheus', uid: '${datasource}' };
 
 {
-  dashboard(cfg, key, title, variables, rows):: {
+  dashboard(cfg, key, title, variables, rows, annotations=[]):: {
     uid: cfg.dashboardUIDPrefix + key,
     title: cfg.dashboardTitlePrefix + title,
     tags: cfg.dashboardTags,
@@ -13,7 +13,7 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
     schemaVersion: 39,
     editable: true,
     graphTooltip: 1,
-    annotations: { list: [] },
+    annotations: { list: [$.builtinAnnotation] + annotations },
     links: [{
       type: 'dashboards',
       title: 'ringwatch',
@@ -24,6 +24,40 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
     }],
     templating: { list: [$.datasourceVariable(cfg)] + variables },
     panels: $.layout(rows),
+  },
+
+  // Grafana's own annotations (manual ones, alerting of Grafana itself), as every new dashboard has.
+  builtinAnnotation:: {
+    builtIn: 1,
+    datasource: { type: 'grafana', uid: '-- Grafana --' },
+    enable: true,
+    hide: true,
+    iconColor: 'rgba(0, 211, 255, 1)',
+    name: 'Annotations & Alerts',
+    type: 'dashboard',
+  },
+
+  // Firing Prometheus alerts (the ALERTS series) matching `selector`, drawn as annotations.
+  alertAnnotation(name, selector):: {
+    name: name,
+    datasource: ds,
+    enable: true,
+    hide: false,
+    iconColor: 'red',
+    expr: 'ALERTS{%s}' % selector,
+    step: '60s',
+    titleFormat: '{{alertname}}',
+    textFormat: '{{severity}}: table {{table}} ring {{ring}} {{member}}',
+    tagKeys: 'alertname,severity',
+    useValueForTime: false,
+  },
+
+  // Links from a panel to the runbook entries of the alerts it backs; add with `panel + g.runbook(...)`.
+  runbook(cfg, alerts):: {
+    links: [
+      { title: 'Runbook: %s' % a, url: '%s#%s' % [cfg.runbookURLBase, std.asciiLower(a)], targetBlank: true }
+      for a in alerts
+    ],
   },
 
   datasourceVariable(cfg):: {
@@ -81,18 +115,26 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
     [if format != null then 'format']: format,
   },
 
-  local base(type, title, description, targets, unit, w, h) = {
+  // unitOf: {refId: unit} for the queries of a panel whose unit differs from the panel's.
+  local base(type, title, description, targets, unit, w, h, unitOf={}) = {
     type: type,
     title: title,
     description: description,
     datasource: ds,
     targets: [targets[i] { refId: std.char(65 + i) } for i in std.range(0, std.length(targets) - 1)],
-    fieldConfig: { defaults: { unit: unit }, overrides: [] },
+    fieldConfig: {
+      defaults: { unit: unit },
+      overrides: [
+        { matcher: { id: 'byFrameRefID', options: ref }, properties: [{ id: 'unit', value: unitOf[ref] }] }
+        for ref in std.objectFields(unitOf)
+      ],
+    },
     w: w,
     h: h,
   },
 
-  timeseries(title, description, targets, unit='short', w=12, h=8, stack=false):: base('timeseries', title, description, targets, unit, w, h) {
+  // Every panel names its unit: 's' for seconds, 'short' for plain counts.
+  timeseries(title, description, targets, unit, w=12, h=8, stack=false, unitOf={}):: base('timeseries', title, description, targets, unit, w, h, unitOf) {
     fieldConfig+: { defaults+: { custom: {
       drawStyle: 'line',
       lineWidth: 1,
@@ -101,10 +143,10 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
       spanNulls: false,
       stacking: { mode: if stack then 'normal' else 'none', group: 'A' },
     } } },
-    options: { legend: { displayMode: 'table', placement: 'right', calcs: ['lastNotNull', 'max'] }, tooltip: { mode: 'multi', sort: 'desc' } },
+    options: { legend: { showLegend: true, displayMode: 'table', placement: 'right', calcs: ['lastNotNull', 'max'] }, tooltip: { mode: 'multi', sort: 'desc' } },
   },
 
-  stat(title, description, targets, unit='short', w=6, h=4, thresholds=null):: base('stat', title, description, targets, unit, w, h) {
+  stat(title, description, targets, unit, w=6, h=4, thresholds=null):: base('stat', title, description, targets, unit, w, h) {
     fieldConfig+: { defaults+: {
       thresholds: {
         mode: 'absolute',
@@ -114,13 +156,13 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'background', graphMode: 'none', textMode: 'auto' },
   },
 
-  bargauge(title, description, targets, unit='short', w=12, h=8, max=null):: base('bargauge', title, description, targets, unit, w, h) {
+  bargauge(title, description, targets, unit, w=12, h=8, max=null):: base('bargauge', title, description, targets, unit, w, h) {
     fieldConfig+: { defaults+: { min: 0, [if max != null then 'max']: max } },
     options: { orientation: 'horizontal', displayMode: 'gradient', showUnfilled: true, reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } },
   },
 
   // An instant table of one query; sortBy names a column, sorted descending.
-  table(title, description, targets, unit='short', w=24, h=8, sortBy='Value', hide=['Time', 'job', '__name__']):: base('table', title, description, targets, unit, w, h) {
+  table(title, description, targets, unit, w=24, h=8, sortBy='Value', hide=['Time', 'job', '__name__']):: base('table', title, description, targets, unit, w, h) {
     options: { showHeader: true, sortBy: [{ displayName: sortBy, desc: true }] },
     transformations: [{ id: 'organize', options: { excludeByName: { [c]: true for c in hide } } }],
   },

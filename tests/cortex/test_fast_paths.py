@@ -178,7 +178,8 @@ def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(moto_d
             assert text.startswith(body)
             assert b"ringwatch_up{" in text[len(body):]
 
+    write_chunk = ringweb._WRITE_CHUNK
     try:
         asyncio.run(run())
     finally:
-        ringweb._WRITE_CHUNK = 1024 * 1024
+        ringweb._WRITE_CHUNK = write_chunk

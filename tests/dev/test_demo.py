@@ -1,4 +1,5 @@
-"""`ringwatch demo` from the command line: it serves a simulated ring and stops cleanly."""
+"""`ringwatch demo` from the command line: it serves a simulated ring, its banner's one-scan
+command works as pasted, and it stops cleanly."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from support.harness import series
+from support.exposition import series
 
 
 def test_demo_serves_a_simulated_ring_and_stops_on_ctrl_c() -> None:
@@ -29,6 +30,9 @@ def test_demo_serves_a_simulated_ring_and_stops_on_ctrl_c() -> None:
             if match:
                 url = match.group(1)
         assert url, "the demo never printed its metrics URL"
+        banner = []
+        while not banner or "Ctrl-C stops everything" not in banner[-1]:
+            banner.append(proc.stdout.readline())
         members: dict = {}
         while time.monotonic() < deadline:
             text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
@@ -38,6 +42,13 @@ def test_demo_serves_a_simulated_ring_and_stops_on_ctrl_c() -> None:
                 break
             time.sleep(0.5)
         assert sum(members.values()) == 6
+        command = one_scan_command("".join(banner))
+        assert "--ring.stale-after 20s" in command
+        # Pasted into a shell whose PATH does not have the venv (not activated).
+        scan = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                              timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+        assert scan.returncode == 0, scan.stdout + scan.stderr  # 6 fresh members: no problem
+        assert "ingester-5" in scan.stdout
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
@@ -46,3 +57,14 @@ def test_demo_serves_a_simulated_ring_and_stops_on_ctrl_c() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def one_scan_command(banner: str) -> str:
+    """The `one scan:` command of the demo's banner, continuation lines included."""
+    start = banner.index("one scan:") + len("one scan:")
+    lines = []
+    for line in banner[start:].splitlines():
+        lines.append(line.strip())
+        if not line.rstrip().endswith("\\"):
+            break
+    return "\n".join(lines)

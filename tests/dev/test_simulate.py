@@ -6,7 +6,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,10 +18,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from support import REPO
+from support.net import free_port
 
 from ringwatch.cortex.decode import Member, decode_item
 from ringwatch.dev.localdynamo import LocalDynamo, create_ring_table, ensure_dummy_credentials
-from ringwatch.dev.simulate import main
 from ringwatch.dev.simulator import (
     CASConflict,
     RingSimulator,
@@ -32,6 +31,7 @@ from ringwatch.dev.simulator import (
     encode_desc,
     load_scenario,
 )
+from ringwatch.dev.simulator.cli import main
 
 T = TypeVar("T")
 _tables = itertools.count()
@@ -361,16 +361,11 @@ def test_control_endpoint_lists_members_and_refuses_bad_requests(make_sim, ddb, 
 # --- resilience and the process -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_simulator_keeps_retrying_while_the_server_is_down(dynamo, table):
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     sim = RingSimulator(SimConfig(
         table=table, endpoint_url=f"http://127.0.0.1:{port}", members=1, tokens=4,
         heartbeat_period=0.2, connect_timeout=0.5, read_timeout=0.5,
@@ -429,7 +424,7 @@ def test_simulate_process_plays_a_scenario_and_exits_0_on_sigterm(dynamo, ddb, t
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch.dev.simulate", "--dynamodb.table", table,
+        [sys.executable, "-m", "ringwatch.dev.simulator.cli", "--dynamodb.table", table,
          "--dynamodb.endpoint-url", dynamo.endpoint_url, "--create-table", "--members", "6",
          "--tokens", "8", "--heartbeat.period", "250ms", "--seed", "3",
          "--scenario.file", str(scenario), "--control.listen-address", "127.0.0.1:0"],

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 from support.cortexdata import load_dump
+from support.exposition import samples, value
 from support.hostile import (
     UNRESOLVABLE_URL,
     ExporterUnderTest,
     HostileDynamo,
     MetricsPoller,
     closed_port_url,
-    metric_samples,
-    value,
 )
 
 TABLE = "ring-table"
@@ -77,16 +76,11 @@ FAULTS = [
 ]
 
 
-@pytest.fixture
-def hostile():
-    with HostileDynamo(items=list(ITEMS)) as server:
-        yield server
-
 
 async def _fetch_metrics(base_url: str) -> dict:
     async with aiohttp.ClientSession() as session, session.get(base_url + "/metrics") as resp:
         assert resp.status == 200
-        return metric_samples(await resp.text())
+        return samples(await resp.text())
 
 
 def _members_served(samples: dict) -> int:

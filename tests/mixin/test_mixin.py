@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -279,3 +280,99 @@ def test_a_state_can_be_switched_off_and_rollout_rings_dropped():
     assert all("ring!~" not in a["expr"] for a in alerts_of(out))
     assert "ringwatch:statefulset_update_in_progress:ring" not in {
         r["record"] for r in records_of(out)}
+
+
+def _seconds_query(expr: str) -> bool:
+    """A query whose values are seconds: an age, a duration quantile, time() minus a timestamp."""
+    return bool(re.search(r"time\(\) -|histogram_quantile\(|_age_seconds", expr))
+
+
+def _unit_of(panel: dict, ref: str) -> str:
+    for override in panel["fieldConfig"]["overrides"]:
+        if override["matcher"] == {"id": "byFrameRefID", "options": ref}:
+            (prop,) = [p for p in override["properties"] if p["id"] == "unit"]
+            return prop["value"]
+    return panel["fieldConfig"]["defaults"]["unit"]
+
+
+def test_every_panel_has_a_unit_and_seconds_panels_say_s(default):
+    checked = 0
+    for name, d in dashboards(default).items():
+        for p in d["panels"]:
+            if p["type"] == "text":
+                continue
+            assert p["fieldConfig"]["defaults"].get("unit"), (name, p["title"])
+            for t in p["targets"]:
+                unit = _unit_of(p, t["refId"])
+                if _seconds_query(t["expr"]):
+                    assert unit == "s", (name, p["title"], t["refId"], unit)
+                    checked += 1
+                else:
+                    assert unit != "s", (name, p["title"], t["refId"])
+    assert checked >= 10
+
+
+def test_every_query_has_an_explicit_legend_and_timeseries_show_theirs(default):
+    for name, d in dashboards(default).items():
+        for p in d["panels"]:
+            for t in p.get("targets", []):
+                if t.get("format") == "table":
+                    continue  # a table's columns are its labels
+                assert t["legendFormat"] and t["legendFormat"] != "__auto", (name, p["title"])
+            if p["type"] == "timeseries":
+                legend = p["options"]["legend"]
+                assert legend["showLegend"] is True and legend["displayMode"], (name, p["title"])
+
+
+def test_every_alert_is_linked_from_a_panel_to_its_runbook_entry(default):
+    runbook = (MIXIN / "runbook.md").read_text()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
+    base = alerts_of(default)[0]["annotations"]["runbook_url"].split("#")[0]
+    linked = set()
+    for name, d in dashboards(default).items():
+        for p in d["panels"]:
+            for link in p.get("links", []):
+                url_base, _, anchor = link["url"].partition("#")
+                assert url_base == base and anchor in anchors, (name, p["title"], link["url"])
+                assert link["title"].lower().endswith(anchor)
+                linked.add(anchor)
+    assert {a["alert"].lower() for a in alerts_of(default)} <= linked
+
+
+def test_ring_health_draws_firing_alerts_of_the_selected_rings_as_annotations(default):
+    health = dashboards(default)["ringwatch-ring-health.json"]
+    annotations = health["annotations"]["list"]
+    assert any(a.get("builtIn") for a in annotations)
+    alerts = [a for a in annotations if a.get("expr", "").startswith("ALERTS{")]
+    assert alerts and all(a["enable"] and a["datasource"]["uid"] == "${datasource}"
+                          for a in alerts)
+    exprs = " ".join(a["expr"] for a in alerts)
+    for needle in ('alertstate="firing"', 'table=~"$table"', 'alertname=~"CortexRing.*"',
+                   'alertname=~"Ringwatch.*"'):
+        assert needle in exprs, needle
+
+
+def test_namespace_variable_and_joins_use_cortexs_namespace_label(tmp_path):
+    out = build.render({"cortexNamespaceLabel": "cortex_ns"})
+    rollout = out["dashboards"]["ringwatch-rollout-progress.json"]
+    variables = {v["name"]: v for v in rollout["templating"]["list"]}
+    assert variables["namespace"]["query"]["query"].endswith(", cortex_ns)")
+    queries = "\n".join(panel_queries(rollout))
+    assert 'cortex_ns=~"$namespace"' in queries  # ringwatch's series
+    assert 'namespace=~"$namespace"' in queries.replace('cortex_ns=~"$namespace"', "")  # KSM's
+    stalled = [a["expr"] for a in alerts_of(out) if a["alert"] == "CortexRingRolloutStalled"
+               and "state" not in a["labels"]]
+    assert stalled and all("on (cluster, cortex_ns, ring)" in e for e in stalled)
+
+
+def test_jsonnetfile_lets_jsonnet_bundler_vendor_the_mixin():
+    jsonnetfile = json.loads((MIXIN / "jsonnetfile.json").read_text())
+    assert jsonnetfile["version"] == 1
+    assert jsonnetfile["dependencies"] == []  # plain jsonnet: nothing to vendor alongside
+    imports = set()
+    for path in MIXIN.rglob("*.libsonnet"):
+        for target in re.findall(r"import '([^']+)'", path.read_text()):
+            assert (path.parent / target).resolve().is_relative_to(MIXIN), (path, target)
+            imports.add(target)
+    assert imports

@@ -121,7 +121,7 @@ def served(moto_dynamo: MotoDynamo) -> Iterator[Served]:
         "--dynamodb.table", "page-sigstop", "--dynamodb.table", "page-missing",
         "--dynamodb.endpoint-url", moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1",
         "--dynamodb.max-attempts", "1", "--ring.stale-after", "30s",
-        "--scan.interval", "1h", "--snapshot.max-age", "1m",
+        "--scan.interval", "1m", "--snapshot.max-age", "1m",
         "--web.listen-address", "127.0.0.1:0"], environ={})
     clock = [SIGSTOP_AT]
     loop = asyncio.new_event_loop()
@@ -189,7 +189,7 @@ def test_each_row_shows_the_period_and_the_threshold_it_was_judged_by(dom: Node)
     # One scan so far: no period learned, every member judged against the cap (30s).
     for row in ring_rows(dom, "page-sigstop", "collectors/ring"):
         [cell] = row.find_all("td", class_="period num")
-        assert cell.text() == "unknown / 30s"
+        assert cell.text() == "- / 30s"
         assert cell.attrs["data-threshold"] == "30.0"
         assert "data-period" not in cell.attrs
 
@@ -258,7 +258,7 @@ def test_landing_page_links_the_ring_page(served: Served) -> None:
 
 def test_past_snapshot_max_age_members_are_hidden_and_the_page_says_why(
         served: Served) -> None:
-    # Last: moves the shared clock; no scan runs in between (--scan.interval 1h).
+    # Last: moves the shared clock; no scan runs in between (--scan.interval 1m).
     served.clock[0] = SIGSTOP_AT + 20  # within --snapshot.max-age (1m): still served
     first, second = (parse(get(f"{served.url}/ring")[1]) for _ in range(2))
     for dom in (first, second):

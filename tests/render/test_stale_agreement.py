@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from support.harness import series
+from support.exposition import series
 from support.heartbeats import RING, TABLE, BeatingMember, every, scan_members
 
 from ringwatch.config import load_config

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from support.cortexdata import DUMPS, FIXTURES, load_decoded, load_dump
+from support.cortexdata import DUMPS, FIXTURES, capture_time, load_decoded, load_dump
 from support.moto import MotoDynamo
 from support.net import free_port
 
@@ -59,10 +59,6 @@ def rows(text: str, ring: str) -> list[tuple[str, ...]]:
             g or "" for g in match.groups())
         found.append((mark, member, zone, state, age, *rest, period, threshold))
     return found
-
-
-def capture_time(dump: str) -> float:
-    return load_dump(dump)["_capture"]["captured_at_unix"]
 
 
 @pytest.fixture(scope="module")

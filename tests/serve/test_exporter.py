@@ -10,10 +10,15 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from support.cortexdata import DUMPS, FIXTURES, load_decoded, load_dump
-from support.harness import fetch, running_exporter, samples, series
+from support.exposition import samples, series
+from support.harness import fetch, running_exporter
 from support.moto import MotoDynamo
 
+import ringwatch
 from ringwatch.cortex.decode import decode_item
 from ringwatch.cortex.ownership import token_ownership
 from ringwatch.cortex.proto import KNOWN_STATES
@@ -149,6 +154,8 @@ def test_metrics_carry_every_spec_series_with_the_dump_values(
     build = series(text, "ringwatch_build_info")
     (labels,) = build
     assert dict(labels)["protobuf_backend"] == "upb"
+    assert dict(labels)["version"] == ringwatch.__version__
+    assert dict(labels)["revision"] == ringwatch.revision() != ""
 
 
 def test_frozen_ingester_is_stale_in_the_sigstop_dump_at_a_30s_threshold(
@@ -326,7 +333,64 @@ def test_gzip_metrics_decompress_to_the_plain_body(moto_dynamo: MotoDynamo) -> N
 
     plain, raw, headers = asyncio.run(fetch_raw())
     assert headers["Content-Encoding"] == "gzip"
+    # Byte for byte: process facts are collected once per scan, so a scrape reads nothing.
     assert gzip.decompress(raw) == plain
+
+
+# What Prometheus 2.x and 3.x send when scrape_protocols allow OpenMetrics.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
+
+def test_openmetrics_is_served_when_the_scraper_asks_and_text_stays_the_default(
+        moto_dynamo: MotoDynamo) -> None:
+    table = "openmetrics"
+    at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+
+    async def run() -> dict[str, tuple[bytes, dict]]:
+        async with running_exporter(_argv(moto_dynamo, table), clock=lambda: at) as (exp, url):
+            await exp.scan_once()
+            out = {}
+            for name, accept in (("om", PROMETHEUS_ACCEPT), ("none", ""),
+                                 ("text", "text/plain;version=0.0.4"),
+                                 ("om-refused", "application/openmetrics-text;q=0,text/plain")):
+                status, body, headers = await fetch(url + "/metrics", headers={"Accept": accept})
+                assert status == 200
+                out[name] = (body, headers)
+            status, zipped, headers = await fetch(url + "/metrics", headers={
+                "Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"})
+            out["om-gzip"] = (zipped, headers)
+            return out
+
+    got = asyncio.run(run())
+    om, om_headers = got["om"]
+    assert om_headers["Content-Type"] == (
+        "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    assert om.endswith(b"# EOF\n") and om.count(b"# EOF") == 1
+    families = {f.name: f for f in openmetrics_families(om.decode())}  # strict parser
+    assert families["ringwatch_member_cas_writes"].type == "counter"
+    assert families["ringwatch_scans"].type == "counter"
+    assert families["ringwatch_member_heartbeat_age_seconds"].type == "gauge"
+    om_samples = {(s.name, frozenset(s.labels.items())): s.value
+                  for f in families.values() for s in f.samples}
+    text_samples = samples(got["none"][0].decode())
+    member_names = {n for n, _ in text_samples if n.startswith("ringwatch_member_")}
+    assert member_names and {k: v for k, v in om_samples.items() if k[0] in member_names} == {
+        k: v for k, v in text_samples.items() if k[0] in member_names}
+    for name in ("none", "text", "om-refused"):
+        assert got[name][1]["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8", name
+    assert got["om-gzip"][1]["Content-Type"] == om_headers["Content-Type"]
+
+
+def test_process_metrics_are_served_and_no_created_series(moto_dynamo: MotoDynamo) -> None:
+    table = "conventions"
+    at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+    text = asyncio.run(_scrape(moto_dynamo, table, at))
+    names = {n for n, _ in samples(text)}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes",
+            "process_start_time_seconds", "process_open_fds", "python_info"} <= names
+    assert not [n for n in names if n.endswith("_created")]
+    assert "_created" not in text
 
 
 

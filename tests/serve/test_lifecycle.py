@@ -12,24 +12,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from support.cortexdata import load_dump
 from support.hostile import HostileDynamo, wait_until
 
 from ringwatch.config import load_config
 from ringwatch.serve.exporter import Exporter
 from ringwatch.serve.main import serve
-
-ITEMS = load_dump("healthy")["Items"]
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileDynamo]:
-    with HostileDynamo(items=list(ITEMS)) as server:
-        yield server
 
 
 def _start(hostile: HostileDynamo, *extra: str) -> tuple[subprocess.Popen, int, list[str]]:
@@ -96,17 +86,17 @@ def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(
                           "--web.listen-address", "127.0.0.1:0",
                           "--scan.interval", "200ms", "--scan.timeout", "200ms"], environ={})
     exporter = Exporter(config)
-    real_read = exporter._read
+    real_scan = exporter.scan_once
     wedge = asyncio.Event()
-    wedged: list[str] = []
+    wedged: list[bool] = []
 
-    async def read_or_wedge(table: str):  # type: ignore[no-untyped-def]
+    async def scan_or_wedge():  # type: ignore[no-untyped-def]
         if wedge.is_set():
-            wedged.append(table)
+            wedged.append(True)
             await asyncio.Event().wait()  # never returns, outside every deadline
-        return await real_read(table)
+        return await real_scan()
 
-    exporter._read = read_or_wedge  # type: ignore[method-assign]
+    exporter.scan_once = scan_or_wedge  # type: ignore[method-assign]
 
     async def run() -> None:
         stop = asyncio.Event()

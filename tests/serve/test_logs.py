@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from support.cortexdata import load_dump
+from support.cortexdata import capture_time, load_dump
 from support.moto import MotoDynamo
 
 from ringwatch.config import load_config
@@ -76,6 +76,7 @@ def test_logfmt_lines_parse_back_to_the_same_fields(captured) -> None:
     [line] = buffer.getvalue().splitlines()
     fields = parse_logfmt(line)
     assert TS.match(fields.pop("ts"))
+    assert re.fullmatch(r"test_logs\.py:\d+", fields.pop("caller"))
     assert fields.pop("level") == "warn"
     assert fields.pop("msg") == "member went stale"
     assert fields == AWKWARD
@@ -88,6 +89,7 @@ def test_json_lines_are_one_object_each_with_ts_level_msg(captured) -> None:
     log(logging.ERROR, "weird", value=float("nan"), ts="a field called ts")
     first, second = json_lines(buffer)
     assert TS.match(first.pop("ts"))
+    assert re.fullmatch(r"test_logs\.py:\d+", first.pop("caller"))
     assert (first.pop("level"), first.pop("msg")) == ("info", "first scan")
     assert first == AWKWARD
     assert (second["level"], second["value"], second["field_ts"]) == ("error", "nan",
@@ -111,7 +113,8 @@ def test_library_errors_and_tracebacks_come_out_in_the_same_format(captured, fmt
     assert (library["level"], library["logger"], library["msg"]) == (
         "error", "aiohttp.server", "Error handling request")
     assert crash["msg"] == "scan crashed"
-    assert "RuntimeError: boom" in crash["exc"]
+    assert "RuntimeError: boom" in crash["err"]
+    assert crash["caller"].startswith("test_logs.py:")
 
 
 # -- the exporter's own events ------------------------------------------------
@@ -134,10 +137,6 @@ class Driver:
 
 def events(buffer: io.StringIO, msg: str) -> list[dict[str, Any]]:
     return [e for e in json_lines(buffer) if e["msg"] == msg]
-
-
-def capture_time(dump: str) -> float:
-    return load_dump(dump)["_capture"]["captured_at_unix"]
 
 
 def test_member_state_changes_are_logged_once_not_on_every_scan(
@@ -191,7 +190,7 @@ def test_stale_members_at_the_first_scan_are_named(captured, moto_dynamo: MotoDy
     asyncio.run(run())
     assert events(buffer, "first scan")[0]["stale"] == 1
     [stale] = events(buffer, "member is stale")
-    assert (stale["member"], stale["heartbeat_age"]) == ("ingester-2", 46.3)
+    assert (stale["member"], stale["heartbeat_age"]) == ("ingester-2", "46.3s")
     assert events(buffer, "member went stale") == []
 
 
@@ -212,7 +211,8 @@ def test_a_persisting_scan_failure_is_logged_once_and_its_recovery_once(
     asyncio.run(run())
     [failed] = events(buffer, "scan failed")
     assert (failed["table"], failed["result"], failed["suppressed"]) == (table, "error", 0)
-    assert "ResourceNotFoundException" in failed["error"]
+    assert "ResourceNotFoundException" in failed["err"]
+    assert re.fullmatch(r"\d+(\.\d+)?m?s", failed["duration"]), failed["duration"]
     assert failed["serving_last_good"] is False
     [recovered] = events(buffer, "scan recovered")
     assert (recovered["table"], recovered["failed_scans"]) == (table, 5)
@@ -255,3 +255,17 @@ def test_rate_limit_logs_again_after_the_window_with_the_suppressed_count() -> N
     assert limit.end("t") == 7
     assert limit.end("t") is None  # recovery is reported once
     assert limit.should_log("t", 303.0, kind="timeout")  # a new failure: at once
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0s"), (0.25, "250ms"), (1.2345, "1.234s"), (46.3, "46.3s"), (125, "2m5s"),
+    (3600, "1h0m0s"), (-2.5, "-2.5s"),
+])
+def test_durations_are_written_with_their_unit_as_go_does(captured, seconds, text) -> None:
+    buffer = captured("logfmt")
+    log(logging.INFO, "scan failed", duration=seconds, heartbeat_age=seconds, count=3,
+        error="boom")
+    fields = parse_logfmt(buffer.getvalue().strip())
+    assert (fields["duration"], fields["heartbeat_age"], fields["count"]) == (text, text, 3)
+    assert fields["err"] == "boom" and "error" not in fields
+    assert list(fields)[:4] == ["ts", "caller", "level", "msg"]

@@ -11,91 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
-import ipaddress
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import bcrypt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from support.cortexdata import load_dump
-from support.hostile import HostileDynamo, MetricsPoller, wait_until
+from support.hostile import HostileDynamo, MetricsPoller, serving_the_healthy_dump, wait_until
+from support.pki import client_context, issue_cert, make_pki, new_key, write_pem
+from support.webserve import basic_auth, serving
+from support.webserve import get as _get
 
 import ringwatch.serve.main
-from ringwatch.config import load_config
 from ringwatch.serve import webconfig
-from ringwatch.serve.main import serve
 
 ENDPOINTS = ("/", "/metrics", "/-/healthy", "/-/ready", "/ring", "/ring.json")
 USER, PASSWORD = "prometheus", "correct horse"
 
 
-# -- certificates -------------------------------------------------------------
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None = None,
-          issuer_key: ec.EllipticCurvePrivateKey | None = None, ca: bool = False,
-          server: bool = False) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    return builder.sign(issuer_key or key, hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate | None = None,
-           key: ec.EllipticCurvePrivateKey | None = None) -> str:
-    if cert is not None:
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    else:
-        assert key is not None
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    d = tmp_path_factory.mktemp("pki")
-    ca_key = _key()
-    ca = _cert("ringwatch test CA", ca_key, ca=True)
-    server_key, client_key = _key(), _key()
-    server = _cert("127.0.0.1", server_key, ca.subject, ca_key, server=True)
-    client = _cert("prometheus", client_key, ca.subject, ca_key)
-    return {"ca": _write(d / "ca.pem", ca), "cert": _write(d / "server.pem", server),
-            "key": _write(d / "server-key.pem", key=server_key),
-            "client_cert": _write(d / "client.pem", client),
-            "client_key": _write(d / "client-key.pem", key=client_key)}
-
-
-def client_context(pki: dict[str, str], with_cert: bool = False,
-                   max_version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=pki["ca"])
-    if with_cert:
-        context.load_cert_chain(pki["client_cert"], pki["client_key"])
-    if max_version is not None:
-        context.maximum_version = max_version
-    return context
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decode()
@@ -103,42 +42,11 @@ PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decod
 
 # -- the exporter, in-process ------------------------------------------------
 
-@pytest.fixture(scope="module")
-def hostile():
-    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
-        yield server
-
-
-@asynccontextmanager
-async def serving(hostile: HostileDynamo, web_config: str | None = None
-                  ) -> AsyncIterator[int]:
-    argv = ["--dynamodb.table", "t", "--dynamodb.region", "us-east-1",
-            "--dynamodb.endpoint-url", hostile.url, "--web.listen-address", "127.0.0.1:0",
-            "--scan.interval", "1s"]
-    if web_config:
-        argv += ["--web.config.file", web_config]
-    stop = asyncio.Event()
-    port: list[int] = []
-    task = asyncio.create_task(serve(load_config(argv, environ={}), stop=stop,
-                                     on_listening=lambda _h, p: port.append(p)))
-    await wait_until(lambda: port or task.done(), 10)
-    assert port, task.result()
-    try:
-        yield port[0]
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(task, 10) == 0
+hostile = pytest.fixture(serving_the_healthy_dump, scope="module", name="hostile")
 
 
 def _auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-async def _get(url: str, **kwargs: object) -> tuple[int, dict[str, str]]:
-    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
-        await resp.read()
-        return resp.status, dict(resp.headers)
+    return basic_auth(user, password)
 
 
 # -- basic auth ----------------------------------------------------------------
@@ -168,8 +76,8 @@ def test_basic_auth_applies_to_every_endpoint(hostile: HostileDynamo, tmp_path: 
     asyncio.run(run())
 
 
-def test_successful_bcrypt_check_is_cached(hostile: HostileDynamo, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bcrypt_results_are_cached_for_successes_and_failures(
+        hostile: HostileDynamo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
     calls: list[str] = []
@@ -189,11 +97,40 @@ def test_successful_bcrypt_check_is_cached(hostile: HostileDynamo, tmp_path: Pat
             assert calls == [PASSWORD], "ten good scrapes, one bcrypt check"
             for _ in range(3):
                 assert (await _get(url, headers=_auth(password="wrong")))[0] == 401
-            assert calls.count("wrong") == 3, "a failed check is never cached"
+            assert calls.count("wrong") == 1, "a failed check is cached too"
+            for _ in range(3):
+                assert (await _get(url, headers=_auth(user="nobody", password="x")))[0] == 401
+            assert calls.count("x") == 1, "an unknown user costs one bcrypt check, cached"
             assert (await _get(url, headers=_auth()))[0] == 200
             assert calls.count(PASSWORD) == 1
 
     asyncio.run(run())
+
+
+def test_unknown_user_is_checked_against_a_dummy_hash_of_the_same_cost(
+        hostile: HostileDynamo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+    checked: list[tuple[str, bytes]] = []
+    real_checkpw = webconfig.bcrypt.checkpw
+
+    def recording_checkpw(password: bytes, hashed: bytes) -> bool:
+        checked.append((password.decode(), hashed))
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", recording_checkpw)
+
+    async def run() -> None:
+        async with serving(hostile, str(config)) as port:
+            url = f"http://127.0.0.1:{port}/metrics"
+            assert (await _get(url, headers=_auth(user="nobody", password="guess")))[0] == 401
+            assert (await _get(url, headers=_auth(user="nobody", password=PASSWORD)))[0] == 401
+
+    asyncio.run(run())
+    assert [password for password, _ in checked] == ["guess", PASSWORD]
+    for _, hashed in checked:
+        assert hashed != PASSWORD_HASH.encode()
+        assert hashed[:7] == PASSWORD_HASH.encode()[:7], "same algorithm and cost"
 
 
 # -- TLS -----------------------------------------------------------------------
@@ -245,10 +182,10 @@ def test_client_certificate_is_verified(hostile: HostileDynamo, tmp_path: Path,
                       f"  key_file: {pki['key']}\n"
                       f"  client_auth_type: RequireAndVerifyClientCert\n"
                       f"  client_ca_file: {pki['ca']}\n")
-    stranger_key = _key()
-    stranger = _cert("stranger", stranger_key)  # self-signed, not from the CA
-    stranger_paths = (_write(tmp_path / "s.pem", stranger),
-                      _write(tmp_path / "s-key.pem", key=stranger_key))
+    stranger_key = new_key()
+    stranger = issue_cert("stranger", stranger_key)  # self-signed, not from the CA
+    stranger_paths = (write_pem(tmp_path / "s.pem", stranger),
+                      write_pem(tmp_path / "s-key.pem", key=stranger_key))
 
     async def run() -> None:
         async with serving(hostile, str(config)) as port:

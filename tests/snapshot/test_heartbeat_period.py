@@ -38,7 +38,8 @@ def learned(seen: list[MemberView | None]) -> list[int | None]:
 
 
 @pytest.mark.parametrize("scan_interval", [1.0, 5.0, 15.0])
-def test_a_5s_member_is_learned_as_5s_and_judged_stale_after_20s(scan_interval: float) -> None:
+def test_a_5s_member_is_learned_as_5s_with_a_20s_threshold_at_any_scan_interval(
+        scan_interval: float) -> None:
     seen = views(BeatingMember("ingester-1", 5, T0), every(scan_interval, T0 + 1.7, T0 + 300))
     periods = learned(seen)
     print(f"scan every {scan_interval:g}s: periods {periods[:10]}")

@@ -1,4 +1,5 @@
-"""Helpers shared by the test suite: paths, Cortex dumps, a moto server, hostile endpoints."""
+"""Helpers shared by the test suite: paths, Cortex dumps, a moto server, hostile endpoints,
+test certificates (pki) and the exporter served in-process for web tests (webserve)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,11 @@ def load_decoded(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"decoded-{name}.json").read_text())
 
 
+def capture_time(dump: str) -> float:
+    """When the dump was taken (UNIX seconds), as its `_capture` block says."""
+    return load_dump(dump)["_capture"]["captured_at_unix"]
+
+
 def boto3_item(wire_item: dict[str, Any]) -> dict[str, Any]:
     """A dump's wire-JSON item as boto3's low-level client takes it (B as bytes)."""
     item = dict(wire_item)

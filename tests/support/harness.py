@@ -9,11 +9,22 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from ringwatch.config import load_config
 from ringwatch.serve.exporter import Exporter
 from ringwatch.serve.http import make_app
+
+
+async def serve_exporter(exporter: Exporter, stack: AsyncExitStack) -> str:
+    """Open `exporter`'s client and serve its HTTP app on a free loopback port, both
+    closed with `stack`; the base URL."""
+    await exporter.open(stack)
+    runner = web.AppRunner(make_app(exporter), access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
 
 @asynccontextmanager
@@ -23,29 +34,10 @@ async def running_exporter(argv: Sequence[str], clock: Callable[[], float] = tim
     (tests call `scan_once()` themselves)."""
     exporter = Exporter(load_config(list(argv), environ={}), clock=clock)
     async with AsyncExitStack() as stack:
-        await exporter.open(stack)
-        runner = web.AppRunner(make_app(exporter), access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        yield exporter, f"http://127.0.0.1:{port}"
+        yield exporter, await serve_exporter(exporter, stack)
 
 
 async def fetch(url: str, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
+    """GET `url`: status, body and headers."""
     async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
         return resp.status, await resp.read(), dict(resp.headers)
-
-
-def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
-    """Every sample of an exposition, keyed by (name, labels)."""
-    out = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return out
-
-
-def series(exposition: str, name: str) -> dict[frozenset, float]:
-    return {labels: value for (n, labels), value in samples(exposition).items() if n == name}

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,19 +324,11 @@ class ExporterUnderTest:
     async def __aenter__(self) -> ExporterUnderTest:
         from contextlib import AsyncExitStack
 
-        from aiohttp import web
-
-        from ringwatch.serve.http import make_app
+        from support.harness import serve_exporter
 
         self._stack = stack = AsyncExitStack()
         await stack.__aenter__()
-        await self.exporter.open(stack)
-        runner = web.AppRunner(make_app(self.exporter), access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.base_url = await serve_exporter(self.exporter, stack)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -354,19 +347,6 @@ class ExporterUnderTest:
         started = time.monotonic()
         await self.exporter.scan_once()
         return time.monotonic() - started
-
-
-def metric_samples(text: str) -> dict[tuple[str, frozenset], float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def value(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    want = set(labels.items())
-    return sum(v for (n, lbs), v in samples.items() if n == name and want <= lbs)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -431,3 +411,11 @@ async def wait_until(predicate: Any, within: float, every: float = 0.02) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(every)
+
+
+def serving_the_healthy_dump() -> Iterator[HostileDynamo]:
+    """A HostileDynamo serving the healthy Cortex dump, for a fixture of any scope."""
+    from support.cortexdata import load_dump
+
+    with HostileDynamo(items=list(load_dump("healthy")["Items"])) as server:
+        yield server

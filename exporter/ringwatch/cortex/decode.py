@@ -3,6 +3,10 @@
 Items come as DynamoDB's wire JSON (`{"Data": {"B": "<base64>"}, ...}`); `B`
 may also already be bytes, as boto3's parser leaves it. A bad item raises
 `DecodeError` with the reason used in `ringwatch_decode_errors_total`.
+
+`addr` and `zone` are read as bytes and decoded with replacement characters:
+Cortex's Go protobuf code does not check UTF-8 in these fields, so a member
+whose zone holds other bytes is still a member (upb would refuse the item).
 """
 
 from __future__ import annotations
@@ -18,21 +22,33 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 from pybase64 import b64decode as _pybase64_decode
 
-from ringwatch.cortex.proto import STATE_NAMES, UNKNOWN_STATE, InstanceDesc
+from ringwatch.cortex.proto import STATE_NAMES, UNKNOWN_STATE
 
 _decompress_raw = cramjam.snappy.decompress_raw
 _decompressed_length = cramjam.snappy.decompress_raw_len
-# DynamoDB items are at most 400 KB; snappy expands at most ~6x. A block that
-# claims more is garbage, and cramjam would allocate the claimed size up front.
-MAX_DECOMPRESSED_BYTES = 4 << 20
+# A DynamoDB item is at most 400 KB, so Cortex never stores more Data than that.
+# The densest snappy element is a 3-byte copy of 64 bytes (ratio 64/3, ~21.3),
+# so a block can expand at most ~21.3x (5 MiB of zeros compress to 246 KB). A
+# block claiming more than its own length allows is garbage, and cramjam would
+# allocate the claimed size up front.
+MAX_ITEM_BYTES = 400 * 1024
+SNAPPY_MAX_RATIO = 64 / 3
+MAX_DECOMPRESSED_BYTES = int(MAX_ITEM_BYTES * SNAPPY_MAX_RATIO) + 64
+# DynamoDB numbers carry at most 38 significant digits, magnitude below 1e126:
+# anything else in `version` or `ttl` cannot come from DynamoDB (reason `value`).
+MAX_NUMBER_TEXT = 160
+MAX_NUMBER = 10**126
 
 def _fast_b64decode(text: str) -> bytes:
     # pybase64 (SIMD) is 5-7x faster than binascii on Data-sized strings.
     return _pybase64_decode(text, validate=True)
 
 
+REASONS = ("snappy", "protobuf", "attribute", "value", "ring_desc", "duplicate", "unexpected")
+
+
 class DecodeError(Exception):
-    """An item that cannot be read; `reason` is `snappy`, `protobuf` or `attribute`."""
+    """An item that cannot be read; `reason` is one of `REASONS`."""
 
     def __init__(self, reason: str, detail: str, ring: str = "", member: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
@@ -73,11 +89,17 @@ def _number(item: dict[str, Any], name: str) -> int:
         text = item[name]["N"]
     except (KeyError, TypeError):
         raise DecodeError("attribute", f"{name} missing or not a number") from None
+    if isinstance(text, str) and len(text) > MAX_NUMBER_TEXT:
+        raise DecodeError("value", f"{name} has {len(text)} characters, more than a "
+                          "DynamoDB number can") from None
     try:
         # DynamoDB numbers are decimal strings; Cortex writes integers.
-        return int(text) if isinstance(text, str) and text.isdigit() else int(float(text))
+        value = int(text) if isinstance(text, str) and text.isdigit() else int(float(text))
     except (TypeError, ValueError, OverflowError):
         raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}") from None
+    if not -MAX_NUMBER < value < MAX_NUMBER:
+        raise DecodeError("value", f"{name} is out of DynamoDB's number range: {text!r:.40}")
+    return value
 
 
 def _binary(item: dict[str, Any], name: str) -> bytes:
@@ -99,8 +121,9 @@ def decompress_data(data: bytes) -> bytes:
     """Raw snappy block -> bytes, refusing a block that claims an absurd length."""
     try:
         claimed = _decompressed_length(data)
-        if claimed > MAX_DECOMPRESSED_BYTES:
-            raise DecodeError("snappy", f"block claims {claimed} bytes decompressed")
+        if claimed > min(MAX_DECOMPRESSED_BYTES, len(data) * SNAPPY_MAX_RATIO + 64):
+            raise DecodeError("snappy", f"block of {len(data)} bytes claims {claimed} "
+                              "bytes decompressed, more than snappy can expand to")
         return bytes(_decompress_raw(data))
     except DecodeError:
         raise
@@ -119,9 +142,10 @@ def decode_item(item: dict[str, Any]) -> Member:
         ttl = _number(item, "ttl") if "ttl" in item else None
         raw = decompress_data(data)
         try:
-            desc = InstanceDesc.FromString(raw)
+            desc = _InstanceDescRead.FromString(raw)
         except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
             raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
+        _refuse_ring_desc(raw, desc)
     except DecodeError as err:
         err.ring, err.member = ring, member
         raise
@@ -129,8 +153,8 @@ def decode_item(item: dict[str, Any]) -> Member:
     return Member(
         ring=ring,
         member=member,
-        addr=desc.addr,
-        zone=desc.zone,
+        addr=_text(desc.addr),
+        zone=_text(desc.zone),
         state=STATE_NAMES.get(state_num, UNKNOWN_STATE),
         state_num=state_num,
         heartbeat_timestamp=desc.timestamp,
@@ -142,28 +166,81 @@ def decode_item(item: dict[str, Any]) -> Member:
     )
 
 
-def _build_tokens_view() -> type:
-    """`InstanceDesc` with the packed tokens (field 6) read as one `bytes` value.
+def _build_read_views() -> tuple[type, type, type]:
+    """Read-side views of `InstanceDesc` (addr and zone as bytes), and of a ring `Desc`.
 
-    Parsing with it costs no per-token work, and the packed bytes are a cheap
-    key to the tokens tuple decoded last time: tokens rarely change."""
+    `InstanceDescTokensView` reads the packed tokens (field 6) as one `bytes`
+    value: parsing with it costs no per-token work, and the packed bytes are a
+    cheap key to the tokens tuple decoded last time: tokens rarely change.
+    `RingDescView` is Cortex's `Desc` (`map<string, InstanceDesc> ingesters = 1`),
+    which another KV layout stores whole in one item."""
     F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(
-        name="ringwatch/cortex_ring_tokens_view.proto", package="ringwatch_view",
+        name="ringwatch/cortex_ring_read_views.proto", package="ringwatch_view",
         syntax="proto3")
-    msg = fdp.message_type.add(name="InstanceDescTokensView")
-    for name, number, kind in (("addr", 1, F.TYPE_STRING), ("timestamp", 2, F.TYPE_INT64),
-                               ("state", 3, F.TYPE_INT32), ("tokens", 6, F.TYPE_BYTES),
-                               ("zone", 7, F.TYPE_STRING),
-                               ("registered_timestamp", 8, F.TYPE_INT64)):
-        msg.field.add(name=name, number=number, type=kind, label=F.LABEL_OPTIONAL)
+    for message, tokens in (("InstanceDescTokensView", (F.TYPE_BYTES, F.LABEL_OPTIONAL)),
+                            ("InstanceDescRead", (F.TYPE_UINT32, F.LABEL_REPEATED))):
+        msg = fdp.message_type.add(name=message)
+        for name, number, kind, label in (
+                ("addr", 1, F.TYPE_BYTES, F.LABEL_OPTIONAL),
+                ("timestamp", 2, F.TYPE_INT64, F.LABEL_OPTIONAL),
+                ("state", 3, F.TYPE_INT32, F.LABEL_OPTIONAL),
+                ("tokens", 6, *tokens),
+                ("zone", 7, F.TYPE_BYTES, F.LABEL_OPTIONAL),
+                ("registered_timestamp", 8, F.TYPE_INT64, F.LABEL_OPTIONAL)):
+            msg.field.add(name=name, number=number, type=kind, label=label)
+    entry = fdp.message_type.add(name="IngesterEntry")
+    entry.field.add(name="key", number=1, type=F.TYPE_BYTES, label=F.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
+                    type_name=".ringwatch_view.InstanceDescRead")
+    ring = fdp.message_type.add(name="RingDescView")
+    ring.field.add(name="ingesters", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
+                   type_name=".ringwatch_view.IngesterEntry")
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("ringwatch_view.InstanceDescTokensView"))
+    return tuple(message_factory.GetMessageClass(  # type: ignore[return-value]
+        pool.FindMessageTypeByName(f"ringwatch_view.{name}"))
+        for name in ("InstanceDescTokensView", "InstanceDescRead", "RingDescView"))
 
 
-_TokensView = _build_tokens_view()
+_TokensView, _InstanceDescRead, _RingDescView = _build_read_views()
+
+
+def _text(value: bytes) -> str:
+    """addr or zone as Cortex wrote them; bytes that are not UTF-8 become U+FFFD."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode(errors="replace")
+
+
+def _refuse_ring_desc(raw: bytes, desc: Any) -> None:
+    """Raise `ring_desc` if `raw` is a whole ring `Desc`, not one `InstanceDesc`.
+
+    On the wire a `Desc` is field 1 (an InstanceDesc's addr) repeated, each a
+    map entry: read as an InstanceDesc it would be a member made of garbage.
+    Only an item with nothing but an addr is checked (a real member heartbeats)."""
+    if (not desc.addr or desc.timestamp or desc.state or desc.zone or desc.tokens
+            or desc.registered_timestamp):
+        return
+    try:
+        ring = _RingDescView.FromString(raw)
+    except (ProtobufDecodeError, RuntimeError, ValueError):
+        return
+    entries = ring.ingesters
+    if entries and all(e.key and e.HasField("value") for e in entries):
+        raise DecodeError("ring_desc", f"Data holds a whole ring Desc ({len(entries)} "
+                          "instances), not one InstanceDesc")
+
+
+def unexpected_error(item: Any, exc: BaseException) -> DecodeError:
+    """A `DecodeError` (reason `unexpected`) for an exception the decoder did not foresee."""
+    ring = member = ""
+    try:
+        ring, member = str(item["RingKey"]["S"]), str(item["InstanceKey"]["S"])
+    except Exception:  # whatever the item is, the error must still be made
+        pass
+    return DecodeError("unexpected", f"{type(exc).__name__}: {exc}"[:200], ring, member)
 
 
 def _data_bytes(encoded: Any) -> bytes:
@@ -214,7 +291,8 @@ class ItemDecoder:
         except Exception:
             return self._decode_checked(item)
         if ("ttl" in item or type(ring) is not str or type(member) is not str
-                or type(version) is not str or not (version.isascii() and version.isdigit())):
+                or type(version) is not str or len(version) > 19
+                or not (version.isascii() and version.isdigit())):
             return self._decode_checked(item)
         if fields is None:
             # Plain attributes: only Data itself can still be wrong.
@@ -278,12 +356,14 @@ class ItemDecoder:
         source = view
         if tokens is None:
             try:
-                source = InstanceDesc.FromString(raw)
+                source = _InstanceDescRead.FromString(raw)
             except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
                 raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
             tokens = tuple(source.tokens)
+        if not tokens and not source.timestamp:
+            _refuse_ring_desc(raw, source)
         if packed is not None:
             self._tokens_next[packed] = tokens
         state_num = source.state
-        return (source.addr, source.zone, STATE_NAMES.get(state_num, UNKNOWN_STATE), state_num,
-                source.timestamp, source.registered_timestamp, tokens, len(data))
+        return (_text(source.addr), _text(source.zone), STATE_NAMES.get(state_num, UNKNOWN_STATE),
+                state_num, source.timestamp, source.registered_timestamp, tokens, len(data))

@@ -8,13 +8,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
+from pathlib import Path
 
 from ringwatch.config import ConfigError, load_config, parse_duration
 from ringwatch.logs import setup_logging
 
 TABLE = "cortex-ring"
+# Short, so that the frozen member turns stale within the demo's first minute.
+STALE_AFTER = "20s"
+
+
+def ringwatch_executable() -> str:
+    """This ringwatch, as a command that works when pasted: the venv's script by its full
+    path (the venv need not be activated), else this Python with -m ringwatch."""
+    script = Path(sys.executable).parent / "ringwatch"
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m ringwatch"
+
+
+def scan_command(endpoint_url: str) -> str:
+    """The one-scan command the banner prints: same table, endpoint and stale threshold."""
+    return (f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+            f"{ringwatch_executable()} scan \\\n"
+            f"                   --dynamodb.table {TABLE} --dynamodb.region us-east-1 \\\n"
+            f"                   --dynamodb.endpoint-url {endpoint_url} "
+            f"--ring.stale-after {STALE_AFTER}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,7 +77,7 @@ async def _run(args: argparse.Namespace) -> int:
             config = load_config([
                 "--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
                 "--dynamodb.endpoint-url", dynamo.endpoint_url,
-                "--scan.interval", "5s", "--ring.stale-after", "20s",
+                "--scan.interval", "5s", "--ring.stale-after", STALE_AFTER,
                 "--web.listen-address", args.listen,
             ], environ={})
 
@@ -64,7 +86,8 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"""
 ringwatch demo: a simulated Cortex ring of {args.members} ingesters in 3 zones, heartbeating
 every {args.period} into table {TABLE} on an embedded DynamoDB-compatible server.
-ingester-4 freezes at 0:45 (stale after 20 s) and thaws at 4:00; ingester-7 restarts at 5:00.
+ingester-4 freezes at 0:45 (stale after {STALE_AFTER}) and thaws at 4:00;
+ingester-7 restarts at 5:00.
 
   metrics        {base}/metrics
   ring page      {base}/ring
@@ -72,9 +95,7 @@ ingester-4 freezes at 0:45 (stale after 20 s) and thaws at 4:00; ingester-7 rest
   DynamoDB       {dynamo.endpoint_url}
   simulator      {simulator.control_url}/members   (POST /members/ingester-2/freeze ...)
 
-  one scan:      AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing ringwatch scan \\
-                   --dynamodb.table {TABLE} --dynamodb.region us-east-1 \\
-                   --dynamodb.endpoint-url {dynamo.endpoint_url}
+  one scan:      {scan_command(dynamo.endpoint_url)}
 
 Ctrl-C stops everything.
 """, flush=True)

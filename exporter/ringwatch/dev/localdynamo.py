@@ -48,6 +48,7 @@ class LocalDynamo:
         self._server: Any = None
 
     def start(self) -> LocalDynamo:
+        """Start the server on a free loopback port (or the one asked for)."""
         if self._server is not None:
             return self
         from moto.server import ThreadedMotoServer
@@ -65,11 +66,13 @@ class LocalDynamo:
 
     @property
     def endpoint_url(self) -> str:
+        """The URL a DynamoDB client points at."""
         if self._server is None:
             raise RuntimeError("LocalDynamo is not started")
         return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
+        """Stop the server; its tables are gone with it."""
         server, self._server = self._server, None
         if server is not None:
             server.stop()

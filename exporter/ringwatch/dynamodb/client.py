@@ -53,10 +53,12 @@ AttemptObserver = Callable[[str, str, float], None]
 
 
 def classify_error_code(code: str | None) -> str:
+    """The `result` label for a DynamoDB error code."""
     return "throttled" if code in THROTTLING_CODES else "error"
 
 
 def classify_exception(exc: BaseException) -> str:
+    """The `result` label for an exception raised by an attempt or a read."""
     if isinstance(exc, TIMEOUT_EXCEPTIONS):
         return "timeout"
     # botocore's connection errors carry `response=None`, not a dict.
@@ -114,22 +116,23 @@ class _FastParserFactory(AioResponseParserFactory):
 
 @dataclass(frozen=True)
 class ClientSettings:
+    """The DynamoDB client's address, timeouts and attempts."""
     region: str
     endpoint_url: str | None
     connect_timeout: float
     request_timeout: float
     max_attempts: int
-    fast_parse: bool = True
 
 
-def make_session(fast_parse: bool = True) -> AioSession:
+def make_session() -> AioSession:
+    """A botocore session whose Scan/Query bodies are parsed with orjson."""
     session = get_session()
-    if fast_parse:
-        session.register_component("response_parser_factory", _FastParserFactory())
+    session.register_component("response_parser_factory", _FastParserFactory())
     return session
 
 
 def client_config(settings: ClientSettings) -> AioConfig:
+    """botocore's client config: timeouts, standard retries, the deadline HTTP session."""
     session_cls = type("DeadlineHTTPSession", (_DeadlineHTTPSession,),
                        {"attempt_timeout": settings.request_timeout})
     return AioConfig(
@@ -163,15 +166,15 @@ def observe_attempts(client: Any, observer: AttemptObserver) -> None:
                                 unique_id="ringwatch-attempts")
 
 
-async def open_client(config: Config, stack: AsyncExitStack, fast_parse: bool = True,
+async def open_client(config: Config, stack: AsyncExitStack,
                       observer: AttemptObserver | None = None) -> Any:
     """A DynamoDB client for `config`, its deadlines and retries set, closed with `stack`."""
     settings = ClientSettings(
         region=config.region, endpoint_url=config.endpoint_url,
         connect_timeout=config.connect_timeout, request_timeout=config.request_timeout,
-        max_attempts=config.max_attempts, fast_parse=fast_parse,
+        max_attempts=config.max_attempts,
     )
-    session = make_session(fast_parse)
+    session = make_session()
     client = await stack.enter_async_context(session.create_client(
         "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
         config=client_config(settings)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,14 @@ from ringwatch.dynamodb.client import AttemptObserver, attempt_in_flight_seconds
 # A table is never this big; a server handing out LastEvaluatedKey forever is.
 MAX_PAGES = 100_000
 
+# The table whose read is running in this task: attempt observers use it as a label.
+current_table: ContextVar[str] = ContextVar("ringwatch_current_table", default="")
+
 
 @dataclass
 class TableRead:
+    """One table's read: its items if it succeeded, else why it failed."""
+
     table: str
     started_at: float
     duration: float = 0.0
@@ -34,6 +40,7 @@ class TableRead:
 
     @property
     def ok(self) -> bool:
+        """True when every page of the table was read."""
         return self.result == "success"
 
 
@@ -61,6 +68,8 @@ async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
                      consistent_read: bool, scan_timeout: float,
                      observer: AttemptObserver | None = None,
                      wall_clock: Any = time.time) -> TableRead:
+    """Read every item of `table` (one Query per ring key, else a Scan) within `scan_timeout`."""
+    current_table.set(table)
     read = TableRead(table=table, started_at=wall_clock())
     started = time.monotonic()
     base = {"TableName": table, "ConsistentRead": consistent_read,
@@ -94,3 +103,16 @@ async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
     if not read.ok:
         read.items = []
     return read
+
+
+async def read_tables(client: Any, tables: Sequence[str], ring_keys: Sequence[str], *,
+                      consistent_read: bool, scan_timeout: float,
+                      observer: AttemptObserver | None = None,
+                      wall_clock: Any = time.time) -> list[TableRead]:
+    """Read every table concurrently, each under its own scan deadline, in `tables` order."""
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(read_table(
+            client, table, ring_keys, consistent_read=consistent_read,
+            scan_timeout=scan_timeout, observer=observer, wall_clock=wall_clock))
+            for table in tables]
+    return [task.result() for task in tasks]

@@ -186,7 +186,8 @@ class Renderer:
                 ring_out += [f'ringwatch_ring_members{{{lb},state="{state}"}} {count}\n'
                              for state, count in ring.state_counts.items()]
             radd(_header("ringwatch_ring_stale_members", "gauge",
-                         "Members whose heartbeat is older than --ring.stale-after."))
+                         "Members whose heartbeat is older than their stale threshold "
+                         "(see --ring.stale-after)."))
             ring_out += [f"ringwatch_ring_stale_members{{{lb}}} {r.stale_members}\n"
                          for lb, r in ring_rows]
             radd(_header("ringwatch_ring_oldest_heartbeat_timestamp_seconds", "gauge",

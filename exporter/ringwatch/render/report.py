@@ -3,7 +3,8 @@ problems themselves are judged in `ringwatch.snapshot.problems`.
 
 Exit status: 0 no problem; 1 problems found (a stale member, a member in
 JOINING or PENDING registered longer ago than --ring.stuck-after, items that
-could not be decoded); 2 a table could not be scanned.
+could not be decoded); 2 a table could not be scanned; 3 the report could not
+be written.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ringwatch.render.text import (
 from ringwatch.snapshot.model import RingView, Snapshot, TableView
 from ringwatch.snapshot.problems import PROBLEM_KINDS, Problem, member_problems
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED, EXIT_OUTPUT_FAILED = 0, 1, 2, 3
 
 
 def describe(problem: Problem) -> str:

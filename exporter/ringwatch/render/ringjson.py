@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from ringwatch.render.text import by_heartbeat_age
 from ringwatch.snapshot.model import MemberView, Snapshot, TableView
+
+# orjson writes integers in [-2^63, 2^64) only; DynamoDB numbers (version, ttl)
+# go up to 1e126. Those outside are written as decimal strings, exact.
+_JSON_INT_MIN, _JSON_INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+def json_int(value: int | None) -> int | str | None:
+    """`value` as a JSON number if orjson can write it, else as its decimal string."""
+    if value is None or _JSON_INT_MIN <= value <= _JSON_INT_MAX:
+        return value
+    return str(value)
 
 
 def member_json(view: MemberView) -> dict[str, Any]:
@@ -21,12 +33,12 @@ def member_json(view: MemberView) -> dict[str, Any]:
         "registered_timestamp": m.registered_timestamp,
         "tokens": len(m.tokens),
         "ownership": view.ownership,
-        "cas_version": m.version,
+        "cas_version": json_int(m.version),
         "cas_last_change_timestamp": view.cas_last_change,
         "stale": view.stale,
         "heartbeat_period_seconds": view.heartbeat_period,
         "stale_threshold_seconds": view.stale_threshold,
-        "ttl": m.ttl,
+        "ttl": json_int(m.ttl),
         "item_bytes": m.item_bytes,
     }
 
@@ -45,8 +57,7 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
         "rings": [
             {
                 "ring": ring.ring,
-                "members": [member_json(v) for v in sorted(
-                    ring.members, key=lambda v: (-v.heartbeat_age, v.member.member))],
+                "members": [member_json(v) for v in by_heartbeat_age(ring.members)],
             }
             for ring in view.rings
         ] if served else [],

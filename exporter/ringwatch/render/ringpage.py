@@ -67,7 +67,7 @@ def _age_cell(age: float) -> str:
 def _period_cell(view: MemberView) -> str:
     """The learned heartbeat period and the stale threshold it gives."""
     period = view.heartbeat_period
-    shown = ("<span class=muted>unknown</span>" if period is None
+    shown = ("<span class=muted title=\"not known yet\">-</span>" if period is None
              else _e(format_duration(period)))
     data = "" if period is None else f' data-period="{period}"'
     return (f'<td class="period num"{data} data-threshold="{view.stale_threshold!r}">'

@@ -11,6 +11,7 @@ from ringwatch.snapshot.model import MemberView, RingView, Snapshot
 
 
 def format_age(seconds: float) -> str:
+    """A duration for a person: `42.0s`, `3m05s`, `2h10m`, `3d04h` (negative under skew)."""
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     if seconds < 120:
@@ -23,10 +24,16 @@ def format_age(seconds: float) -> str:
 
 
 def format_time(unix: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix))
+    """`2024-05-01 12:00:00Z`; a time no calendar date fits (an int64 from an item)
+    is shown as its unix seconds."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix))
+    except (OverflowError, OSError, ValueError):
+        return f"unix {unix} (out of calendar range)"
 
 
 def plural(count: int, word: str) -> str:
+    """`1 member`, `2 members`."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 

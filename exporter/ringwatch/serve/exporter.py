@@ -11,23 +11,38 @@ import asyncio
 import contextlib
 import gzip
 import logging
+import re
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
-from ringwatch.dynamodb.reader import TableRead, read_table
+from ringwatch.dynamodb.reader import TableRead, current_table, read_tables
 from ringwatch.logs import RateLimitedLog, log
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve.selfmetrics import SelfMetrics
 from ringwatch.snapshot.builder import SnapshotBuilder
 from ringwatch.snapshot.model import Snapshot, TableView
 
-_current_table: ContextVar[str] = ContextVar("ringwatch_current_table", default="")
+_COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n")
+# Undecodable items logged per scan at most; the rest are summed up in one line.
+MAX_DECODE_LOG_LINES = 20
+# ringwatch_scans_total's result for a scan that failed on a bug in ringwatch.
+CRASHED = "crashed"
+
+
+def openmetrics_from_text(body: bytes) -> bytes:
+    """Text format 0.0.4 -> OpenMetrics 1.0.0, without the final `# EOF`.
+
+    The samples are the same; only a counter's HELP and TYPE name the family without
+    its `_total`, as OpenMetrics wants."""
+    for name in set(_COUNTER_TYPE.findall(body)):
+        for kind in (b"HELP", b"TYPE"):
+            body = body.replace(b"# %s %s_total " % (kind, name), b"# %s %s " % (kind, name))
+    return body
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,15 @@ class Exposition:
 
     def gzipped(self) -> bytes:
         return self.cached("gzip", lambda: gzip.compress(self.body, compresslevel=1))
+
+    def openmetrics(self) -> bytes:
+        """The body as OpenMetrics (no `# EOF`: the self metrics end the page), made once."""
+        return self.cached("openmetrics", lambda: openmetrics_from_text(self.body))
+
+    def openmetrics_gzipped(self) -> bytes:
+        """The OpenMetrics body gzipped, made once."""
+        return self.cached("openmetrics.gzip",
+                           lambda: gzip.compress(self.openmetrics(), compresslevel=1))
 
 
 class Exporter:
@@ -91,8 +115,9 @@ class Exporter:
             current = self._render(snapshot, fresh)
         return current
 
-    def self_metrics(self) -> bytes:
-        return self.metrics.render()
+    def self_metrics(self, openmetrics: bool = False) -> bytes:
+        """ringwatch's own metrics, rendered now; in OpenMetrics they end with `# EOF`."""
+        return self.metrics.render_openmetrics() if openmetrics else self.metrics.render()
 
     # -- scanning ---------------------------------------------------------
     def _fresh_tables(self, snapshot: Snapshot) -> frozenset[str]:
@@ -113,27 +138,23 @@ class Exporter:
         self.client = await open_client(self.config, stack, observer=self.observe_attempt)
 
     def observe_attempt(self, operation: str, result: str, seconds: float) -> None:
-        table = _current_table.get()
+        table = current_table.get()
         self.metrics.requests.labels(table, operation, result).inc()
         self.metrics.request_duration.labels(table, operation).observe(seconds)
 
-    async def _read(self, table: str) -> TableRead:
-        _current_table.set(table)
-        return await read_table(
-            self.client, table, self.config.ring_keys,
-            consistent_read=self.config.consistent_read,
-            scan_timeout=self.config.scan_timeout,
-            observer=self.observe_attempt, wall_clock=self.clock)
-
     async def scan_once(self) -> Snapshot:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._read(table)) for table in self.config.tables]
-        reads = [task.result() for task in tasks]
+        """Read every table, build and render the next snapshot, swap it in."""
+        config = self.config
+        reads = await read_tables(
+            self.client, config.tables, config.ring_keys,
+            consistent_read=config.consistent_read, scan_timeout=config.scan_timeout,
+            observer=self.observe_attempt, wall_clock=self.clock)
         previous = self.snapshot
         snapshot = self.builder.build(reads, previous, self.clock())
         self._account(reads, snapshot, previous)
         self.snapshot = snapshot
         self._render(snapshot, self._fresh_tables(snapshot))
+        self.metrics.process.refresh()
         self.last_scan_finished = time.monotonic()
         self.scans_finished += 1
         return snapshot
@@ -213,18 +234,37 @@ class Exporter:
 
     def _log_decode_errors(self, table: str, view: TableView, now: float) -> None:
         """An undecodable item is logged when first seen, then every 5 minutes while
-        it stays so; the counter says how often it was skipped."""
+        it stays so; at most MAX_DECODE_LOG_LINES lines a scan, then one line with the
+        count. The counter says how often each was skipped."""
         current = set()
+        logged = unlogged = 0
         for err in view.decode_errors:
             key = f"{table}\x00{err.ring}\x00{err.member}"
             current.add(key)
-            if self._decode_log.should_log(key, now, kind=err.reason):
-                log(logging.WARNING, "item skipped: cannot decode", table=table,
-                    ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
-                    suppressed=self._decode_log.suppressed(key))
+            if not self._decode_log.should_log(key, now, kind=err.reason):
+                continue
+            if logged >= MAX_DECODE_LOG_LINES:
+                unlogged += 1
+                continue
+            logged += 1
+            log(logging.WARNING, "item skipped: cannot decode", table=table,
+                ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
+                suppressed=self._decode_log.suppressed(key))
+        if unlogged:
+            log(logging.WARNING, "more items skipped: cannot decode (not logged one by one)",
+                table=table, not_logged=unlogged, undecodable=len(view.decode_errors))
         for key in self._decode_keys.get(table, set()) - current:
             self._decode_log.end(key)
         self._decode_keys[table] = current
+
+    def _account_crash(self) -> None:
+        """A scan that died on a bug is still a finished, failed scan of every table:
+        counted as `crashed`, `ringwatch_up` 0, and readiness follows SPEC."""
+        for table in self.config.tables:
+            self.metrics.scans.labels(table, CRASHED).inc()
+            self.metrics.up.labels(table).set(0)
+        self.last_scan_finished = time.monotonic()
+        self.scans_finished += 1
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scan every --scan.interval until `stop` is set."""
@@ -235,6 +275,7 @@ class Exporter:
                 await self.scan_once()
             except Exception:  # a bug must not end the loop: log it and scan again
                 logging.getLogger("ringwatch").exception("scan crashed")
+                self._account_crash()
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

@@ -1,11 +1,21 @@
-"""HTTP endpoints. Every handler reads prepared state; none does DynamoDB I/O."""
+"""HTTP endpoints. Every handler reads prepared state; none does DynamoDB I/O.
+
+Every response carries `X-Content-Type-Options: nosniff` and the web config's
+`http_server_config.headers`; `/ring` has a Content-Security-Policy that allows
+no script. A response that cannot be written within RESPONSE_WRITE_TIMEOUT
+(a client that does not read) is dropped: its connection is aborted.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import gzip
 import html
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -16,9 +26,17 @@ from ringwatch.render import ringpage
 from ringwatch.render.exposition import CONTENT_TYPE
 from ringwatch.render.ringjson import snapshot_json
 from ringwatch.serve.exporter import Exporter
-from ringwatch.serve.webconfig import BasicAuth
+from ringwatch.serve.webconfig import AuthBusy, BasicAuth, peer_sans
 
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
+# Seconds a response may take to be written, headers to last byte; a client that
+# reads slower than that loses its connection (it would otherwise hold a socket
+# and a buffer for ever). Longer than any sane scrape_timeout of a big ring, the
+# same as the idle timeout a client has to send its request.
+RESPONSE_WRITE_TIMEOUT = 30.0
+# /ring is plain HTML and CSS: no script, no plugin, no form, no framing.
+RING_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'")
 
 _LANDING = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ringwatch</title></head>
@@ -33,44 +51,115 @@ _LANDING = """<!DOCTYPE html>
 """
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value allows gzip (RFC 9110 q-values: q=0 refuses)."""
+    gzip_q: float | None = None
+    any_q: float | None = None
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            gzip_q = max(gzip_q or 0.0, q)
+        elif coding == "*":
+            any_q = q
+    if gzip_q is not None:
+        return gzip_q > 0
+    return any_q is not None and any_q > 0
+
+
 def _accepts_gzip(request: web.Request) -> bool:
-    return "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    return accepts_gzip(request.headers.get("Accept-Encoding", ""))
+
+
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _wants_openmetrics(accept: str) -> bool:
+    """True if the Accept header prefers OpenMetrics (q > 0, no lower than text/plain's)."""
+    best = {"openmetrics": 0.0, "text": 0.0}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        kind = {"application/openmetrics-text": "openmetrics",
+                "text/plain": "text"}.get(media.lower())
+        if kind:
+            best[kind] = max(best[kind], q)
+    return best["openmetrics"] > 0 and best["openmetrics"] >= best["text"]
 
 
 # Bodies are written in slices of the cached bytes: no per-request copy of a
 # large exposition, and at most a slice buffered per slow client.
-_WRITE_CHUNK = 1024 * 1024
+_WRITE_CHUNK = 64 * 1024
+
+
+def _drop(request: web.Request) -> None:
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # SO_LINGER 0: close with a reset now; a plain close would queue the FIN
+        # behind the data the client does not read, and the socket would linger.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
                       headers: dict[str, str]) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     response.content_length = sum(len(part) for part in parts)
-    await response.prepare(request)
-    if request.method == "HEAD":
-        await response.write_eof()
-        return response
-    for part in parts:
-        view = memoryview(part)
-        for start in range(0, len(view), _WRITE_CHUNK):
-            await response.write(view[start:start + _WRITE_CHUNK])
-    await response.write_eof()
+    try:
+        async with asyncio.timeout(RESPONSE_WRITE_TIMEOUT):
+            await response.prepare(request)
+            if request.method != "HEAD":
+                for part in parts:
+                    view = memoryview(part)
+                    for start in range(0, len(view), _WRITE_CHUNK):
+                        await response.write(view[start:start + _WRITE_CHUNK])
+            await response.write_eof()
+    except TimeoutError:
+        _drop(request)
+    except ConnectionError:
+        pass  # the client went away (or was dropped); nothing left to write
     return response
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     exporter = request.app[EXPORTER_KEY]
     exposition = exporter.exposition()
-    own = exporter.self_metrics()
+    openmetrics = _wants_openmetrics(request.headers.get("Accept", ""))
+    own = exporter.self_metrics(openmetrics)
+    content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE
     if _accepts_gzip(request):
         # Concatenated gzip members are one valid gzip stream (RFC 1952); the
         # large part is compressed once per scan.
-        big = exposition.gzipped() if exposition else b""
+        big = b""
+        if exposition:
+            big = exposition.openmetrics_gzipped() if openmetrics else exposition.gzipped()
         parts = (big, gzip.compress(own, compresslevel=1))
-        headers = {"Content-Encoding": "gzip", "Content-Type": CONTENT_TYPE}
+        headers = {"Content-Encoding": "gzip", "Content-Type": content_type}
     else:
-        parts = (exposition.body if exposition else b"", own)
-        headers = {"Content-Type": CONTENT_TYPE}
+        body = b""
+        if exposition:
+            body = exposition.openmetrics() if openmetrics else exposition.body
+        parts = (body, own)
+        headers = {"Content-Type": content_type}
     return await _send_parts(request, parts, headers)
 
 
@@ -86,16 +175,16 @@ async def ready(request: web.Request) -> web.Response:
     return web.Response(status=503, text="Not ready: the first scan has not finished.\n")
 
 
-async def ring_json(request: web.Request) -> web.Response:
+async def ring_json(request: web.Request) -> web.StreamResponse:
     exposition = request.app[EXPORTER_KEY].exposition()
     if exposition is None:
         return web.json_response({"scanned_at": None, "tables": []}, status=503)
     body = exposition.cached("ring.json", lambda: orjson.dumps(
         snapshot_json(exposition.snapshot, exposition.fresh_tables)))
-    return web.Response(body=body, content_type="application/json")
+    return await _send_parts(request, (body,), {"Content-Type": "application/json"})
 
 
-async def ring_page(request: web.Request) -> web.Response:
+async def ring_page(request: web.Request) -> web.StreamResponse:
     exporter = request.app[EXPORTER_KEY]
     exposition = exporter.exposition()
     page = ringpage.render_page(exposition.snapshot if exposition else None,
@@ -103,8 +192,10 @@ async def ring_page(request: web.Request) -> web.Response:
                                 exporter.clock(),
                                 snapshot_max_age=exporter.config.snapshot_max_age,
                                 cache=exposition.cached if exposition else None)
-    return web.Response(text=page, content_type="text/html",
-                        status=200 if exposition else 503)
+    headers = {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": RING_CSP}
+    if exposition is None:
+        return web.Response(text=page, status=503, headers=headers)
+    return await _send_parts(request, (page.encode(),), headers)
 
 
 async def landing(request: web.Request) -> web.Response:
@@ -113,11 +204,28 @@ async def landing(request: web.Request) -> web.Response:
                         content_type="text/html")
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _bounded_write(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Write a response the handler returned unwritten within RESPONSE_WRITE_TIMEOUT."""
+    response = await handler(request)
+    if not response.prepared:
+        try:
+            async with asyncio.timeout(RESPONSE_WRITE_TIMEOUT):
+                await response.prepare(request)
+                await response.write_eof()
+        except TimeoutError:
+            _drop(request)
+        except ConnectionError:
+            pass  # the client went away (or was dropped); nothing left to write
+    return response
+
+
 def _auth_middleware(auth: BasicAuth) -> Callable:
     @web.middleware
-    async def middleware(request: web.Request,
-                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() == "basic":
@@ -126,17 +234,50 @@ def _auth_middleware(auth: BasicAuth) -> Callable:
                     ).partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user = password = ""
-            if user and auth.check(user, password):
-                return await handler(request)
+            try:
+                if user and await auth.check(user, password):
+                    return await handler(request)
+            except AuthBusy:
+                return web.Response(status=429, text="Too many authentication attempts\n",
+                                    headers={"Retry-After": "1"})
         return web.Response(status=401, text="Unauthorized\n",
                             headers={"WWW-Authenticate": 'Basic realm="ringwatch"'})
 
     return middleware
 
 
-def make_app(exporter: Exporter, basic_auth: BasicAuth | None = None) -> web.Application:
-    middlewares = [_auth_middleware(basic_auth)] if basic_auth else []
+def _allowed_sans_middleware(allowed: frozenset[str]) -> Callable:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        transport = request.transport
+        cert = transport.get_extra_info("peercert") if transport is not None else None
+        if peer_sans(cert) & allowed:
+            return await handler(request)
+        # exporter-toolkit refuses such a client in the handshake; this is as close
+        # as Python's ssl allows: the connection ends before any answer.
+        _drop(request)
+        return web.Response(status=403)
+
+    return middleware
+
+
+def make_app(exporter: Exporter, basic_auth: BasicAuth | None = None, *,
+             headers: dict[str, str] | None = None,
+             allowed_sans: frozenset[str] | None = None) -> web.Application:
+    """The aiohttp application: endpoints, auth, headers and bounded writes."""
+    middlewares: list[Callable] = [_bounded_write]
+    if allowed_sans is not None:
+        middlewares.append(_allowed_sans_middleware(allowed_sans))
+    if basic_auth:
+        middlewares.append(_auth_middleware(basic_auth))
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
+    extra_headers = {"X-Content-Type-Options": "nosniff", **(headers or {})}
+
+    async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in extra_headers.items():
+            response.headers.setdefault(name, value)
+
+    app.on_response_prepare.append(add_headers)
     app[EXPORTER_KEY] = exporter
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)

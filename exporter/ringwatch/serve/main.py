@@ -52,7 +52,9 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
         server_log = logging.getLogger("aiohttp.server")
         if not any(isinstance(f, _DropClientErrors) for f in server_log.filters):
             server_log.addFilter(_DropClientErrors())
-        runner = web.AppRunner(make_app(exporter, web_config.basic_auth), access_log=None,
+        app = make_app(exporter, web_config.basic_auth, headers=web_config.headers,
+                       allowed_sans=web_config.allowed_sans)
+        runner = web.AppRunner(app, access_log=None,
                                handle_signals=False, shutdown_timeout=1.0,
                                keepalive_timeout=CLIENT_IDLE_TIMEOUT)
         await runner.setup()
@@ -80,6 +82,8 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
                 await asyncio.gather(scan_task, return_exceptions=True)
                 await runner.cleanup()
     finally:
+        if web_config.basic_auth:
+            web_config.basic_auth.close()
         # Closing the client must not hang past the budget either.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):

@@ -1,23 +1,68 @@
-"""ringwatch's own metrics (per table), kept with prometheus_client."""
+"""ringwatch's own metrics (per table), kept with prometheus_client.
+
+Like every Prometheus exporter: process_* (CPU, memory, file descriptors), python_info and
+python_gc_*, and no `_created` series (client_python's text format writes one gauge per
+counter and histogram child otherwise).
+"""
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.registry import Collector
 
-from ringwatch import __version__
+from ringwatch import __version__, revision
+from ringwatch.cortex.decode import REASONS
 from ringwatch.cortex.proto import protobuf_backend
 
 SCAN_RESULTS = ("success", "timeout", "throttled", "error")
-DECODE_REASONS = ("snappy", "protobuf", "attribute")
+DECODE_REASONS = REASONS
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# Process-wide in client_python; ringwatch never wants them.
+disable_created_metrics()
+
+
+class CollectedPerScan(Collector):
+    """Process, platform and GC facts collected once per scan, not per scrape, so that a
+    scrape reads nothing (not even /proc); they are at most one scan interval old."""
+
+    def __init__(self) -> None:
+        self._collectors = (ProcessCollector(registry=None), PlatformCollector(registry=None),
+                            GC_COLLECTOR)
+        self._families: list[Any] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Collect the wrapped collectors now."""
+        self._families = [family for c in self._collectors for family in c.collect()]
+
+    def collect(self) -> Iterable[Any]:
+        """What the last refresh collected."""
+        return iter(self._families)
 
 
 class SelfMetrics:
+    """ringwatch's own metrics: scans, requests, decode errors, build and process facts."""
+
     def __init__(self, tables: Sequence[str], operations: Sequence[str]) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
+        self.process = CollectedPerScan()
+        registry.register(self.process)
         self.up = Gauge("ringwatch_up", "1 if the last scan of the table succeeded.",
                         ["table"], registry=registry)
         self.last_success = Gauge(
@@ -46,8 +91,10 @@ class SelfMetrics:
             "table (0 once it is older than --snapshot.max-age).", ["table"],
             registry=registry)
         build = Gauge("ringwatch_build_info", "Always 1; build facts as labels.",
-                      ["version", "python_version", "protobuf_backend"], registry=registry)
-        build.labels(__version__, platform.python_version(), protobuf_backend()).set(1)
+                      ["version", "revision", "python_version", "protobuf_backend"],
+                      registry=registry)
+        build.labels(__version__, revision(), platform.python_version(),
+                     protobuf_backend()).set(1)
 
         for table in tables:
             self.up.labels(table).set(0)
@@ -63,4 +110,9 @@ class SelfMetrics:
             self.members_served.labels(table).set(0)
 
     def render(self) -> bytes:
+        """Text format 0.0.4."""
         return generate_latest(self.registry)
+
+    def render_openmetrics(self) -> bytes:
+        """OpenMetrics 1.0.0, ending in `# EOF`."""
+        return generate_openmetrics(self.registry)

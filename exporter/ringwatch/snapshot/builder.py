@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from math import ceil
 from operator import attrgetter
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, Member
+from ringwatch.cortex.decode import DecodeError, ItemDecoder, Member, unexpected_error
 from ringwatch.cortex.ownership import OwnershipCache
 from ringwatch.cortex.proto import KNOWN_STATES
 from ringwatch.gcpause import gc_paused
@@ -65,6 +65,23 @@ class HeartbeatTrack:
         self.timestamp = timestamp
         self.version = version
         self.max_age = age
+
+
+def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Member]:
+    """One member per id, the first read; each repeat becomes a `duplicate` error.
+
+    A snapshot holds one (ring, member): a repeated item (pages that repeat, keys
+    that differ only in encoding) would double every total."""
+    kept: list[Member] = []
+    seen: set[str] = set()
+    for member in found:
+        if member.member in seen:
+            errors.append(DecodeError("duplicate", "the same ring and member again; the "
+                                      "first item is kept", member.ring, member.member))
+            continue
+        seen.add(member.member)
+        kept.append(member)
+    return kept
 
 
 @dataclass
@@ -127,7 +144,13 @@ class SnapshotBuilder:
             except DecodeError as err:
                 errors.append(err)
                 continue
+            except Exception as exc:  # a decoder bug costs this item, not the scan
+                errors.append(unexpected_error(item, exc))
+                continue
             members.setdefault(member.ring, []).append(member)
+        for ring, found in members.items():
+            if len({m.member for m in found}) != len(found):
+                members[ring] = _first_of_each(found, errors)
         previous = self._member_index(old)
         index: dict[str, dict[str, MemberView]] = {}
         old_tracks = self._tracks.get(read.table, {})

@@ -1,5 +1,6 @@
-"""A simulated Cortex ring for demos and tests; the CLI is `ringwatch.dev.simulate`."""
+"""A simulated Cortex ring for demos and tests; `ringwatch simulate` is its cli.py."""
 
+from ringwatch.cortex.encode import encode_desc
 from ringwatch.dev.simulator.actions import (
     ACTIONS,
     ActionError,
@@ -14,7 +15,6 @@ from ringwatch.dev.simulator.items import (
     CASConflict,
     cas_put,
     delete_member,
-    encode_desc,
     read_version,
 )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from ringwatch.config import parse_bool
 from ringwatch.dev.simulator.durations import parse_duration
 
 ACTIONS = ("freeze", "thaw", "leave", "kill", "restart", "join-stuck", "add")
@@ -35,14 +36,7 @@ class ActionError(Exception):
 
 
 def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+    return value if isinstance(value, bool) else parse_bool(str(value))
 
 
 def parse_params(action: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +66,7 @@ def parse_params(action: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ScenarioAction:
+    """One timed action of a scenario: what to do to which member, when."""
     at: float  # seconds after the simulator started
     action: str
     member: str
@@ -111,5 +106,6 @@ def parse_scenario(data: Any) -> list[ScenarioAction]:
 
 
 def load_scenario(path: str | Path) -> list[ScenarioAction]:
+    """Read and check a YAML scenario file of timed actions."""
     with open(path, encoding="utf-8") as fh:
         return parse_scenario(yaml.safe_load(fh))

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ringwatch.config import parse_listen_address as parse_host_port
 from ringwatch.dev.simulator.actions import ActionError
 
-log = logging.getLogger("ringwatch.dev.simulate")
+log = logging.getLogger("ringwatch.simulator")
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -100,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ControlServer:
+    """The simulator's control endpoint on loopback: POST an action for a member."""
     def __init__(self, simulator: Any, address: str) -> None:
         host, port = parse_listen_address(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -113,14 +114,17 @@ class ControlServer:
 
     @property
     def url(self) -> str:
+        """The endpoint's base URL."""
         host, port = self._server.server_address[:2]
         host = f"[{host}]" if ":" in str(host) else host
         return f"http://{host}:{port}"
 
     def start(self) -> None:
+        """Start serving in a background thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop serving and join the thread."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(2.0)

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ringwatch.cortex.encode import encode_desc
 from ringwatch.dev.simulator.actions import (
     ACTIONS,
     DEFAULT_LEAVE_SECONDS,
@@ -33,23 +34,24 @@ from ringwatch.dev.simulator.items import (
     CASConflict,
     cas_put,
     delete_member,
-    encode_desc,
     make_client,
     read_version,
 )
 from ringwatch.dev.simulator.tokens import TokenPool
 
-log = logging.getLogger("ringwatch.dev.simulate")
+log = logging.getLogger("ringwatch.simulator")
 
 PRESENT_PHASES = ("pending", "active", "joining", "leaving")
 
 
 def zone_name(index: int) -> str:
+    """The name of zone number `index`: zone-a, zone-b, ..., then zone-26, zone-27."""
     return f"zone-{chr(ord('a') + index)}" if index < 26 else f"zone-{index}"
 
 
 @dataclass
 class SimConfig:
+    """What to simulate: the ring, its members, their heartbeat and the table."""
     table: str
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -70,6 +72,7 @@ class SimConfig:
     max_attempts: int = 2
 
     def validate(self) -> None:
+        """Raise ValueError naming the first setting that makes no sense."""
         if not self.table:
             raise ValueError("dynamodb.table: required")
         if not self.ring_keys:
@@ -86,6 +89,7 @@ class SimConfig:
 
 @dataclass
 class SimMember:
+    """One simulated ring member: its registration, state, tokens and CAS version."""
     ring: str
     name: str
     zone: str
@@ -110,6 +114,7 @@ class SimMember:
     last_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The member as the control endpoint reports it."""
         return {
             "ring": self.ring,
             "member": self.name,
@@ -215,6 +220,7 @@ class RingSimulator:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> RingSimulator:
+        """Register every member and start heartbeating in a background thread."""
         if self._thread is not None:
             return self
         if self._client is None:
@@ -266,6 +272,7 @@ class RingSimulator:
 
     @property
     def control_url(self) -> str | None:
+        """The control endpoint's URL, if it runs."""
         return self._control.url if self._control is not None else None
 
     # --- observation ----------------------------------------------------------------------
@@ -277,10 +284,12 @@ class RingSimulator:
         return out
 
     def members(self) -> list[dict[str, Any]]:
+        """Every simulated member, in member order."""
         with self._cond:
             return [m.as_dict() for m in self._members.values()]
 
     def member(self, name: str, ring: str | None = None) -> dict[str, Any]:
+        """One member by id; KeyError if unknown."""
         with self._cond:
             return self._find(name, ring).as_dict()
 
@@ -373,26 +382,33 @@ class RingSimulator:
 
     # convenience wrappers
     def freeze(self, member: str, ring: str | None = None) -> dict[str, Any]:
+        """Stop writing `member`'s heartbeat; its item stays as it is."""
         return self.act(member, "freeze", ring)
 
     def thaw(self, member: str, ring: str | None = None) -> dict[str, Any]:
+        """Resume writing `member`'s heartbeat."""
         return self.act(member, "thaw", ring)
 
     def kill(self, member: str, ring: str | None = None) -> dict[str, Any]:
+        """Stop `member` for good, leaving its item behind: a ghost."""
         return self.act(member, "kill", ring)
 
     def leave(self, member: str, duration: float | str = DEFAULT_LEAVE_SECONDS,
               ring: str | None = None) -> dict[str, Any]:
+        """Write LEAVING, wait `duration`, then delete the item."""
         return self.act(member, "leave", ring, duration=duration)
 
     def restart(self, member: str, duration: float | str = DEFAULT_RESTART_LEAVE_SECONDS,
                 ring: str | None = None) -> dict[str, Any]:
+        """Leave, then register again as PENDING, then ACTIVE with new tokens."""
         return self.act(member, "restart", ring, duration=duration)
 
     def join_stuck(self, member: str, ring: str | None = None) -> dict[str, Any]:
+        """Register `member` as JOINING and keep it there."""
         return self.act(member, "join-stuck", ring)
 
     def add(self, member: str, ring: str | None = None, **params: Any) -> dict[str, Any]:
+        """Add a new member and start heartbeating it."""
         return self.act(member, "add", ring, **params)
 
     # --- the writer thread ----------------------------------------------------------------

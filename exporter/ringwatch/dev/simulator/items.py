@@ -11,11 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import cramjam
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-from ringwatch.cortex.proto import STATE_NUMBERS, InstanceDesc
 
 CAS_CONDITION = "attribute_not_exists(version) OR version = :v"
 
@@ -28,6 +25,7 @@ def make_client(
     endpoint_url: str | None, region: str, *, connect_timeout: float = 2.0,
     read_timeout: float = 2.0, max_attempts: int = 2,
 ) -> Any:
+    """A boto3 DynamoDB client for the simulator's writes."""
     config = Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
@@ -36,17 +34,6 @@ def make_client(
     return boto3.session.Session().client(
         "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
     )
-
-
-def encode_desc(
-    *, addr: str, timestamp: int, state: str, tokens: list[int] | tuple[int, ...], zone: str,
-    registered_timestamp: int,
-) -> bytes:
-    desc = InstanceDesc(
-        addr=addr, timestamp=timestamp, state=STATE_NUMBERS[state], tokens=list(tokens),
-        zone=zone, registered_timestamp=registered_timestamp,
-    )
-    return bytes(cramjam.snappy.compress_raw(desc.SerializeToString()))
 
 
 def _key(ring: str, member: str) -> dict[str, Any]:
@@ -88,6 +75,7 @@ def cas_put(
 
 
 def delete_member(client: Any, table: str, ring: str, member: str) -> None:
+    """Delete a member's item, as Cortex does when it leaves."""
     client.transact_write_items(
         TransactItems=[{"Delete": {"TableName": table, "Key": _key(ring, member)}}]
     )

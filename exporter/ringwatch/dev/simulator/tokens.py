@@ -9,6 +9,7 @@ TOKEN_SPACE = 2**32
 
 
 class TokenPool:
+    """Random ring tokens, unique across the simulated ring."""
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
         self._used: set[int] = set()
@@ -28,5 +29,6 @@ class TokenPool:
             return sorted(fresh)
 
     def release(self, tokens: list[int]) -> None:
+        """Give tokens back when their member leaves."""
         with self._lock:
             self._used.difference_update(tokens)

@@ -54,6 +54,7 @@ import threading
 
 from ringwatch.dev.simulator import RingSimulator, SimConfig, load_scenario, parse_duration
 from ringwatch.dev.simulator.control import parse_listen_address
+from ringwatch.logs import setup_logging
 
 DEFAULT_RING_KEY = "collectors/ring"
 
@@ -64,27 +65,45 @@ def _parser() -> argparse.ArgumentParser:
         description="Write a simulated Cortex ring (Cortex's item format and CAS writes) "
         "into a DynamoDB table.",
     )
-    p.add_argument("--dynamodb.table", dest="table", required=True)
-    p.add_argument("--dynamodb.endpoint-url", dest="endpoint_url",
-                   default=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
-    p.add_argument("--dynamodb.region", dest="region",
+    p.add_argument("--dynamodb.table", dest="table", required=True, metavar="TABLE",
+                   help="table to write the ring into")
+    p.add_argument("--dynamodb.endpoint-url", dest="endpoint_url", metavar="URL",
+                   default=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
+                   help="DynamoDB endpoint [default AWS_ENDPOINT_URL_DYNAMODB, then AWS's own]")
+    p.add_argument("--dynamodb.region", dest="region", metavar="REGION",
                    default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                   or "us-east-1")
-    p.add_argument("--ring.key", dest="ring_keys", action="append", metavar="KEY",
-                   help=f"repeatable; default {DEFAULT_RING_KEY}")
-    p.add_argument("--members", type=int, default=12)
-    p.add_argument("--tokens", type=int, default=128, help="tokens per member")
-    p.add_argument("--heartbeat.period", dest="heartbeat_period", default="5s")
-    p.add_argument("--zones", type=int, default=3, help="0 = no zone")
-    p.add_argument("--member.prefix", dest="member_prefix", default="ingester-")
-    p.add_argument("--ttl", default=None, help="write a ttl attribute = now + this duration")
-    p.add_argument("--create-table", dest="create_table", action="store_true")
-    p.add_argument("--scenario.file", dest="scenario_file", default=None)
+                   or "us-east-1",
+                   help="AWS region [default AWS_REGION, AWS_DEFAULT_REGION, then us-east-1]")
+    p.add_argument("--ring.key", dest="ring_keys", action="append", metavar="RING_KEY",
+                   help=f"ring (RingKey) to simulate, repeatable [default {DEFAULT_RING_KEY}]")
+    p.add_argument("--members", type=int, default=12, metavar="N",
+                   help="members per ring [default 12]")
+    p.add_argument("--tokens", type=int, default=128, metavar="N",
+                   help="tokens per member [default 128]")
+    p.add_argument("--heartbeat.period", dest="heartbeat_period", default="5s",
+                   metavar="DURATION", help="time between a member's heartbeats [default 5s]")
+    p.add_argument("--zones", type=int, default=3, metavar="N",
+                   help="zones, members spread round robin; 0 = no zone [default 3]")
+    p.add_argument("--member.prefix", dest="member_prefix", default="ingester-",
+                   metavar="PREFIX", help="member names are PREFIX0 .. PREFIX<N-1> "
+                   "[default ingester-]")
+    p.add_argument("--ttl", default=None, metavar="DURATION",
+                   help="write a ttl attribute = now + this duration [default: none]")
+    p.add_argument("--create-table", dest="create_table", action="store_true",
+                   help="create the table (RingKey/InstanceKey keys) if it does not exist")
+    p.add_argument("--scenario.file", dest="scenario_file", default=None, metavar="FILE",
+                   help="YAML list of timed actions (freeze, thaw, leave, kill, restart, ...)")
     p.add_argument("--control.listen-address", dest="control", default="",
+                   metavar="HOST:PORT",
                    help="host:port on loopback (port 0 = any); empty = no control endpoint")
-    p.add_argument("--seed", type=int, default=None, help="deterministic tokens")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed for deterministic tokens [default: random]")
     p.add_argument("--log.level", dest="log_level", default="info",
-                   choices=["debug", "info", "warn", "error"])
+                   choices=["debug", "info", "warn", "error"],
+                   help="debug, info, warn or error [default info]")
+    p.add_argument("--log.format", dest="log_format", default="logfmt",
+                   choices=["logfmt", "json"], help="logfmt or json, as ringwatch serve "
+                   "[default logfmt]")
     return p
 
 
@@ -139,11 +158,7 @@ def main(argv: list[str]) -> int:
         config = build_config(args)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, args.log_level.upper().replace("WARN", "WARNING")),
-        format="ts=%(asctime)s level=%(levelname)s component=simulate msg=%(message)r",
-    )
+    setup_logging(args.log_level, args.log_format)  # the same lines as ringwatch serve
     if config.endpoint_url:
         from ringwatch.dev.localdynamo import ensure_dummy_credentials
 
@@ -167,7 +182,7 @@ def main(argv: list[str]) -> int:
             return _usage_error(f"--control.listen-address {config.control_listen_address}: {err}")
         if sim.control_url:
             print(f"control endpoint: {sim.control_url}", flush=True)
-        logging.getLogger("ringwatch.dev.simulate").info(
+        logging.getLogger("ringwatch.simulator").info(
             "simulating %d member(s) in %s, table %s, heartbeat every %gs",
             config.members, ", ".join(config.ring_keys), config.table, config.heartbeat_period,
         )

@@ -1,0 +1,248 @@
+"""deploy/kubernetes: the manifests parse, validate, and every name they reference exists; the
+Deployment runs locked down, highly available, with the flags and config file ringwatch accepts."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+from support import REPO
+from support.deploy import (
+    CONFIGMAP,
+    DOCKERFILE,
+    IAM_POLICY,
+    K8S,
+    METRICS_PORT,
+    METRICS_PORT_NAME,
+    Instruction,
+    config_file_from_args,
+    deploy_files,
+    image_uid,
+    k8s_object,
+    k8s_objects,
+    known_flags,
+    only,
+    parse_dockerfile,
+    ringwatch_config,
+    ringwatch_container,
+    stages,
+)
+
+
+@pytest.fixture(scope="module")
+def final_stage() -> list[Instruction]:
+    return stages(parse_dockerfile(DOCKERFILE.read_text()))[-1]
+
+
+def test_every_yaml_and_json_in_deploy_parses() -> None:
+    yamls = deploy_files(".yaml", ".yml")
+    jsons = deploy_files(".json")
+    assert len(yamls) >= 7 and jsons
+    for path in yamls:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        assert documents and all(isinstance(d, dict) for d in documents), path
+    for path in jsons:
+        assert isinstance(json.loads(path.read_text()), dict), path
+    for obj in k8s_objects():
+        assert {"apiVersion", "kind"} <= obj.keys()
+        assert obj["kind"] == "Kustomization" or obj["metadata"]["name"]
+
+
+def test_kustomization_lists_every_manifest_and_nothing_else() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    manifests = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == manifests
+    kinds = {o["kind"] for o in k8s_objects()}
+    assert {"Deployment", "Service", "ServiceMonitor", "ConfigMap", "ServiceAccount"} <= kinds
+
+
+def test_config_file_and_args_use_only_existing_flags() -> None:
+    container = ringwatch_container()
+    assert container["args"][0] == "serve"
+    arg_flags = {a[2:].partition("=")[0] for a in container["args"][1:]}
+    assert all(a.startswith("--") for a in container["args"][1:])
+    config_keys = set(ringwatch_config())
+    env_flags = {
+        e["name"].removeprefix("RINGWATCH_")
+        for e in container.get("env", [])
+        if e["name"].startswith("RINGWATCH_")
+    }
+    for flags in known_flags():
+        assert arg_flags <= flags, arg_flags - flags
+        assert config_keys <= flags, config_keys - flags
+        env_names = {f.upper().replace(".", "_").replace("-", "_") for f in flags}
+        assert env_flags <= env_names, env_flags - env_names
+    assert "dynamodb.table" in config_keys
+
+
+def test_exporter_accepts_the_deployments_args_and_config_file(tmp_path: Path) -> None:
+    from ringwatch.config import load_config
+
+    _, name = config_file_from_args()
+    config_file = tmp_path / name
+    config_file.write_text(k8s_object("ConfigMap", CONFIGMAP)["data"][name])
+    args = [
+        f"--config.file={config_file}" if a.startswith("--config.file=") else a
+        for a in ringwatch_container()["args"][1:]
+    ]
+    config = load_config(args, environ={})
+    assert config.tables == tuple(ringwatch_config()["dynamodb.table"])
+    assert config.listen_host_port[1] == METRICS_PORT
+
+
+def test_config_file_flag_points_into_the_mounted_configmap() -> None:
+    directory, name = config_file_from_args()
+    container = ringwatch_container()
+    pod = k8s_object("Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    configmap = k8s_object("ConfigMap", CONFIGMAP)
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    assert name in configmap["data"]
+
+
+def test_metrics_port_and_its_name_agree_everywhere(final_stage: list[Instruction]) -> None:
+    container = ringwatch_container()
+    (port,) = container["ports"]
+    assert (port["name"], port["containerPort"]) == (METRICS_PORT_NAME, METRICS_PORT)
+    assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": port["name"]}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": port["name"]}
+    listen = ringwatch_config().get("web.listen-address", f":{METRICS_PORT}")
+    assert listen.rpartition(":")[2] == str(METRICS_PORT)
+    assert only(final_stage, "EXPOSE").value == str(METRICS_PORT)
+
+    (service_port,) = k8s_object("Service")["spec"]["ports"]
+    assert service_port["name"] == METRICS_PORT_NAME
+    assert service_port["port"] == METRICS_PORT
+    assert service_port["targetPort"] == METRICS_PORT_NAME
+    endpoints = k8s_object("ServiceMonitor")["spec"]["endpoints"]
+    assert [e["port"] for e in endpoints] == [METRICS_PORT_NAME]
+    assert all(e.get("path", "/metrics") == "/metrics" for e in endpoints)
+
+
+def test_selectors_and_service_account_reference_existing_objects() -> None:
+    deployment = k8s_object("Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    service = k8s_object("Service")
+    monitor = k8s_object("ServiceMonitor")
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    service_labels = service["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service_labels.items()
+    account = k8s_object("ServiceAccount")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+", role)
+
+
+def test_pod_runs_locked_down_as_the_image_user(final_stage: list[Instruction]) -> None:
+    pod = k8s_object("Deployment")["spec"]["template"]["spec"]
+    container = ringwatch_container()
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == image_uid(final_stage)
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    limits = container["resources"]["limits"]
+    assert limits["memory"].endswith("Mi") and int(limits["memory"][:-2]) >= 150
+    assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+
+
+def test_iam_policy_grants_only_reads_on_the_configured_ring_table() -> None:
+    from moto.iam.policy_validation import IAMPolicyDocumentValidator
+
+    text = IAM_POLICY.read_text()
+    IAMPolicyDocumentValidator(text).validate()  # AWS's grammar, as moto checks it
+    (statement,) = json.loads(text)["Statement"]
+    assert statement["Effect"] == "Allow"
+    actions = statement["Action"]
+    assert sorted(actions) == ["dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:Scan"]
+    assert not any("*" in a for a in actions)
+    resource = statement["Resource"]
+    match = re.fullmatch(r"arn:aws:dynamodb:([a-z0-9-]+):(\d{12}):table/([\w.-]+)", resource)
+    assert match, f"not a single table ARN (no wildcards, no indexes): {resource}"
+    config = ringwatch_config()
+    assert match.group(1) == config["dynamodb.region"]
+    assert [match.group(3)] == config["dynamodb.table"]
+
+
+# --- high availability and least privilege --------------------------------------------------
+
+
+def test_two_replicas_and_a_disruption_budget_that_keeps_one() -> None:
+    deployment = k8s_object("Deployment")
+    assert deployment["spec"]["replicas"] >= 2
+    budget = k8s_object("PodDisruptionBudget")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert 1 <= budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+    spread = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = spread["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_no_kubernetes_api_token_is_mounted() -> None:
+    pod = k8s_object("Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert k8s_object("ServiceAccount")["automountServiceAccountToken"] is False
+
+
+def test_core_objects_validate_strictly_against_the_kubernetes_schemas() -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    core = [o for o in k8s_objects() if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[
+        0] in ("apps", "policy")]
+    assert {o["kind"] for o in core} >= {"Deployment", "Service", "ConfigMap", "ServiceAccount",
+                                         "PodDisruptionBudget"}
+    for obj in core:
+        # Raises ValidationError on an unknown or mistyped field (--strict).
+        kubernetes_validate.validate(obj, "1.30.0", strict=True)
+
+
+# --- the mixin, generated into the deploy ---------------------------------------------------
+
+
+def mixin_build() -> ModuleType:
+    """mixin/build.py as a module."""
+    sys.path.insert(0, str(REPO / "mixin"))
+    import build
+
+    return build
+
+
+def test_prometheus_rule_is_the_rendered_mixin_and_passes_promtool(tmp_path: Path) -> None:
+    build = mixin_build()
+    rule = k8s_object("PrometheusRule")
+    assert rule == build.prometheus_rule(build.render())
+    monitor = k8s_object("ServiceMonitor")
+    # kube-prometheus-stack selects rules and monitors by the same release label.
+    assert rule["metadata"]["labels"]["release"] == monitor["metadata"]["labels"]["release"]
+    groups = tmp_path / "groups.yaml"
+    groups.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    result = subprocess.run(["promtool", "check", "rules", str(groups)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {r.get("alert") for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "CortexRingRolloutStalled" in names
+
+
+def test_dashboards_configmap_carries_every_rendered_dashboard_for_the_grafana_sidecar() -> None:
+    build = mixin_build()
+    configmap = k8s_object("ConfigMap", "ringwatch-dashboards")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboards = sorted(p.name for p in (REPO / "dashboards").glob("*.json"))
+    assert sorted(configmap["data"]) == dashboards
+    for name, text in configmap["data"].items():
+        assert json.loads(text) == json.loads((REPO / "dashboards" / name).read_text())
+    assert configmap == build.dashboards_configmap(build.render())
+    # `kubectl apply` keeps the whole object in an annotation, limited to 256 KiB.
+    size = len(json.dumps(configmap).encode())
+    print(f"dashboards ConfigMap: {size} bytes")
+    assert size < 256 * 1024
