@@ -25,8 +25,24 @@ function(cfg) {
     ],
   // Gate, then fold the replicas into one series.
   dedup(agg, expr):: '%s without (%s) (%s)' % [agg, p.replicaLabels, p.gate(expr)],
-  // Gate a series, keep the members whose value is 1 (a state), fold the replicas.
-  dedupOnes(agg, expr):: '%s without (%s) (%s == 1)' % [agg, p.replicaLabels, p.gate(expr)],
+  // Gate a state series, keep the members whose value is 1, fold the replicas. A bridged state (the
+  // last value of a series gone missing) counts only for a member with no current state series: with
+  // --metrics.member-states=current a member leaving PENDING must not stay PENDING for gapTolerance.
+  dedupOnes(agg, expr)::
+    local live = '(%s == 1)' % expr;
+    local replica = u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table']);
+    local member = u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table', 'ring', 'member']);
+    '%s without (%s) (\n  (%s == 1) unless on (%s) %s\n  or\n  (%s and on (%s) (max_over_time(ringwatch_up{%s}[%s]) == 1))\n)' % [
+      agg,
+      p.replicaLabels,
+      p.gate(expr),
+      member,
+      live,
+      live,
+      replica,
+      p.rw,
+      cfg.gapTolerance,
+    ],
 
   // Heartbeat age at ringwatch's last scan per member, with zone (the exporter's own judgement input).
   heartbeatAge:: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % p.rw)),

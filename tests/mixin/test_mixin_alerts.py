@@ -664,6 +664,19 @@ def latency_spike() -> list[Member]:
                    writes=spike_writes(i, 5, 300, 600, 1200)) for i in range(3)]
 
 
+def state_through_hiccups() -> Scenario:
+    joined = Member("ingester-3", zone="zone-a", states=((0, "PENDING"), (30, "ACTIVE")))
+    series = "ringwatch:member_state:current" + fmt_labels(member_labels(joined, state="ACTIVE"))
+    query = 'ringwatch:member_state:current{member="ingester-3"}'
+    return Scenario(
+        "a member's current state: one state once it moved on, kept through a failed scrape",
+        duration=240,
+        ringwatch=Ringwatch([*healthy_members(), joined]),
+        scrape_fails=lambda t: t == 120,
+        records=[(t, query, [(series, 1)]) for t in (60, 120, 135)],
+    )
+
+
 ISSUE10_SCENARIOS = [
     replica_restarts_while_cas_stalled,
     lambda: small_ring([Member("ingester-0")], "its only member stale"),
@@ -674,6 +687,7 @@ ISSUE10_SCENARIOS = [
     lambda: hiccups("scrape"),
     skewed_clocks,
     lambda: frozen_member_pages_first(STEP),
+    state_through_hiccups,
 ]
 # Every interval at 5 s: a promtool file of its own (one evaluation interval per file).
 FAST = 5

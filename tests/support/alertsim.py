@@ -212,6 +212,8 @@ class Scenario:
     other: Series = field(default_factory=dict)  # series of Cortex and kube-state-metrics
     expect: Expected = field(default_factory=list)
     step: int = STEP
+    # (eval time, PromQL expression, [(series as `name{labels}`, value)]) for promql_expr_test
+    records: list[tuple[int, str, list[tuple[str, float]]]] = field(default_factory=list)
 
 
 def fmt_labels(labels: dict[str, str]) -> str:
@@ -325,6 +327,11 @@ def promtool_doc(scenarios: Iterable[Scenario], replicas: int, member_states: st
                                  **({"exp_annotations": ann} if ann is not None else {})}
                                 for labels, ann in alerts]}
                 for t, name, alerts in sc.expect
+            ],
+            "promql_expr_test": [
+                {"expr": expr, "eval_time": f"{t}s",
+                 "exp_samples": [{"labels": series, "value": value} for series, value in samples]}
+                for t, expr, samples in sc.records
             ],
         })
     # Recording rules first, so alerts read this evaluation's records (promtool's order is random).
