@@ -58,6 +58,9 @@ class Timings:
     evaluation_interval: float = 1.0
     group_wait: float = 1.0
     group_interval: float = 1.0
+    # A second ring (store-gateways) with its own heartbeat period; 0 members: none.
+    slow_members: int = 0
+    slow_heartbeat_period: float = 15.0
 
     def pipeline(self) -> float:
         """Worst-case lag from a condition becoming true in DynamoDB to the webhook, `for:`
@@ -68,15 +71,20 @@ class Timings:
 
 
 TIMINGS = Timings()
+SLOW_RING = "collectors/store-gateway"
+SLOW_PREFIX = "store-gateway-"
 
 # The mixin's `_config`, scaled down so that every alert fires within seconds. Deep-merged into
 # mixin/config.libsonnet by mixin/build.py's render().
 MIXIN_CONFIG: dict[str, Any] = {
     "ringwatchSelector": f'job="{JOB}"',
     "ringDefaults": {
-        "heartbeatStaleAfter": "5s",
+        # The stale threshold: min(max(4 x period, floor), max(cap, 2 x period)) = 5s for 1s beats.
+        "heartbeatStaleFloor": "5s",
+        "heartbeatStaleCap": "5s",
         "heartbeatStaleFor": "2s",
-        "casStalledAfter": "5s",
+        # Later than the stale alert, so that the shipped inhibition (stale over CAS) is exercised.
+        "casStalledAfter": "8s",
         "casStalledFor": "2s",
         # Must stay above how long scenario 1 keeps its member frozen (stale + CAS alerts).
         "ghostAfter": "25s",
@@ -88,6 +96,9 @@ MIXIN_CONFIG: dict[str, Any] = {
         "rolloutStaleFor": "10s",
         "unhealthyFor": "2s",
     },
+    # A blind exporter's member series vanish within this (the default 1m rides out a failed scan).
+    "gapTolerance": "3s",
+    "versionMovingWindow": "10s",
     "scanFailingAfter": "5s",
     "scanFailingFor": "2s",
     "downFor": "10s",
@@ -158,6 +169,17 @@ def load_mixin_builder() -> Any:
 def render_mixin(config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The mixin rendered with the e2e `_config` (not a copy of its rules)."""
     return load_mixin_builder().render(MIXIN_CONFIG if config is None else config)
+
+
+def ring_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """The mixin's `_config.ringDefaults` with `config`'s overrides: what ringwatch's stale flags
+    must match."""
+    import _jsonnet
+
+    defaults = json.loads(_jsonnet.evaluate_snippet(
+        "defaults.jsonnet", "(import 'config.libsonnet')._config.ringDefaults",
+        jpathdir=[str(REPO / "mixin")]))
+    return {**defaults, **config.get("ringDefaults", {})}
 
 
 # --- the blind-able proxy between ringwatch and DynamoDB ---------------------------------------
@@ -478,13 +500,30 @@ class Stack:
         ], env)
         self.urls["simulator"] = sim.wait_for_log(
             r"control endpoint: (http://127\.0\.0\.1:\d+)", 30).group(1)
+        if t.slow_members:
+            slow = self._spawn("simulate-slow", [
+                sys.executable, "-m", "ringwatch", "simulate", "--dynamodb.table", self.table,
+                "--dynamodb.endpoint-url", self.dynamo.endpoint_url, "--ring.key", SLOW_RING,
+                "--members", str(t.slow_members), "--zones", str(min(t.zones, t.slow_members)),
+                "--member.prefix", SLOW_PREFIX,
+                "--heartbeat.period", f"{t.slow_heartbeat_period:g}s", "--seed", str(self.seed),
+                "--control.listen-address", "127.0.0.1:0",
+            ], env)
+            self.urls["simulator-slow"] = slow.wait_for_log(
+                r"control endpoint: (http://127\.0\.0\.1:\d+)", 30).group(1)
+        stale = ring_defaults(self.mixin_config)
 
         rw = self._spawn("ringwatch", [
             sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", self.table,
             "--dynamodb.region", "us-east-1", "--dynamodb.endpoint-url", self.proxy.url,
-            "--scan.interval", f"{t.scan_interval:g}s", "--scan.timeout", "800ms",
-            "--dynamodb.request-timeout", "400ms", "--dynamodb.connect-timeout", "400ms",
-            "--ring.stale-after", self.mixin_config["ringDefaults"]["heartbeatStaleAfter"],
+            "--scan.interval", f"{t.scan_interval:g}s",
+            "--scan.timeout", f"{round(800 * t.scan_interval)}ms",
+            "--dynamodb.request-timeout", f"{round(400 * t.scan_interval)}ms",
+            "--dynamodb.connect-timeout", f"{round(400 * t.scan_interval)}ms",
+            # The exporter and the mixin call the same members stale.
+            "--ring.stale-after", stale["heartbeatStaleCap"],
+            "--ring.stale-floor", stale["heartbeatStaleFloor"],
+            "--ring.stale-periods", str(stale["heartbeatStalePeriods"]),
             "--web.listen-address", "127.0.0.1:0",
         ], env)
         self.urls["ringwatch"] = rw.wait_for_log(
@@ -524,6 +563,8 @@ class Stack:
             },
             "receivers": [{"name": "webhook", "webhook_configs": [
                 {"url": self.webhook.url, "send_resolved": True, "max_alerts": 0}]}],
+            # The mixin's own inhibition rules, as deploy/alertmanager uses them.
+            **self.rendered["alertmanager_inhibit_rules"],
         }
         path = self.workdir / "alertmanager.yml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -569,7 +610,7 @@ class Stack:
         ])
 
     def stop(self) -> None:
-        for name in ("prometheus", "alertmanager", "ringwatch", "simulate"):
+        for name in ("prometheus", "alertmanager", "ringwatch", "simulate", "simulate-slow"):
             proc = self.procs.get(name)
             if proc is not None:
                 with contextlib.suppress(Exception):
@@ -641,6 +682,15 @@ class Stack:
         except urllib.error.HTTPError as err:
             return json.loads(err.read() or b"{}") or {"status": "error", "error": str(err)}
 
+    def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        """Alerts Alertmanager holds as firing (inhibited ones too), as its API lists them."""
+        return http_json(self.urls["alertmanager"] + "/api/v2/alerts")
+
+    def post_alerts(self, alerts: list[dict[str, str]]) -> None:
+        """Hand alerts (label sets) to Alertmanager as Prometheus would."""
+        http_json(self.urls["alertmanager"] + "/api/v2/alerts", method="POST",
+                  data=[{"labels": labels} for labels in alerts])
+
     def prometheus_alerts(self) -> list[dict[str, Any]]:
         """Pending and firing alerts as Prometheus sees them."""
         return http_json(self.urls["prometheus"] + "/api/v1/alerts")["data"]["alerts"]
@@ -670,7 +720,7 @@ ringwatch e2e stack: {tm.members} simulated ingesters in {tm.zones} zones heartb
 {tm.heartbeat_period:g}s into table {stack.table} (ring {RING}) on moto; ringwatch scans every
 {tm.scan_interval:g}s; Prometheus scrapes and evaluates every {tm.scrape_interval:g}s with the mixin
 rendered at e2e thresholds:
-  heartbeat stale after {t['heartbeatStaleAfter']} for {t['heartbeatStaleFor']}, \
+  heartbeat stale after {t['heartbeatStaleCap']} for {t['heartbeatStaleFor']}, \
 CAS stalled after {t['casStalledAfter']} for {t['casStalledFor']},
   ghost after {t['ghostAfter']} for {t['ghostFor']}, JOINING stuck for {t['joiningStuckFor']}, \
 scan failing after {c['scanFailingAfter']} for {c['scanFailingFor']}.

@@ -53,13 +53,22 @@ local m = (import 'mixin.libsonnet') { _config:: merge(super._config, std.extVar
 {
   prometheus_alerts: m.prometheusAlerts,
   prometheus_rules: m.prometheusRules,
+  alertmanager_inhibit_rules: m.alertmanagerInhibitRules,
   dashboards: m.grafanaDashboards,
 }
 """
+# Also rendered: the Alertmanager inhibition rules beside the rules, and into the example config.
+INHIBIT_PATH = MIXIN_DIR / "alertmanager_inhibit_rules.yaml"
+ALERTMANAGER_CONFIG_PATH = REPO_DIR / "deploy" / "alertmanager" / "alertmanager.yml"
+# The example Alertmanager config carries the rendered inhibit rules between these two lines.
+INHIBIT_BEGIN = ("# BEGIN inhibit rules rendered by mixin/build.py"
+                 " (mixin/alertmanager_inhibit_rules.yaml)")
+INHIBIT_END = "# END inhibit rules rendered by mixin/build.py"
 
 
 def render(config_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{"prometheus_alerts": ..., "prometheus_rules": ..., "dashboards": {file name: dashboard}}."""
+    """{"prometheus_alerts": ..., "prometheus_rules": ..., "alertmanager_inhibit_rules": ...,
+    "dashboards": {file name: dashboard}}."""
     out = _jsonnet.evaluate_snippet(
         "build.jsonnet",
         _SNIPPET,
@@ -97,6 +106,7 @@ def rendered_files(config_overrides: dict[str, Any] | None = None) -> dict[Path,
     files = {
         ALERTS_PATH: to_yaml(out["prometheus_alerts"]),
         RULES_PATH: to_yaml(out["prometheus_rules"]),
+        **inhibit_files(out["alertmanager_inhibit_rules"]),
     }
     for name, dashboard in sorted(out["dashboards"].items()):
         files[DASHBOARDS_DIR / name] = to_json(dashboard)
@@ -148,6 +158,25 @@ def check(files: dict[Path, str]) -> list[str]:
         if path not in files:
             problems.append(f"{path.relative_to(REPO_DIR)}: not produced by the mixin any more")
     return problems
+
+
+def inhibit_files(inhibit: dict[str, Any]) -> dict[Path, str]:
+    """The inhibition rules beside the rules, and in deploy/alertmanager's example config."""
+    files = {INHIBIT_PATH: to_yaml(inhibit)}
+    if ALERTMANAGER_CONFIG_PATH.exists():
+        files[ALERTMANAGER_CONFIG_PATH] = with_inhibit_rules(ALERTMANAGER_CONFIG_PATH.read_text(),
+                                                             inhibit)
+    return files
+
+
+def with_inhibit_rules(config_text: str, inhibit: dict[str, Any]) -> str:
+    """An Alertmanager config with the block between INHIBIT_BEGIN and INHIBIT_END replaced."""
+    head, begin, rest = config_text.partition(INHIBIT_BEGIN + "\n")
+    _, end, tail = rest.partition(INHIBIT_END + "\n")
+    if not begin or not end:
+        raise ValueError(f"{ALERTMANAGER_CONFIG_PATH}: no {INHIBIT_BEGIN!r} ... {INHIBIT_END!r}"
+                         " block")
+    return head + begin + to_yaml(inhibit) + end + tail
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,13 +49,18 @@
     // --- Per-ring thresholds --------------------------------------------------------------------
     // Defaults for every ring. Any of these can be overridden for one ring in ringOverrides.
     ringDefaults: {
-      // CortexRingMemberHeartbeatStale: heartbeat older than this (Cortex's heartbeat timeout is 1m and
-      // ingesters heartbeat every 5s-1m, plus one scan interval of ringwatch)...
-      heartbeatStaleAfter: '90s',
-      // ...for this long. Also the threshold of the stale-member recording rules and of the two alerts
-      // built on them (CortexRingUnhealthyMembers, CortexRingRolloutStalled).
-      heartbeatStaleFor: '1m',
-      heartbeatStaleSeverity: 'warning',
+      // CortexRingMemberHeartbeatStale: a member is stale when its heartbeat age at ringwatch's scan
+      // exceeds min(max(periods x P, floor), max(cap, 2 x P)), P being the heartbeat period ringwatch
+      // learned for it (ringwatch_member_heartbeat_period_seconds); the cap while P is not known yet.
+      // These three must match the exporter's --ring.stale-periods, --ring.stale-floor and
+      // --ring.stale-after, so that /ring, `ringwatch scan` and the alerts call the same members stale.
+      heartbeatStalePeriods: 4,
+      heartbeatStaleFloor: '20s',
+      heartbeatStaleCap: '1m',
+      // ...for this long (two to three evaluations: one late scan never pages). The first page for a
+      // member frozen in the ring, hence critical.
+      heartbeatStaleFor: '15s',
+      heartbeatStaleSeverity: 'critical',
       // CortexRingMemberCASStalled: the item's version has not changed for this long (ringwatch's clock)...
       casStalledAfter: '2m',
       // ...held for this long.
@@ -66,6 +71,11 @@
       // ...held for this long.
       ghostFor: '5m',
       ghostSeverity: 'warning',
+      // CortexRingMemberClockSkewed: the heartbeat age (at scan) is beyond the stale threshold either
+      // way while the item's version keeps moving: the member's clock (or ringwatch's) is off. Not a
+      // ghost and not a hang; Cortex's ring readers judge heartbeats on their own clocks.
+      clockSkewFor: '5m',
+      clockSkewSeverity: 'info',
       // CortexRingRolloutStalled: a member has stayed in one of these states for longer than this.
       // JOINING/PENDING normally last seconds for ingesters; LEAVING lasts the final sleep (30s) plus any
       // flush on shutdown. null disables the rule for that state.
@@ -76,10 +86,11 @@
       // for this long.
       rolloutStaleFor: '5m',
       rolloutSeverity: 'critical',
-      // CortexRingUnhealthyMembers: stale members in more failure domains than this: zones in a
-      // zone-aware ring (a whole zone may be down), members in a ring without zones. Replication factor 3
-      // survives one...
-      maxUnhealthyDomains: 1,
+      // CortexRingUnhealthyMembers: stale members in more failure domains (zones in a zone-aware ring,
+      // members in a ring without zones) than the quorum tolerates: RF - (floor(RF/2) + 1), with
+      // RF = min(replicationFactor, failure domains). Set it to Cortex's -distributor.replication-factor
+      // (or the store-gateway's); a ring whose only member is stale, or one of two, always pages.
+      replicationFactor: 3,
       // ...held for this long.
       unhealthyFor: '1m',
       unhealthySeverity: 'critical',
@@ -90,6 +101,16 @@
     ringOverrides: {
       'collectors/store-gateway': { joiningStuckFor: '30m' },
     },
+
+    // --- Hiccups ------------------------------------------------------------------------------------
+    // A member series that went missing (a failed scrape writes staleness markers) or a replica whose
+    // last scan failed (ringwatch_up 0) still counts for this long, so that one hiccup resets no
+    // `for:` clock. The price: member alerts stop this long after ringwatch goes blind.
+    gapTolerance: '1m',
+    // A member's item "moves" when its version changed within this window (longer than the longest
+    // heartbeat period, 1m, plus a scan and a scrape); judged on Prometheus' own history of
+    // ringwatch_member_cas_writes_total, so a ringwatch restart does not reset it.
+    versionMovingWindow: '2m',
 
     // --- Ingester CAS ----------------------------------------------------------------------------
     // CortexIngesterCASFlatlined: an ingester that is up had no successful ring CAS in this window

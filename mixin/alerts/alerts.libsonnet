@@ -1,4 +1,5 @@
 (import 'ring.libsonnet') +
 (import 'rollout.libsonnet') +
 (import 'ingester.libsonnet') +
-(import 'ringwatch.libsonnet')
+(import 'ringwatch.libsonnet') +
+(import 'inhibit.libsonnet')

@@ -1,5 +1,6 @@
-// Alerts on ring members, from the gated and replica-folded recording rules: while ringwatch does not
-// see a table (ringwatch_up 0 on every replica, or the snapshot expired) none of these can fire for it.
+// Alerts on ring members, from the gated and replica-folded series: while ringwatch does not see a table
+// (ringwatch_up 0 on every replica, or the snapshot expired) for longer than gapTolerance, none of these
+// can fire for it.
 local u = import '../lib/utils.libsonnet';
 
 local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (zone {{ . }}){{ end }} of ring {{ $labels.ring }} in table {{ $labels.table }}';
@@ -11,6 +12,12 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
     local sel(v, extra='') =
       local m = u.sel([extra, v.matcher]);
       if m == '' then '' else '{%s}' % m,
+    local thresholdText(v) = '%s heartbeat periods, at least %s, at most the larger of %s and two periods; %s while the period is not known' % [
+      u.num(v.t.heartbeatStalePeriods),
+      v.t.heartbeatStaleFloor,
+      v.t.heartbeatStaleCap,
+      v.t.heartbeatStaleCap,
+    ],
 
     groups+: [
       {
@@ -18,18 +25,17 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
         rules: std.flattenArrays([
           [
             {
-              alert: 'CortexRingMemberHeartbeatStale',
-              expr: 'ringwatch:member_heartbeat_age_seconds:max%s > %s' % [sel(v), u.num(u.seconds(v.t.heartbeatStaleAfter))],
-              'for': v.t.heartbeatStaleFor,
-              labels: { severity: v.t.heartbeatStaleSeverity } + v.labels,
-              annotations: {
-                summary: 'A Cortex ring member has stopped heartbeating.',
-                description: memberText + ' last heartbeated {{ $value | humanizeDuration }} before ringwatch read it (threshold %s). Cortex treats it as unhealthy after its heartbeat timeout.' % v.t.heartbeatStaleAfter,
-              },
-            },
-            {
               alert: 'CortexRingMemberCASStalled',
-              expr: 'ringwatch:member_cas_age_seconds:min%s > %s' % [sel(v), u.num(u.seconds(v.t.casStalledAfter))],
+              // Computed here like the stale age, so that both resolve at the same evaluation, and
+              // evaluated first: the stale alert inhibits this one, whose resolution must reach
+              // Alertmanager before the stale one's (else it is notified for a moment in between).
+              expr: |||
+                %s
+                > %s
+              ||| % [
+                p.withZone('(time() - %s)' % p.dedup('min', 'ringwatch_member_cas_last_change_timestamp_seconds{%s}' % u.sel([p.rw, v.matcher]))),
+                u.num(u.seconds(v.t.casStalledAfter)),
+              ],
               'for': v.t.casStalledFor,
               labels: { severity: v.t.casStalledSeverity } + v.labels,
               annotations: {
@@ -38,27 +44,67 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
               },
             },
             {
+              alert: 'CortexRingMemberHeartbeatStale',
+              // The age is computed here, not read from the recording rule: a rule of another group is
+              // read as of its last evaluation, up to one interval late. The threshold moves slowly.
+              expr: |||
+                %s
+                > ringwatch:member_heartbeat_stale_threshold_seconds%s
+              ||| % [
+                p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % u.sel([p.rw, v.matcher]))),
+                sel(v),
+              ],
+              'for': v.t.heartbeatStaleFor,
+              labels: { severity: v.t.heartbeatStaleSeverity } + v.labels,
+              annotations: {
+                summary: 'A Cortex ring member has stopped heartbeating.',
+                description: memberText + ' last heartbeated {{ $value | humanizeDuration }} before ringwatch read it, more than its stale threshold (%s). Cortex treats it as unhealthy after its heartbeat timeout.' % thresholdText(v),
+              },
+            },
+            {
               alert: 'CortexRingMemberGhost',
+              // A member whose version still moves is alive (a skewed clock), not a ghost.
               expr: |||
                 ringwatch:member_heartbeat_age_seconds:max%s > %s
                 and on (%s)
                 ringwatch:member_state:current{state="ACTIVE"}
-              ||| % [sel(v), u.num(u.seconds(v.t.ghostAfter)), p.memberOn],
+                unless on (%s)
+                %s
+              ||| % [sel(v), u.num(u.seconds(v.t.ghostAfter)), p.memberOn, p.memberOn, p.versionMoving],
               'for': v.t.ghostFor,
               labels: { severity: v.t.ghostSeverity } + v.labels,
               annotations: {
                 summary: 'A Cortex ring member is ACTIVE but dead: it must be forgotten.',
-                description: memberText + ' is ACTIVE but its last heartbeat is {{ $value | humanizeDuration }} old (threshold %s): it died without leaving the ring and still owns tokens. Forget it once its process is confirmed gone.' % v.t.ghostAfter,
+                description: memberText + ' is ACTIVE but its last heartbeat is {{ $value | humanizeDuration }} old (threshold %s) and its version has not moved: it died without leaving the ring and still owns tokens. Forget it once its process is confirmed gone.' % v.t.ghostAfter,
+              },
+            },
+            {
+              alert: 'CortexRingMemberClockSkewed',
+              expr: |||
+                abs(ringwatch:member_heartbeat_age_seconds:max%s)
+                > ringwatch:member_heartbeat_stale_threshold_seconds%s
+                and on (%s)
+                %s
+              ||| % [sel(v), sel(v), p.memberOn, p.versionMoving],
+              'for': v.t.clockSkewFor,
+              labels: { severity: v.t.clockSkewSeverity } + v.labels,
+              annotations: {
+                summary: "A Cortex ring member's heartbeat timestamps are off while it keeps writing: its clock is skewed.",
+                description: memberText + " writes its item (the version moves) but its heartbeat timestamp is {{ $value | humanizeDuration }} away from ringwatch's clock, beyond its stale threshold. Cortex's ring readers judge heartbeats on their own clocks: fix the clock (NTP) of the member's node or of ringwatch's.",
               },
             },
             {
               alert: 'CortexRingUnhealthyMembers',
-              expr: 'ringwatch:ring_unhealthy_domains:count%s > %s' % [sel(v), u.num(v.t.maxUnhealthyDomains)],
+              expr: |||
+                ringwatch:ring_unhealthy_domains:count%s
+                > on (%s)
+                ringwatch:ring_tolerated_failure_domains:count%s
+              ||| % [sel(v), p.ringOn, sel(v)],
               'for': v.t.unhealthyFor,
               labels: { severity: v.t.unhealthySeverity } + v.labels,
               annotations: {
                 summary: 'Too many stale members in a Cortex ring for its replication to hold.',
-                description: 'Ring {{ $labels.ring }} in table {{ $labels.table }} has stale members in {{ $value }} failure domains (zones, or members if the ring has no zones); at most %s can be lost. Writes and reads of some series fail their quorum.' % v.t.maxUnhealthyDomains,
+                description: 'Ring {{ $labels.ring }} in table {{ $labels.table }} has stale members in {{ $value }} failure domains (zones, or members if the ring has no zones), more than its quorum tolerates (replication factor %s, capped by the number of failure domains). Writes and reads of some series fail their quorum.' % u.num(v.t.replicationFactor),
               },
             },
           ]

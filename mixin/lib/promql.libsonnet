@@ -11,16 +11,60 @@ function(cfg) {
   tableOn: u.labels(p.groupLabels + ['job', 'table']),
   ringOn: u.labels(p.groupLabels + ['job', 'table', 'ring']),
 
-  // Keep each replica's series only while that replica's last scan of the table succeeded: a blind
-  // replica's leftover snapshot never speaks for the table.
+  // Keep each replica's series only while that replica's scans of the table succeed: a blind replica's
+  // leftover snapshot never speaks for the table. Both sides are bridged over gapTolerance (the last
+  // value of a series that missed a scrape; a replica whose last scan failed), so that one failed scan
+  // or scrape resets no `for:` clock.
   gate(expr)::
-    '(%s and on (%s) (ringwatch_up{%s} == 1))' % [
+    '(last_over_time(%s[%s]) and on (%s) (max_over_time(ringwatch_up{%s}[%s]) == 1))' % [
       expr,
+      cfg.gapTolerance,
       u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table']),
       p.rw,
+      cfg.gapTolerance,
     ],
   // Gate, then fold the replicas into one series.
   dedup(agg, expr):: '%s without (%s) (%s)' % [agg, p.replicaLabels, p.gate(expr)],
+  // Gate a state series, keep the members whose value is 1, fold the replicas. A bridged state (the
+  // last value of a series gone missing) counts only for a member with no current state series: with
+  // --metrics.member-states=current a member leaving PENDING must not stay PENDING for gapTolerance.
+  dedupOnes(agg, expr)::
+    local live = '(%s == 1)' % expr;
+    local replica = u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table']);
+    local member = u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table', 'ring', 'member']);
+    '%s without (%s) (\n  (%s == 1) unless on (%s) %s\n  or\n  (%s and on (%s) (max_over_time(ringwatch_up{%s}[%s]) == 1))\n)' % [
+      agg,
+      p.replicaLabels,
+      p.gate(expr),
+      member,
+      live,
+      live,
+      replica,
+      p.rw,
+      cfg.gapTolerance,
+    ],
+
+  // Heartbeat age at ringwatch's last scan per member, with zone (the exporter's own judgement input).
+  heartbeatAge:: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % p.rw)),
+  // The stale threshold per member of rule variant v (see heartbeatStalePeriods in config.libsonnet):
+  // min(max(k*P, floor), max(cap, 2*P)) from the recorded period P, the cap where P is not known yet.
+  // `age` is an expression with one series per member (with zone) of the variant.
+  staleThreshold(v, age)::
+    local m = if v.matcher == '' then '' else '{%s}' % v.matcher;
+    local P = 'ringwatch:member_heartbeat_period_seconds:max%s' % m;
+    local cap = u.num(u.seconds(v.t.heartbeatStaleCap));
+    local a = 'clamp_min(%s * %s, %s)' % [P, u.num(v.t.heartbeatStalePeriods), u.num(u.seconds(v.t.heartbeatStaleFloor))];
+    local b = 'clamp_min(%s * 2, %s)' % [P, cap];
+    // min(a, b) = (a + b - |a - b|) / 2: PromQL has no element-wise min of two vectors.
+    '(%(a)s + %(b)s - abs(%(a)s - %(b)s)) / 2\nor\n%(age)s * 0 + %(cap)s' % { a: a, b: b, age: age, cap: cap },
+  // 1 per member whose version moved within versionMovingWindow (any replica; Prometheus' own history).
+  versionMoving::
+    '(max without (%(R)s) (max_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(w)s]) - min_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(w)s])) > 0)' % {
+      R: p.replicaLabels,
+      rw: p.rw,
+      w: cfg.versionMovingWindow,
+    },
+
   // Adds the member's zone as `member_zone`.
   withZone(expr)::
     '%s\n* on (%s) group_left (member_zone)\nringwatch:member_zone:info' % [expr, p.memberOn],

@@ -24,35 +24,45 @@ local u = import '../lib/utils.libsonnet';
             ],
           },
           {
+            // Heartbeat age at ringwatch's last scan (the exporter's judgement input, not time() - timestamp:
+            // that would add scan and scrape lag to every healthy member's age).
             record: 'ringwatch:member_heartbeat_age_seconds:max',
-            expr: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % rw)),
+            expr: p.heartbeatAge,
           },
           {
-            // Time since any replica last saw the member's version change (ringwatch's clock).
+            // Time since the earliest replica saw the member's current version (ringwatch's clock); the
+            // earliest, so that a restarted replica's fresh "first seen" does not reset it.
             record: 'ringwatch:member_cas_age_seconds:min',
-            expr: p.withZone('(time() - %s)' % p.dedup('max', 'ringwatch_member_cas_last_change_timestamp_seconds{%s}' % rw)),
+            expr: p.withZone('(time() - %s)' % p.dedup('min', 'ringwatch_member_cas_last_change_timestamp_seconds{%s}' % rw)),
           },
           {
             // The member's current state (value 1), whatever --metrics.member-states says.
             record: 'ringwatch:member_state:current',
-            expr: p.withZone(p.dedup('max', 'ringwatch_member_state{%s} == 1' % rw)),
+            expr: p.withZone(p.dedupOnes('max', 'ringwatch_member_state{%s}' % rw)),
           },
           {
             record: 'ringwatch:member_token_ownership_ratio:max',
             expr: p.withZone(p.dedup('max', 'ringwatch_member_token_ownership_ratio{%s}' % rw)),
           },
+          {
+            // The member's heartbeat period as ringwatch learned it (absent until known).
+            record: 'ringwatch:member_heartbeat_period_seconds:max',
+            expr: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_period_seconds{%s}' % rw)),
+          },
         ] + [
           {
-            // 1 if the member's heartbeat is older than the ring's heartbeatStaleAfter, else 0.
-            record: 'ringwatch:member_heartbeat_stale:bool',
-            expr: 'ringwatch:member_heartbeat_age_seconds:max%s > bool %s' % [
-              if v.matcher == '' then '' else '{%s}' % v.matcher,
-              u.num(u.seconds(v.t.heartbeatStaleAfter)),
-            ],
+            // The member's stale threshold, from its heartbeat period (the cap while it is not known).
+            record: 'ringwatch:member_heartbeat_stale_threshold_seconds',
+            expr: p.staleThreshold(v, 'ringwatch:member_heartbeat_age_seconds:max%s' % (if v.matcher == '' then '' else '{%s}' % v.matcher)),
             [if v.labels != {} then 'labels']: v.labels,
           }
           for v in p.ringVariants
         ] + [
+          {
+            // 1 if the member's heartbeat age exceeds its stale threshold, else 0: what ringwatch calls stale.
+            record: 'ringwatch:member_heartbeat_stale:bool',
+            expr: 'ringwatch:member_heartbeat_age_seconds:max > bool ringwatch:member_heartbeat_stale_threshold_seconds',
+          },
           {
             record: 'ringwatch:zone_stale_members:sum',
             expr: 'sum without (member) (ringwatch:member_heartbeat_stale:bool)',
@@ -72,6 +82,27 @@ local u = import '../lib/utils.libsonnet';
               )
             |||,
           },
+          {
+            // Failure domains per ring: zones in a zone-aware ring, members in a ring without zones.
+            record: 'ringwatch:ring_failure_domains:count',
+            expr: |||
+              count without (member_zone) (count without (member) (ringwatch:member_zone:info{member_zone!=""}))
+              or
+              count without (member, member_zone) (ringwatch:member_zone:info{member_zone=""})
+            |||,
+          },
+        ] + [
+          {
+            // Failure domains the quorum tolerates: RF - (floor(RF/2) + 1), RF = min(replicationFactor, domains).
+            record: 'ringwatch:ring_tolerated_failure_domains:count',
+            expr: |||
+              clamp_max(ringwatch:ring_failure_domains:count%(m)s, %(rf)s)
+              - (floor(clamp_max(ringwatch:ring_failure_domains:count%(m)s, %(rf)s) / 2) + 1)
+            ||| % { m: if v.matcher == '' then '' else '{%s}' % v.matcher, rf: u.num(v.t.replicationFactor) },
+            [if v.labels != {} then 'labels']: v.labels,
+          }
+          for v in p.ringVariants
+        ] + [
           {
             record: 'ringwatch:ring_members:max',
             expr: p.dedup('max', 'ringwatch_ring_members{%s}' % rw),

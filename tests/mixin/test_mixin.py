@@ -23,6 +23,8 @@ SPEC_ALERTS = {
     "CortexRingRolloutStalled", "CortexRingUnhealthyMembers", "CortexIngesterCASFlatlined",
     "RingwatchScanFailing", "RingwatchDown", "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors",
 }
+# Alerts the mixin adds to the SPEC's (issue 10: clock skew is its own signal).
+MIXIN_ALERTS = SPEC_ALERTS | {"CortexRingMemberClockSkewed"}
 DASHBOARD_TITLES = {"ringwatch / Ring health", "ringwatch / Rollout progress",
                     "ringwatch / Exporter"}
 
@@ -78,6 +80,28 @@ def test_rendered_rules_pass_promtool_check_without_lint_findings():
     assert "SUCCESS" in result.stdout and "FAILED" not in result.stdout, result.stdout
 
 
+def test_inhibit_rules_ship_beside_the_rules_and_in_the_example_alertmanager_config(default):
+    rendered = default["alertmanager_inhibit_rules"]
+    assert yaml.safe_load((MIXIN / "alertmanager_inhibit_rules.yaml").read_text()) == rendered
+    example = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+    assert yaml.safe_load(example.read_text())["inhibit_rules"] == rendered["inhibit_rules"]
+    pairs = {(r["source_matchers"][0], m) for r in rendered["inhibit_rules"]
+             for m in r["target_matchers"]}
+    assert ('alertname="RingwatchScanFailing"',
+            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled|'
+            'CortexRingMemberGhost|CortexRingMemberClockSkewed|CortexRingRolloutStalled|'
+            'CortexRingUnhealthyMembers"') in pairs
+    assert ('alertname="CortexRingMemberGhost"',
+            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled"') in pairs
+    assert ('alertname="CortexRingUnhealthyMembers"', 'severity=~"warning|info"') in pairs
+    assert ('alertname="CortexRingMemberHeartbeatStale"',
+            'alertname="CortexRingMemberCASStalled"') in pairs
+    result = subprocess.run(["amtool", "check-config", str(example)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(rendered['inhibit_rules'])} inhibit rules" in result.stdout
+
+
 def test_jsonnet_sources_are_formatted():
     sources = sorted(str(p) for p in MIXIN.rglob("*.libsonnet"))
     assert len(sources) >= 10
@@ -88,7 +112,7 @@ def test_jsonnet_sources_are_formatted():
 
 def test_every_spec_alert_exists_with_severity_summary_description_and_runbook(default):
     alerts = alerts_of(default)
-    assert {a["alert"] for a in alerts} == SPEC_ALERTS
+    assert {a["alert"] for a in alerts} == MIXIN_ALERTS
     runbook = (MIXIN / "runbook.md").read_text()
     sections = {h.strip() for h in re.findall(r"^## (.+)$", runbook, re.M)}
     for a in alerts:
@@ -191,10 +215,12 @@ def test_config_overrides_reach_every_output(tmp_path):
         "ringwatchSelector": 'job="rw-e2e"',
         "ingesterSelector": 'job="e2e/ingester"',
         "kubeStateMetricsSelector": 'job="ksm-e2e"',
-        "ringDefaults": {"heartbeatStaleAfter": "5s", "heartbeatStaleFor": "2s",
+        "ringDefaults": {"heartbeatStalePeriods": 3, "heartbeatStaleFloor": "5s",
+                         "heartbeatStaleCap": "10s", "heartbeatStaleFor": "2s",
                          "casStalledAfter": "7s", "ghostAfter": "1m30s",
-                         "heartbeatStaleSeverity": "page"},
-        "ringOverrides": {"collectors/distributor": {"heartbeatStaleAfter": "3m"}},
+                         "heartbeatStaleSeverity": "page", "replicationFactor": 5},
+        "ringOverrides": {"collectors/distributor": {"heartbeatStaleCap": "3m"}},
+        "gapTolerance": "20s", "versionMovingWindow": "40s",
         "scanFailingAfter": "20s", "scanFailingFor": "4s",
         "ingesterCASWindow": "15s",
         "runbookURLBase": "https://runbooks.example/ringwatch",
@@ -207,12 +233,22 @@ def test_config_overrides_reach_every_output(tmp_path):
     # the default rule (now excluding both overridden rings) and one per overridden ring
     assert len(stale) == 3
     by_ring = {a["labels"].get("ring"): a for a in stale}
-    assert by_ring[None]["expr"].endswith("> 5") and by_ring[None]["for"] == "2s"
+    assert by_ring[None]["for"] == "2s"
     assert 'ring!~"collectors/distributor|collectors/store-gateway"' in by_ring[None]["expr"]
-    assert by_ring["collectors/distributor"]["expr"].endswith("> 180")
+    assert "[20s]" in by_ring[None]["expr"]
     assert all(a["labels"]["severity"] == "page" for a in stale)
+    thresholds = {r.get("labels", {}).get("ring"): r["expr"] for r in records
+                  if r["record"] == "ringwatch:member_heartbeat_stale_threshold_seconds"}
+    assert "* 3, 5)" in thresholds[None] and "* 2, 10)" in thresholds[None]
+    assert thresholds[None].endswith("* 0 + 10")
+    assert thresholds["collectors/distributor"].endswith("* 0 + 180")
+    tolerated = [r["expr"] for r in records
+                 if r["record"] == "ringwatch:ring_tolerated_failure_domains:count"]
+    assert tolerated and all(", 5)" in e for e in tolerated)
+    skew = next(a for a in alerts if a["alert"] == "CortexRingMemberClockSkewed")
+    assert "[40s]" in skew["expr"]
     cas = next(a for a in alerts if a["alert"] == "CortexRingMemberCASStalled")
-    assert cas["expr"].endswith("> 7")
+    assert cas["expr"].rstrip().endswith("> 7")
     ghost = next(a for a in alerts if a["alert"] == "CortexRingMemberGhost")
     assert "> 90\n" in ghost["expr"]
     scan = next(a for a in alerts if a["alert"] == "RingwatchScanFailing")

@@ -11,204 +11,52 @@ current.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 import yaml
 from support import REPO
+from support.alertsim import (
+    NS,
+    RING,
+    SG_RING,
+    STEP,
+    TABLE,
+    Member,
+    Ringwatch,
+    Scenario,
+    Series,
+    fmt_labels,
+    hms,
+    member_labels,
+    promtool_doc,
+    silent,
+    spike_writes,
+    start_promtool,
+)
 from support.cortexdata import HANG_FIXTURES
 
 RENDERED_ALERTS = REPO / "mixin" / "prometheus_alerts.yaml"
-RENDERED_RULES = REPO / "mixin" / "prometheus_rules.yaml"
 RUNBOOK_BASE = yaml.safe_load(RENDERED_ALERTS.read_text())["groups"][0]["rules"][0]["annotations"][
     "runbook_url"].split("#")[0]
-STEP = 15
-TABLE = "cortex-ring"
-RING = "collectors/ring"
-SG_RING = "collectors/store-gateway"
-NS = "cortex"
-STATES = ("ACTIVE", "LEAVING", "PENDING", "JOINING", "LEFT", "READONLY")
 FIXTURES = HANG_FIXTURES
 
 MEMBER_ALERTS = (
     "CortexRingMemberHeartbeatStale",
     "CortexRingMemberCASStalled",
     "CortexRingMemberGhost",
+    "CortexRingMemberClockSkewed",
     "CortexRingRolloutStalled",
     "CortexRingUnhealthyMembers",
 )
 ALL_ALERTS = (*MEMBER_ALERTS, "CortexIngesterCASFlatlined", "RingwatchScanFailing", "RingwatchDown",
               "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors")
-
-
-@dataclass
-class Member:
-    """A member's item as Cortex writes it: a write every `period` s from `born` until `frozen`."""
-
-    name: str
-    zone: str = ""
-    ring: str = RING
-    born: int = 0
-    gone: int | None = None  # item deleted (clean leave)
-    frozen: int | None = None  # last write at this time (hang, SIGKILL)
-    states: tuple[tuple[int, str], ...] = ((0, "ACTIVE"),)
-    period: int = 5
-
-    def exists(self, t: int) -> bool:
-        return self.born <= t and (self.gone is None or t < self.gone)
-
-    def last_write(self, t: int) -> int:
-        w = t if self.frozen is None else min(t, self.frozen)
-        return self.born + (w - self.born) // self.period * self.period
-
-    def state(self, t: int) -> str:
-        written = self.last_write(t)
-        return [s for at, s in self.states if at <= written][-1]
-
-    def cas_change(self, t: int) -> int:
-        # ringwatch's clock: the first scan that saw the current version.
-        return -(-self.last_write(t) // STEP) * STEP
-
-
-@dataclass
-class Ringwatch:
-    """What one ringwatch process serves for one table, scanning every STEP seconds."""
-
-    members: list[Member]
-    scan_ok: Callable[[int], bool] = lambda t: True
-    loop_alive: Callable[[int], bool] = lambda t: True  # False: the scan loop is wedged
-    max_age: int = 45
-
-    def last_scan(self, t: int) -> int | None:
-        scans = [s for s in range(0, t + 1, STEP) if self.loop_alive(s)]
-        return scans[-1] if scans else None
-
-    def last_success(self, t: int) -> int | None:
-        ok = [s for s in range(0, t + 1, STEP) if self.loop_alive(s) and self.scan_ok(s)]
-        return ok[-1] if ok else None
-
-    def series(self, t: int, member_states: str) -> dict[tuple[str, tuple], float]:
-        out: dict[tuple[str, tuple], float] = {}
-        table = (("table", TABLE),)
-        scan = self.last_scan(t)
-        out["ringwatch_up", table] = 1.0 if scan is not None and self.scan_ok(scan) else 0.0
-        good = self.last_success(t)
-        if good is None:
-            return out
-        out["ringwatch_last_successful_scan_timestamp_seconds", table] = float(good)
-        if t - good > self.max_age:
-            return out
-        counts: dict[tuple[str, str], int] = {}
-        for m in self.members:
-            if not m.exists(good):
-                continue
-            key = (*table, ("ring", m.ring), ("member", m.name))
-            state = m.state(good)
-            counts[m.ring, state] = counts.get((m.ring, state), 0) + 1
-            out["ringwatch_member_heartbeat_age_seconds", key] = float(good - m.last_write(good))
-            out["ringwatch_member_cas_last_change_timestamp_seconds", key] = float(
-                m.cas_change(good))
-            info = (*key, ("addr", f"{m.name}:9095"), ("member_zone", m.zone))
-            out["ringwatch_member_info", info] = 1.0
-            out["ringwatch_member_token_ownership_ratio", key] = 0.25
-            for s in STATES if member_states == "all" else (state,):
-                out["ringwatch_member_state", (*key, ("state", s))] = 1.0 if s == state else 0.0
-        for ring in {m.ring for m in self.members}:
-            for s in STATES:
-                labels = (*table, ("ring", ring), ("state", s))
-                out["ringwatch_ring_members", labels] = float(counts.get((ring, s), 0))
-        return out
-
-
-Series = dict[str, Callable[[int], float | None]]
-
-
-@dataclass
-class Scenario:
-    name: str
-    duration: int
-    ringwatch: Ringwatch | None = None
-    ringwatch_up_target: Callable[[int], float | None] = lambda t: 1.0
-    ringwatch_extra: Series = field(default_factory=dict)  # per-replica series of ringwatch itself
-    other: Series = field(default_factory=dict)  # series of Cortex and kube-state-metrics
-    # (eval time, alert name) -> expected alerts: [(labels, annotations)]; [] means must not fire
-    expect: list[tuple[int, str, list[tuple[dict, dict]]]] = field(default_factory=list)
-
-
-def fmt_labels(labels: dict[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-
-
-def values(fn: Callable[[int], float | None], duration: int) -> str:
-    out, seen = [], False
-    for t in range(0, duration + 1, STEP):
-        v = fn(t)
-        if v is None:
-            out.append("stale" if seen else "_")
-            seen = False
-        else:
-            out.append(repr(float(v)) if v != int(v) else str(int(v)))
-            seen = True
-    return " ".join(out)
-
-
-def replica_labels(replica: int) -> dict[str, str]:
-    return {"job": "ringwatch", "namespace": NS, "instance": f"10.1.0.{replica}:10960",
-            "pod": f"ringwatch-{replica}"}
-
-
-def input_series(sc: Scenario, replicas: int, member_states: str) -> list[dict]:
-    series: list[dict] = []
-    per_t = {t: sc.ringwatch.series(t, member_states) if sc.ringwatch else {}
-             for t in range(0, sc.duration + 1, STEP)}
-    names: dict[tuple[str, tuple], None] = {}
-    for snap in per_t.values():
-        names.update(dict.fromkeys(snap))
-    for r in range(replicas):
-        base = replica_labels(r)
-        for key in names:
-            metric, labels = key
-            series.append({
-                "series": metric + fmt_labels({**base, **dict(labels)}),
-                "values": values(lambda t, k=key: per_t[t].get(k), sc.duration),
-            })
-        series.append({"series": "up" + fmt_labels(base),
-                       "values": values(sc.ringwatch_up_target, sc.duration)})
-        for s, fn in sc.ringwatch_extra.items():
-            metric, _, rest = s.partition("{")
-            extra = dict(re.findall(r'(\w+)="([^"]*)"', rest))
-            series.append({"series": metric + fmt_labels({**base, **extra}),
-                           "values": values(fn, sc.duration)})
-    for s, fn in sc.other.items():
-        series.append({"series": s, "values": values(fn, sc.duration)})
-    return series
+STALE_THRESHOLD_TEXT = ("4 heartbeat periods, at least 20s, at most the larger of 1m and two"
+                        " periods; 1m while the period is not known")
 
 
 def runbook(alert: str) -> str:
     return f"{RUNBOOK_BASE}#{alert.lower()}"
-
-
-def hms(seconds: int) -> str:
-    """Prometheus' humanizeDuration for whole seconds of at least one."""
-    d, rem = divmod(seconds, 86400)
-    h, rem = divmod(rem, 3600)
-    m, s = divmod(rem, 60)
-    parts = [f"{d}d"] if d else []
-    if d or h:
-        parts.append(f"{h}h")
-    if d or h or m:
-        parts.append(f"{m}m")
-    parts.append(f"{s}s")
-    return " ".join(parts)
-
-
-def member_labels(m: Member, **extra: str) -> dict[str, str]:
-    labels = {"job": "ringwatch", "namespace": NS, "table": TABLE, "ring": m.ring, "member": m.name}
-    if m.zone:
-        labels["member_zone"] = m.zone
-    return {**labels, **extra}
 
 
 def member_text(m: Member) -> str:
@@ -217,11 +65,11 @@ def member_text(m: Member) -> str:
 
 
 def stale_alert(m: Member, age: int) -> tuple[dict, dict]:
-    return (member_labels(m, severity="warning"), {
+    return (member_labels(m, severity="critical"), {
         "summary": "A Cortex ring member has stopped heartbeating.",
-        "description": f"{member_text(m)} last heartbeated {hms(age)} before ringwatch read it"
-                       " (threshold 90s). Cortex treats it as unhealthy after its heartbeat"
-                       " timeout.",
+        "description": f"{member_text(m)} last heartbeated {hms(age)} before ringwatch read it,"
+                       f" more than its stale threshold ({STALE_THRESHOLD_TEXT}). Cortex treats it"
+                       " as unhealthy after its heartbeat timeout.",
         "runbook_url": runbook("CortexRingMemberHeartbeatStale"),
     })
 
@@ -240,10 +88,6 @@ def healthy_members(zones: bool = True) -> list[Member]:
     return [Member(f"ingester-{i}", zone=f"zone-{'abc'[i]}" if zones else "") for i in range(3)]
 
 
-def silent(at: int, *alerts: str) -> list[tuple[int, str, list]]:
-    return [(at, a, []) for a in alerts]
-
-
 # --- Scenarios ------------------------------------------------------------------------------------
 
 def frozen_member() -> Scenario:
@@ -255,7 +99,9 @@ def frozen_member() -> Scenario:
         duration=900,
         ringwatch=Ringwatch(ms),
         expect=[
-            *silent(360, *ALL_ALERTS),
+            *silent(300, *ALL_ALERTS),
+            (360, "CortexRingMemberHeartbeatStale", [stale_alert(frozen, 60)]),
+            *silent(360, "CortexRingMemberCASStalled"),
             (600, "CortexRingMemberHeartbeatStale", [stale_alert(frozen, 300)]),
             (600, "CortexRingMemberCASStalled", [cas_alert(frozen, 300)]),
             *silent(600, "CortexRingMemberGhost", "CortexRingRolloutStalled",
@@ -279,9 +125,9 @@ def ghost_and_stuck_leaving() -> Scenario:
             (1440, "CortexRingMemberGhost", [(member_labels(ghost, severity="warning"), {
                 "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
                 "description": f"{member_text(ghost)} is ACTIVE but its last heartbeat is "
-                               f"{hms(1380)} old (threshold 15m): it died without leaving the ring"
-                               " and still owns tokens. Forget it once its process is confirmed"
-                               " gone.",
+                               f"{hms(1380)} old (threshold 15m) and its version has not moved: it"
+                               " died without leaving the ring and still owns tokens. Forget it"
+                               " once its process is confirmed gone.",
                 "runbook_url": runbook("CortexRingMemberGhost"),
             })]),
             (1440, "CortexRingRolloutStalled", [(
@@ -301,8 +147,9 @@ def unhealthy_alert(domains: int) -> tuple[dict, dict]:
              "severity": "critical"}, {
         "summary": "Too many stale members in a Cortex ring for its replication to hold.",
         "description": f"Ring {RING} in table {TABLE} has stale members in {domains} failure"
-                       " domains (zones, or members if the ring has no zones); at most 1 can be"
-                       " lost. Writes and reads of some series fail their quorum.",
+                       " domains (zones, or members if the ring has no zones), more than its quorum"
+                       " tolerates (replication factor 3, capped by the number of failure"
+                       " domains). Writes and reads of some series fail their quorum.",
         "runbook_url": runbook("CortexRingUnhealthyMembers"),
     })
 
@@ -321,7 +168,7 @@ def unhealthy_zones() -> Scenario:
 def unhealthy_zoneless() -> Scenario:
     ms = healthy_members(zones=False)
     ms[0].frozen = 60
-    ms[1].frozen = 120
+    ms[1].frozen = 240
     return Scenario(
         "ring without zones: two stale members are too many, one is not",
         duration=420,
@@ -369,7 +216,8 @@ def blind() -> Scenario:
         ringwatch=Ringwatch(ms, scan_ok=lambda t: t < 300),
         expect=[
             (240, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 180)]),
-            *[e for t in (315, 360, 720) for e in silent(t, *MEMBER_ALERTS)],
+            # member alerts outlive the last good scan by gapTolerance (1m) at most
+            *[e for t in (360, 720) for e in silent(t, *MEMBER_ALERTS)],
             *silent(540, "RingwatchScanFailing"),
             (720, "RingwatchScanFailing", [scan_failing_alert("for " + hms(720 - 285))]),
             *silent(720, "RingwatchDown", "RingwatchDecodeErrors", "RingwatchDynamoDBThrottled",
@@ -634,34 +482,243 @@ def healthy() -> Scenario:
     )
 
 
+# --- Issue 10: six ways the old rules went wrong (each fails on them), page first, no false page
+
+
+def ghost_alert(m: Member, age: int) -> tuple[dict, dict]:
+    return (member_labels(m, severity="warning"), {
+        "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
+        "description": f"{member_text(m)} is ACTIVE but its last heartbeat is {hms(age)} old"
+                       " (threshold 15m) and its version has not moved: it died without leaving"
+                       " the ring and still owns tokens. Forget it once its process is confirmed"
+                       " gone.",
+        "runbook_url": runbook("CortexRingMemberGhost"),
+    })
+
+
+def stuck_alert(m: Member, state: str, limit: str) -> tuple[dict, dict]:
+    return (member_labels(m, severity="critical", state=state), {
+        "summary": "A Cortex ring member is stuck in a transitional state.",
+        "description": f"{member_text(m)} has been {state} for more than {limit}.",
+        "runbook_url": runbook("CortexRingRolloutStalled"),
+    })
+
+
+def rollout_stale_alert(stale: int) -> tuple[dict, dict]:
+    return ({"job": "ringwatch", "namespace": NS, "table": TABLE, "ring": RING,
+             "severity": "critical"}, {
+        "summary": "A Cortex StatefulSet rollout is stuck on stale ring members.",
+        "description": f"Ring {RING} in table {TABLE} has had {stale} stale members for more than"
+                       " 5m while a StatefulSet carrying it is being updated: a pod is likely hung"
+                       " on shutdown and its item is frozen.",
+        "runbook_url": runbook("CortexRingRolloutStalled"),
+    })
+
+
+def skew_alert(m: Member, skew: int) -> tuple[dict, dict]:
+    return (member_labels(m, severity="info"), {
+        "summary": "A Cortex ring member's heartbeat timestamps are off while it keeps writing:"
+                   " its clock is skewed.",
+        "description": f"{member_text(m)} writes its item (the version moves) but its heartbeat"
+                       f" timestamp is {hms(skew)} away from ringwatch's clock, beyond its stale"
+                       " threshold. Cortex's ring readers judge heartbeats on their own clocks:"
+                       " fix the clock (NTP) of the member's node or of ringwatch's.",
+        "runbook_url": runbook("CortexRingMemberClockSkewed"),
+    })
+
+
+def rolling_statefulset(name: str = "ingester") -> Series:
+    """kube-state-metrics of a StatefulSet whose update is in progress all along."""
+    sts = {"job": "kube-state-metrics", "namespace": NS, "statefulset": name,
+           "instance": "ksm:8080"}
+    return {
+        "kube_statefulset_status_current_revision" + fmt_labels({**sts, "revision": "r1"}):
+            lambda t: 1,
+        "kube_statefulset_status_update_revision" + fmt_labels({**sts, "revision": "r2"}):
+            lambda t: 1,
+        "kube_statefulset_replicas" + fmt_labels(sts): lambda t: 3,
+        "kube_statefulset_status_replicas_updated" + fmt_labels(sts): lambda t: 2,
+    }
+
+
+def replica_restarts_while_cas_stalled() -> Scenario:
+    ms = healthy_members()
+    ms[1].frozen = 60
+    return Scenario(
+        "issue 10.1: two replicas, one restarts: CAS-stalled keeps firing for a member frozen 15m",
+        duration=960,
+        replicas=[Ringwatch(ms), Ringwatch(ms, restarts=(600,))],
+        expect=[(t, "CortexRingMemberCASStalled", [cas_alert(ms[1], t - 60)])
+                for t in (600, 615, 630, 660, 720, 900, 960)],
+    )
+
+
+def small_ring(members: list[Member], what: str) -> Scenario:
+    stale = members[-1]
+    stale.frozen = 60
+    return Scenario(
+        f"issue 10.2: small ring: {what} pages CortexRingUnhealthyMembers",
+        duration=300,
+        ringwatch=Ringwatch(members),
+        expect=[*silent(60, "CortexRingUnhealthyMembers"),
+                (240, "CortexRingUnhealthyMembers", [unhealthy_alert(1)])],
+    )
+
+
+def hiccups(kind: str) -> Scenario:
+    """A ghost, members stuck JOINING and LEAVING, a stale member during a rollout; one failed
+    scan (or scrape) every 4 minutes."""
+    ghost = Member("ingester-0", zone="zone-a", frozen=0)
+    joining = Member("ingester-3", zone="zone-a", states=((0, "JOINING"),))
+    leaving = Member("ingester-4", zone="zone-b", states=((0, "LEAVING"),))
+    ms = [ghost, joining, leaving, Member("ingester-1", zone="zone-b"),
+          Member("ingester-2", zone="zone-c")]
+    hiccup = lambda t: t % 240 == 120  # noqa: E731
+    return Scenario(
+        f"issue 10.{3 if kind == 'scan' else 4}: one failed {kind} every 4m resets no long for:",
+        duration=1500,
+        ringwatch=Ringwatch(ms, scan_ok=(lambda t: not hiccup(t)) if kind == "scan"
+                            else (lambda t: True)),
+        scrape_fails=hiccup if kind == "scrape" else (lambda t: False),
+        other=rolling_statefulset(),
+        expect=[
+            (840, "CortexRingRolloutStalled", [
+                stuck_alert(joining, "JOINING", "10m"), rollout_stale_alert(1)]),
+            (1500, "CortexRingMemberGhost", [ghost_alert(ghost, 1500)]),
+            (1500, "CortexRingRolloutStalled", [
+                stuck_alert(joining, "JOINING", "10m"), stuck_alert(leaving, "LEAVING", "15m"),
+                rollout_stale_alert(1)]),
+        ],
+    )
+
+
+def skewed_clocks() -> Scenario:
+    behind = Member("ingester-1", zone="zone-b", skew=1200)
+    ahead = Member("ingester-2", zone="zone-c", skew=-1200)
+    return Scenario(
+        "issue 10.5: a live member with a skewed clock is no ghost; skew has its own alert",
+        duration=1500,
+        ringwatch=Ringwatch([healthy_members()[0], behind, ahead]),
+        expect=[*silent(120, "CortexRingMemberClockSkewed"),
+                (1500, "CortexRingMemberClockSkewed", [skew_alert(behind, 1200),
+                                                       skew_alert(ahead, 1200)]),
+                *silent(1500, "CortexRingMemberGhost", "CortexRingMemberCASStalled")],
+    )
+
+
+def frozen_member_pages_first(step: int) -> Scenario:
+    """The seed failure: the first page is critical, threshold 20 s (period 5 s) + a scan +
+    for: 15s after the last heartbeat (promtool: scan, scrape and evaluation at one instant)."""
+    ms = [Member(f"ingester-{i}", zone=f"zone-{'abc'[i]}", born=i) for i in range(3)]
+    ms[1].frozen = 301  # its last write
+    first = (301 + 20) // step * step + step  # the first scan at which its age exceeds 20 s
+    page = first + (-(-15 // step) * step)
+    return Scenario(
+        f"issue 10: a frozen member pages critical {page - 301}s after its last heartbeat "
+        f"(every interval {step}s)",
+        duration=page + 3 * step,
+        step=step,
+        ringwatch=Ringwatch(ms, step=step),
+        expect=[*silent(page - step, *ALL_ALERTS),
+                (page, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], page - 301)]),
+                *silent(page, "CortexRingMemberCASStalled", "CortexRingUnhealthyMembers")],
+    )
+
+
+def period_unknown_uses_the_cap() -> Scenario:
+    ms = healthy_members()
+    ms[1].frozen = 300
+    return Scenario(
+        "an exporter without the period gauge: the cap (1m) judges",
+        duration=420,
+        ringwatch=Ringwatch(ms, with_period=False),
+        expect=[*silent(360, "CortexRingMemberHeartbeatStale"),
+                (390, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 90)])],
+    )
+
+
+def no_false_page(name: str, members: list[Member], duration: int = 1200, step: int = STEP,
+                  **ringwatch: object) -> Scenario:
+    return Scenario(
+        f"no false page: {name}",
+        duration=duration,
+        step=step,
+        ringwatch=Ringwatch(members, step=step, **ringwatch),  # type: ignore[arg-type]
+        expect=[e for t in range(0, duration + 1, 60) for e in silent(t, *MEMBER_ALERTS)],
+    )
+
+
+def ring_starting_up() -> list[Member]:
+    return [Member(f"ingester-{i}", zone=f"zone-{'abc'[i % 3]}", born=7 * i,
+                   states=((7 * i, "PENDING"), (7 * i + 5, "ACTIVE"))) for i in range(9)]
+
+
+def slow_members(period: int, ring: str) -> list[Member]:
+    # born off the scan grid; the 1 s skew stands for Cortex's whole-second timestamps
+    return [Member(f"m-{i}", zone=f"zone-{'abc'[i]}", ring=ring, period=period, born=3 + 4 * i,
+                   skew=1) for i in range(3)]
+
+
+def latency_spike() -> list[Member]:
+    return [Member(f"ingester-{i}", zone=f"zone-{'abc'[i]}", born=i, skew=1,
+                   writes=spike_writes(i, 5, 300, 600, 1200)) for i in range(3)]
+
+
+def state_through_hiccups() -> Scenario:
+    joined = Member("ingester-3", zone="zone-a", states=((0, "PENDING"), (30, "ACTIVE")))
+    series = "ringwatch:member_state:current" + fmt_labels(member_labels(joined, state="ACTIVE"))
+    query = 'ringwatch:member_state:current{member="ingester-3"}'
+    return Scenario(
+        "a member's current state: one state once it moved on, kept through a failed scrape",
+        duration=240,
+        ringwatch=Ringwatch([*healthy_members(), joined]),
+        scrape_fails=lambda t: t == 120,
+        records=[(t, query, [(series, 1)]) for t in (60, 120, 135)],
+    )
+
+
+ISSUE10_SCENARIOS = [
+    replica_restarts_while_cas_stalled,
+    lambda: small_ring([Member("ingester-0")], "its only member stale"),
+    lambda: small_ring([Member("ingester-0"), Member("ingester-1")], "one of two members stale"),
+    lambda: small_ring([Member("ingester-0", zone="zone-a"), Member("ingester-1", zone="zone-b")],
+                       "one of two zones stale"),
+    lambda: hiccups("scan"),
+    lambda: hiccups("scrape"),
+    skewed_clocks,
+    lambda: frozen_member_pages_first(STEP),
+    state_through_hiccups,
+]
+# Every interval at 5 s: a promtool file of its own (one evaluation interval per file).
+FAST = 5
+FAST_SCENARIOS = [
+    lambda: frozen_member_pages_first(FAST),
+    lambda: no_false_page("a ring starting up (5s)", ring_starting_up(), 600, FAST),
+    lambda: no_false_page("a DynamoDB latency spike delays every heartbeat by 2 periods",
+                          latency_spike(), 1200, FAST),
+    lambda: no_false_page("store-gateways heartbeating every 15s (5s)",
+                          slow_members(15, SG_RING), 600, FAST),
+    lambda: no_false_page("members with a 1m period (5s)", slow_members(60, RING), 900, FAST),
+    lambda: no_false_page("a ringwatch restart (5s)", [*healthy_members(),
+                                                      *slow_members(60, SG_RING)], 900, FAST,
+                          restarts=(300,)),
+]
+FALSE_PAGE_SCENARIOS = [
+    period_unknown_uses_the_cap,
+    lambda: no_false_page("a ring starting up", ring_starting_up()),
+    lambda: no_false_page("store-gateways heartbeating every 15s", slow_members(15, SG_RING)),
+    lambda: no_false_page("members with a 1m period", slow_members(60, RING)),
+    lambda: no_false_page("a ringwatch restart", [*healthy_members(), *slow_members(60, SG_RING)],
+                          restarts=(300, 900)),
+]
+
 SCENARIOS = [
     frozen_member, ghost_and_stuck_leaving, unhealthy_zones, unhealthy_zoneless,
     clean_rolling_restart, blind, wedged_loop, never_scanned, ringwatch_down, ringwatch_absent,
     throttled_and_decode_errors, stuck_joining_per_ring, lambda: rollout_stuck_on_hung_pod(True),
     lambda: rollout_stuck_on_hung_pod(False), ingester_cas, healthy,
+    *ISSUE10_SCENARIOS, *FALSE_PAGE_SCENARIOS,
 ]
-
-
-def promtool_tests(replicas: int, member_states: str) -> dict:
-    tests = []
-    for make in SCENARIOS:
-        sc = make()
-        tests.append({
-            "name": sc.name,
-            "interval": f"{STEP}s",
-            "input_series": input_series(sc, replicas, member_states),
-            "alert_rule_test": [
-                {"eval_time": f"{t}s", "alertname": name,
-                 "exp_alerts": [{"exp_labels": labels, "exp_annotations": ann}
-                                for labels, ann in alerts]}
-                for t, name, alerts in sc.expect
-            ],
-        })
-    # Recording rules first, so alerts read this evaluation's records (promtool's order is random).
-    order = [g["name"] for path in (RENDERED_RULES, RENDERED_ALERTS)
-             for g in yaml.safe_load(path.read_text())["groups"]]
-    return {"rule_files": [str(RENDERED_RULES), str(RENDERED_ALERTS)],
-            "evaluation_interval": f"{STEP}s", "group_eval_order": order, "tests": tests}
 
 
 # One replica with every state series, two replicas with only the current state: each mode is
@@ -670,30 +727,31 @@ MATRIX = [(1, "all"), (2, "current")]
 
 
 @pytest.fixture(scope="module")
-def promtool_results(tmp_path_factory) -> dict[tuple[int, str], tuple[int, str]]:
+def promtool_results(tmp_path_factory) -> dict[tuple[int, str, int], tuple[int, str]]:
     """All runs at once: promtool takes seconds per run and the runs are independent."""
     tmp = tmp_path_factory.mktemp("mixin-alerts")
     procs = {}
     for replicas, states in MATRIX:
-        path = tmp / f"alerts-{replicas}-{states}.yaml"
-        path.write_text(yaml.safe_dump(promtool_tests(replicas, states), sort_keys=False))
-        procs[replicas, states] = subprocess.Popen(
-            ["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
-    return {key: (p.wait(timeout=300), p.stdout.read()) for key, p in procs.items()}
+        for step, scenarios in ((STEP, SCENARIOS), (FAST, FAST_SCENARIOS)):
+            procs[replicas, states, step] = start_promtool(
+                promtool_doc([make() for make in scenarios], replicas, states),
+                tmp / f"alerts-{replicas}-{states}-{step}s.yaml")
+    outputs = {key: p.communicate(timeout=300)[0] for key, p in procs.items()}
+    return {key: (procs[key].returncode, out) for key, out in outputs.items()}
 
 
 def test_every_alert_has_a_firing_and_a_silent_case():
     fired, silenced = set(), set()
-    for make in SCENARIOS:
+    for make in (*SCENARIOS, *FAST_SCENARIOS):
         for _, name, alerts in make().expect:
             (fired if alerts else silenced).add(name)
     assert fired == set(ALL_ALERTS)
     assert silenced == set(ALL_ALERTS)
 
 
+@pytest.mark.parametrize("step", [STEP, FAST])
 @pytest.mark.parametrize(("replicas", "member_states"), MATRIX)
-def test_alerts_fire_exactly_as_expected(replicas, member_states, promtool_results):
-    returncode, output = promtool_results[replicas, member_states]
+def test_alerts_fire_exactly_as_expected(replicas, member_states, step, promtool_results):
+    returncode, output = promtool_results[replicas, member_states, step]
     assert returncode == 0, output[-8000:]
     assert "SUCCESS" in output

@@ -68,6 +68,7 @@ MEMBER_AND_RING_ALERTS = frozenset(
         "CortexRingMemberHeartbeatStale",
         "CortexRingMemberCASStalled",
         "CortexRingMemberGhost",
+        "CortexRingMemberClockSkewed",  # the mixin's own (issue 10), beyond SPEC
         "CortexRingRolloutStalled",
         "CortexRingUnhealthyMembers",
     }
