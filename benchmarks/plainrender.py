@@ -47,7 +47,7 @@ def _h(name: str) -> str:
 
 
 def plain_render(tables: Sequence[TableView], member_states: str = "all") -> bytes:
-    rows = [(escape_label(t.table), escape_label(r.ring), escape_label(v.member.member), v)
+    rows = [(escape_label(t.table), escape_label(r.ring), escape_label(v.member.name), v)
             for t in tables for r in t.rings for v in r.members]
     rings = [(escape_label(t.table), escape_label(r.ring), r) for t in tables for r in t.rings]
     out: list[str] = []

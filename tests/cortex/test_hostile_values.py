@@ -68,7 +68,7 @@ def test_an_exception_the_decoder_did_not_foresee_costs_one_item_not_the_scan() 
     builder = SnapshotBuilder(stale_after=60, decoder=BuggyDecoder())
     snapshot = builder.build([_read([member_item("ok"), member_item("boom")])], None, 0.0)
     table = snapshot.tables[0]
-    assert [v.member.member for v in table.members] == ["ok"]
+    assert [v.member.name for v in table.members] == ["ok"]
     [error] = table.decode_errors
     assert (error.reason, error.ring, error.member) == ("unexpected", RING, "boom")
     assert "ZeroDivisionError" in error.detail
@@ -82,7 +82,7 @@ def test_the_snapshot_holds_one_ring_member_once_whatever_the_input() -> None:
     snapshot = SnapshotBuilder(stale_after=60).build([_read(repeated)], None, 0.0)
     table = snapshot.tables[0]
     [ring] = table.rings
-    assert [v.member.member for v in ring.members] == ["ingester-1", "ingester-2"]
+    assert [v.member.name for v in ring.members] == ["ingester-1", "ingester-2"]
     assert sum(ring.state_counts.values()) == 2
     assert ring.tokens == 4
     assert [(e.reason, e.member) for e in table.decode_errors] == [

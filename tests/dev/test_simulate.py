@@ -94,7 +94,7 @@ def wait_for(
 
 def ring(ddb: Any, table: str) -> dict[str, Member]:
     items = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
-    return {m.member: m for m in map(decode_item, items)}
+    return {m.name: m for m in map(decode_item, items)}
 
 
 def all_active(ddb: Any, table: str, count: int) -> dict[str, Member] | None:

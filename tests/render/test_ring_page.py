@@ -277,7 +277,7 @@ def test_past_snapshot_max_age_members_are_hidden_and_the_page_says_why(
 
 def test_everything_from_the_ring_is_escaped() -> None:
     hostile = "<img src=x onerror=alert(1)>"
-    member = Member(ring=hostile, member=hostile, addr=hostile, zone=hostile,
+    member = Member(ring=hostile, name=hostile, addr=hostile, zone=hostile,
                     state="ACTIVE", state_num=0, heartbeat_timestamp=100,
                     registered_timestamp=0, tokens=(1,), version=1, ttl=None, item_bytes=1)
     view = MemberView(member, heartbeat_age=-3.0, stale=False, ownership=1.0,

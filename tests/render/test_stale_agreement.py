@@ -36,7 +36,7 @@ def test_scan_ring_json_ring_page_and_metrics_agree_on_who_is_stale() -> None:
     snapshot = scan_members(builder, members, [*every(5, T0 + 1, AT - 1), AT])[-1]
     [table] = snapshot.tables
     [ring] = table.rings
-    judged = {v.member.member: v for v in ring.members}
+    judged = {v.member.name: v for v in ring.members}
     assert judged["ingester-2"].heartbeat_period == 5 and judged["slow-1"].heartbeat_period == 60
     assert judged["ghost"].heartbeat_period is None
     expected = {"ingester-2", "ghost"}  # joiner: 38 s old, period unknown, under the cap

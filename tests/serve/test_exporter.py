@@ -40,7 +40,7 @@ def test_decoded_members_equal_the_hand_decoded_copy(dump: str) -> None:
     for item, want in zip(items, expected, strict=True):
         member = decode_item(item)
         instance = want["instance"]
-        assert (member.ring, member.member, member.version, member.ttl) == (
+        assert (member.ring, member.name, member.version, member.ttl) == (
             want["RingKey"], want["InstanceKey"], want["version"], want["ttl"])
         assert member.item_bytes == want["data_compressed_len"]
         assert member.addr == instance["addr"]
@@ -53,7 +53,7 @@ def test_decoded_members_equal_the_hand_decoded_copy(dump: str) -> None:
 
 def test_ownership_matches_cortex_ring_page_within_a_hundredth_of_a_point() -> None:
     members = [decode_item(i) for i in load_dump("healthy")["Items"]]
-    ring = {m.member: m.tokens for m in members if m.ring == "collectors/ring"}
+    ring = {m.name: m.tokens for m in members if m.ring == "collectors/ring"}
     ours = token_ownership(ring)
     page = (FIXTURES / "ring-page-healthy.html").read_text()
     cortex = dict(re.findall(r"<td>(ingester-\d+)</td>.*?<td>([\d.]+)%</td>", page, re.S))

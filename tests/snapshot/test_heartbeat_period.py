@@ -236,7 +236,7 @@ def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods(
         document = load_dump(dump)
         at = document["_capture"]["captured_at_unix"]
         snapshot = builder.build([TableRead("t", at, items=document["Items"])], snapshot, at)
-    periods = {(r.ring, v.member.member): v.heartbeat_period
+    periods = {(r.ring, v.member.name): v.heartbeat_period
                for r in snapshot.tables[0].rings for v in r.members}
     assert periods == {
         ("collectors/compactor", "extra-1"): 5,

@@ -91,7 +91,7 @@ def view_of(snapshot: Snapshot, member: str, table: str = TABLE) -> MemberView |
     """The member's view in the snapshot, or None when it is not there."""
     view = snapshot.table(table)
     assert view is not None
-    return next((v for v in view.members if v.member.member == member), None)
+    return next((v for v in view.members if v.member.name == member), None)
 
 
 def every(interval: float, start: float, end: float) -> list[float]:

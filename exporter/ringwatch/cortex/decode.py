@@ -61,8 +61,10 @@ class DecodeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Member:
+    """One ring member as its item says: the InstanceDesc fields plus the item's own."""
+
     ring: str
-    member: str
+    name: str  # the item's InstanceKey: the member id, `member` in labels
     addr: str
     zone: str
     state: str
@@ -153,7 +155,7 @@ def decode_item(item: dict[str, Any]) -> Member:
     state_num = desc.state
     return Member(
         ring=ring,
-        member=member,
+        name=member,
         addr=_text(desc.addr),
         zone=_text(desc.zone),
         state=STATE_NAMES.get(state_num, UNKNOWN_STATE),

@@ -54,11 +54,11 @@ class Renderer:
         out = []
         for view in views:
             m = view.member
-            key = (table, m.ring, m.member)
+            key = (table, m.ring, m.name)
             labels = cache.get(key)
             if labels is None:
                 labels = (f'table="{escape_label(table)}",ring="{escape_label(m.ring)}",'
-                          f'member="{escape_label(m.member)}"')
+                          f'member="{escape_label(m.name)}"')
                 cache[key] = labels
             out.append(labels)
         return out
@@ -99,7 +99,7 @@ class Renderer:
                 views += ring.members
                 ring_rows.append((f'table="{escape_label(table.table)}",'
                                   f'ring="{escape_label(ring.ring)}"', ring))
-                live.update((table.table, ring.ring, v.member.member) for v in ring.members)
+                live.update((table.table, ring.ring, v.member.name) for v in ring.members)
         if len(self._labels) > len(live):
             self._labels = {k: v for k, v in self._labels.items() if k in live}
         self._blocks_next = {}

@@ -85,7 +85,7 @@ def write_table(table: TableView, config: Config, at: float, out: TextIO) -> Non
                 continue
             m = v.member
             period = "-" if v.heartbeat_period is None else format_duration(v.heartbeat_period)
-            rows.append(("!" if problems else "", m.member, m.zone or "-", m.state,
+            rows.append(("!" if problems else "", m.name, m.zone or "-", m.state,
                          format_age(v.heartbeat_age), period, format_duration(v.stale_threshold),
                          str(m.version), str(len(m.tokens)), f"{v.ownership * 100:.2f}",
                          "; ".join(problems)))

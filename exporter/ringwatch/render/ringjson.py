@@ -23,7 +23,7 @@ def member_json(view: MemberView) -> dict[str, Any]:
     """One member: SPEC's fields, then the extras (period, threshold, CAS change, ttl)."""
     m = view.member
     return {
-        "member": m.member,
+        "member": m.name,
         "state": m.state,
         "state_number": m.state_num,
         "zone": m.zone,

@@ -89,8 +89,8 @@ def _member_row(view: MemberView, scan_time: float) -> str:
     percent = f"{view.ownership * 100:.2f}"
     state = _e(m.state)
     return (
-        f'<tr class="{"stale" if view.stale else "fresh"}" data-member="{_e(m.member)}">'
-        f'<td class="member">{_e(m.member)}{badge}</td>'
+        f'<tr class="{"stale" if view.stale else "fresh"}" data-member="{_e(m.name)}">'
+        f'<td class="member">{_e(m.name)}{badge}</td>'
         f'<td class="zone">{_e(m.zone) or "<span class=muted>-</span>"}</td>'
         f'<td class="state state-{state.lower()}">{state}</td>'
         f'<td class="addr">{_e(m.addr)}</td>'

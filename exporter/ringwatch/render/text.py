@@ -38,7 +38,7 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-_member_id = attrgetter("member.member")
+_member_id = attrgetter("member.name")
 _heartbeat_age = attrgetter("heartbeat_age")
 
 

@@ -295,13 +295,13 @@ class Exporter:
                 for v in ring.members:
                     if v.stale:
                         log(logging.WARNING, "member is stale", table=table, ring=ring.ring,
-                            member=v.member.member, state=v.member.state,
+                            member=v.member.name, state=v.member.state,
                             heartbeat_age=round(v.heartbeat_age, 1),
                             stale_threshold=v.stale_threshold)
             return
-        before = {(r.ring, v.member.member): v for r in (old.rings if old else ())
+        before = {(r.ring, v.member.name): v for r in (old.rings if old else ())
                   for v in r.members}
-        after = {(r.ring, v.member.member): v for r in view.rings for v in r.members}
+        after = {(r.ring, v.member.name): v for r in view.rings for v in r.members}
         for key, v in after.items():
             was = before.get(key)
             if was is not None and was.stale == v.stale and was.member.state == v.member.state:

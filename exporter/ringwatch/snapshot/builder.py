@@ -16,7 +16,7 @@ from ringwatch.gcpause import gc_paused
 from ringwatch.snapshot.model import MemberView, RingView, ScanResult, Snapshot, TableView
 from ringwatch.snapshot.problems import StaleRule, is_stale
 
-_by_member = attrgetter("member")
+_by_member = attrgetter("name")
 
 PERIOD_WINDOW = 8  # samples a period is the largest of
 PERIOD_MIN_SAMPLES = 3  # samples before a period is known
@@ -76,11 +76,11 @@ def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Membe
     kept: list[Member] = []
     seen: set[str] = set()
     for member in found:
-        if member.member in seen:
+        if member.name in seen:
             errors.append(DecodeError("duplicate", "the same ring and member again; the "
-                                      "first item is kept", member.ring, member.member))
+                                      "first item is kept", member.ring, member.name))
             continue
-        seen.add(member.member)
+        seen.add(member.name)
         kept.append(member)
     return kept
 
@@ -180,7 +180,7 @@ class SnapshotBuilder:
                 continue
             members.setdefault(member.ring, []).append(member)
         for ring, found in members.items():
-            if len({m.member for m in found}) != len(found):
+            if len({m.name for m in found}) != len(found):
                 members[ring] = _first_of_each(found, errors)
         previous = self._member_index(old)
         index: dict[str, dict[str, MemberView]] = {}
@@ -209,7 +209,7 @@ class SnapshotBuilder:
         built = self._indexes.get(old.table)
         if built is not None and built[0] is old:
             return built[1]
-        return {r.ring: {v.member.member: v for v in r.members} for r in old.rings}
+        return {r.ring: {v.member.name: v for v in r.members} for r in old.rings}
 
     def _ring(self, table: str, ring: str, members: list[Member],
               previous: dict[str, MemberView], index: dict[str, MemberView],
@@ -217,7 +217,7 @@ class SnapshotBuilder:
               scan_time: float) -> RingView:
         members.sort(key=_by_member)
         ownership = self.ownership_cache.ownership(
-            (table, ring), {m.member: m.tokens for m in members})
+            (table, ring), {m.name: m.tokens for m in members})
         views = []
         add = views.append
         get_track = old_tracks.get
@@ -227,7 +227,7 @@ class SnapshotBuilder:
         get_ownership = ownership.get
         stale = 0
         for member in members:
-            name = member.member
+            name = member.name
             before = get_previous(name)
             if before is not None and before.member.version == member.version:
                 cas_last_change = before.cas_last_change

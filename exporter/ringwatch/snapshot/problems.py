@@ -63,11 +63,11 @@ def member_problems(table: str, ring: str, view: MemberView, at: float,
     found = []
     m = view.member
     if view.stale:
-        found.append(Problem(table, ring, m.member, "stale", view.heartbeat_age,
+        found.append(Problem(table, ring, m.name, "stale", view.heartbeat_age,
                              view.stale_threshold, m.state))
     registered = m.registered_timestamp
     if m.state in STUCK_STATES and registered and at - registered > stuck_after:
-        found.append(Problem(table, ring, m.member, "stuck", at - registered, stuck_after,
+        found.append(Problem(table, ring, m.name, "stuck", at - registered, stuck_after,
                              m.state))
     return found
 
