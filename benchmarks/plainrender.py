@@ -7,43 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ringwatch.cortex.proto import KNOWN_STATES
-from ringwatch.render.exposition import escape_label, format_value
+from ringwatch.render.exposition import escape_label, format_value, header
 from ringwatch.snapshot.model import TableView
-
-_HEADERS = {
-    "ringwatch_member_heartbeat_timestamp_seconds": (
-        "gauge", "Unix time of the member's last heartbeat (InstanceDesc.timestamp)."),
-    "ringwatch_member_heartbeat_age_seconds": (
-        "gauge", "Scan time minus the last heartbeat; negative under clock skew."),
-    "ringwatch_member_heartbeat_period_seconds": (
-        "gauge", "The member's heartbeat period as ringwatch observed it; absent until known."),
-    "ringwatch_member_registered_timestamp_seconds": (
-        "gauge", "Unix time the member registered in the ring; 0 means unknown."),
-    "ringwatch_member_state": ("gauge", "1 for the member's current state in the ring."),
-    "ringwatch_member_info": ("gauge", "Always 1; the member's address and zone as labels."),
-    "ringwatch_member_tokens": ("gauge", "Number of tokens the member holds."),
-    "ringwatch_member_token_ownership_ratio": (
-        "gauge", "Share of the 2^32 token space the member owns, 0 to 1."),
-    "ringwatch_member_cas_writes_total": (
-        "counter", "The item's version: successful CAS writes since it was created."),
-    "ringwatch_member_cas_last_change_timestamp_seconds": (
-        "gauge", "When ringwatch first saw the item's current version (its own clock)."),
-    "ringwatch_member_item_bytes": (
-        "gauge", "Length of the item's Data attribute as stored (snappy-compressed)."),
-    "ringwatch_member_ttl_timestamp_seconds": ("gauge", "The item's ttl attribute (unix seconds)."),
-    "ringwatch_ring_members": ("gauge", "Members of the ring by state."),
-    "ringwatch_ring_stale_members": (
-        "gauge",
-        "Members whose heartbeat is older than their stale threshold (see --ring.stale-after)."),
-    "ringwatch_ring_oldest_heartbeat_timestamp_seconds": (
-        "gauge", "The oldest heartbeat in the ring."),
-    "ringwatch_ring_tokens": ("gauge", "All tokens in the ring."),
-}
-
-
-def _h(name: str) -> str:
-    kind, text = _HEADERS[name]
-    return f"# HELP {name} {text}\n# TYPE {name} {kind}\n"
 
 
 def plain_render(tables: Sequence[TableView], member_states: str = "all") -> bytes:
@@ -53,25 +18,25 @@ def plain_render(tables: Sequence[TableView], member_states: str = "all") -> byt
     out: list[str] = []
     w = out.append
     if rows:
-        w(_h("ringwatch_member_heartbeat_timestamp_seconds"))
+        w(header("ringwatch_member_heartbeat_timestamp_seconds"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_heartbeat_timestamp_seconds{{table="{t}",ring="{r}",'
               f'member="{m}"}} {v.member.heartbeat_timestamp}\n')
-        w(_h("ringwatch_member_heartbeat_age_seconds"))
+        w(header("ringwatch_member_heartbeat_age_seconds"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_heartbeat_age_seconds{{table="{t}",ring="{r}",member="{m}"}} '
               f'{v.heartbeat_age:.3f}\n')
         if any(v.heartbeat_period is not None for *_, v in rows):
-            w(_h("ringwatch_member_heartbeat_period_seconds"))
+            w(header("ringwatch_member_heartbeat_period_seconds"))
             for t, r, m, v in rows:
                 if v.heartbeat_period is not None:
                     w(f'ringwatch_member_heartbeat_period_seconds{{table="{t}",ring="{r}",'
                       f'member="{m}"}} {v.heartbeat_period}\n')
-        w(_h("ringwatch_member_registered_timestamp_seconds"))
+        w(header("ringwatch_member_registered_timestamp_seconds"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_registered_timestamp_seconds{{table="{t}",ring="{r}",'
               f'member="{m}"}} {v.member.registered_timestamp}\n')
-        w(_h("ringwatch_member_state"))
+        w(header("ringwatch_member_state"))
         if member_states == "all":
             for state in KNOWN_STATES:
                 for t, r, m, v in rows:
@@ -85,51 +50,51 @@ def plain_render(tables: Sequence[TableView], member_states: str = "all") -> byt
             for t, r, m, v in rows:
                 w(f'ringwatch_member_state{{table="{t}",ring="{r}",member="{m}",'
                   f'state="{v.member.state}"}} 1\n')
-        w(_h("ringwatch_member_info"))
+        w(header("ringwatch_member_info"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_info{{table="{t}",ring="{r}",member="{m}",'
               f'addr="{escape_label(v.member.addr)}",'
               f'member_zone="{escape_label(v.member.zone)}"}} 1\n')
-        w(_h("ringwatch_member_tokens"))
+        w(header("ringwatch_member_tokens"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_tokens{{table="{t}",ring="{r}",member="{m}"}} '
               f'{len(v.member.tokens)}\n')
-        w(_h("ringwatch_member_token_ownership_ratio"))
+        w(header("ringwatch_member_token_ownership_ratio"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_token_ownership_ratio{{table="{t}",ring="{r}",member="{m}"}} '
               f'{v.ownership!r}\n')
-        w(_h("ringwatch_member_cas_writes_total"))
+        w(header("ringwatch_member_cas_writes_total"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_cas_writes_total{{table="{t}",ring="{r}",member="{m}"}} '
               f'{v.member.version}\n')
-        w(_h("ringwatch_member_cas_last_change_timestamp_seconds"))
+        w(header("ringwatch_member_cas_last_change_timestamp_seconds"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_cas_last_change_timestamp_seconds{{table="{t}",ring="{r}",'
               f'member="{m}"}} {format_value(v.cas_last_change)}\n')
-        w(_h("ringwatch_member_item_bytes"))
+        w(header("ringwatch_member_item_bytes"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_item_bytes{{table="{t}",ring="{r}",member="{m}"}} '
               f'{v.member.item_bytes}\n')
         ttl = [(t, r, m, v) for t, r, m, v in rows if v.member.ttl is not None]
         if ttl:
-            w(_h("ringwatch_member_ttl_timestamp_seconds"))
+            w(header("ringwatch_member_ttl_timestamp_seconds"))
             for t, r, m, v in ttl:
                 w(f'ringwatch_member_ttl_timestamp_seconds{{table="{t}",ring="{r}",'
                   f'member="{m}"}} {v.member.ttl}\n')
     if rings:
-        w(_h("ringwatch_ring_members"))
+        w(header("ringwatch_ring_members"))
         for t, r, ring in rings:
             for state, count in ring.state_counts.items():
                 w(f'ringwatch_ring_members{{table="{t}",ring="{r}",state="{state}"}} {count}\n')
-        w(_h("ringwatch_ring_stale_members"))
+        w(header("ringwatch_ring_stale_members"))
         for t, r, ring in rings:
             w(f'ringwatch_ring_stale_members{{table="{t}",ring="{r}"}} {ring.stale_members}\n')
-        w(_h("ringwatch_ring_oldest_heartbeat_timestamp_seconds"))
+        w(header("ringwatch_ring_oldest_heartbeat_timestamp_seconds"))
         for t, r, ring in rings:
             if ring.oldest_heartbeat is not None:
                 w(f'ringwatch_ring_oldest_heartbeat_timestamp_seconds{{table="{t}",ring="{r}"}} '
                   f'{ring.oldest_heartbeat}\n')
-        w(_h("ringwatch_ring_tokens"))
+        w(header("ringwatch_ring_tokens"))
         for t, r, ring in rings:
             w(f'ringwatch_ring_tokens{{table="{t}",ring="{r}"}} {ring.tokens}\n')
     return "".join(out).encode()

@@ -33,12 +33,46 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-def _header(name: str, kind: str, help_text: str) -> str:
+# Every member and ring family: name -> (type, HELP). Written once; the renderer and the
+# benchmark's plain yardstick both take their headers from here.
+FAMILIES: dict[str, tuple[str, str]] = {
+    "ringwatch_member_heartbeat_timestamp_seconds": (
+        "gauge", "Unix time of the member's last heartbeat (InstanceDesc.timestamp)."),
+    "ringwatch_member_heartbeat_age_seconds": (
+        "gauge", "Scan time minus the last heartbeat; negative under clock skew."),
+    "ringwatch_member_heartbeat_period_seconds": (
+        "gauge", "The member's heartbeat period as ringwatch observed it; absent until known."),
+    "ringwatch_member_registered_timestamp_seconds": (
+        "gauge", "Unix time the member registered in the ring; 0 means unknown."),
+    "ringwatch_member_state": ("gauge", "1 for the member's current state in the ring."),
+    "ringwatch_member_info": ("gauge", "Always 1; the member's address and zone as labels."),
+    "ringwatch_member_tokens": ("gauge", "Number of tokens the member holds."),
+    "ringwatch_member_token_ownership_ratio": (
+        "gauge", "Share of the 2^32 token space the member owns, 0 to 1."),
+    "ringwatch_member_cas_writes_total": (
+        "counter", "The item's version: successful CAS writes since it was created."),
+    "ringwatch_member_cas_last_change_timestamp_seconds": (
+        "gauge", "When ringwatch first saw the item's current version (its own clock)."),
+    "ringwatch_member_item_bytes": (
+        "gauge", "Length of the item's Data attribute as stored (snappy-compressed)."),
+    "ringwatch_member_ttl_timestamp_seconds": ("gauge", "The item's ttl attribute (unix seconds)."),
+    "ringwatch_ring_members": ("gauge", "Members of the ring by state."),
+    "ringwatch_ring_stale_members": (
+        "gauge",
+        "Members whose heartbeat is older than their stale threshold (see --ring.stale-after)."),
+    "ringwatch_ring_oldest_heartbeat_timestamp_seconds": (
+        "gauge", "The oldest heartbeat in the ring."),
+    "ringwatch_ring_tokens": ("gauge", "All tokens in the ring."),
+}
+
+
+def header(name: str) -> str:
+    """The `# HELP` and `# TYPE` lines of family `name`."""
+    kind, help_text = FAMILIES[name]
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
 
 
-def _header_bytes(name: str, kind: str, help_text: str) -> bytes:
-    return _header(name, kind, help_text).encode()
+_HEADER_BYTES = {name: header(name).encode() for name in FAMILIES}
 
 
 class Renderer:
@@ -109,13 +143,11 @@ class Renderer:
         members = [v.member for v in views]
         rows = list(zip(labels, members, strict=True))
         if rows:
-            add(_header_bytes("ringwatch_member_heartbeat_timestamp_seconds", "gauge",
-                        "Unix time of the member's last heartbeat (InstanceDesc.timestamp)."))
+            add(_HEADER_BYTES["ringwatch_member_heartbeat_timestamp_seconds"])
             add(block("heartbeat", labels, [m.heartbeat_timestamp for m in members], lambda: [
                 f"ringwatch_member_heartbeat_timestamp_seconds{{{lb}}} "
                 f"{m.heartbeat_timestamp}\n" for lb, m in rows]))
-            add(_header_bytes("ringwatch_member_heartbeat_age_seconds", "gauge",
-                        "Scan time minus the last heartbeat; negative under clock skew."))
+            add(_HEADER_BYTES["ringwatch_member_heartbeat_age_seconds"])
             add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {v.heartbeat_age:.3f}\n"
                          for lb, v in zip(labels, views, strict=True)]).encode())
             periods = [v.heartbeat_period for v in views]
@@ -123,17 +155,13 @@ class Renderer:
                 f"ringwatch_member_heartbeat_period_seconds{{{lb}}} {p}\n"
                 for lb, p in zip(labels, periods, strict=True) if p is not None])
             if period_block:
-                add(_header_bytes("ringwatch_member_heartbeat_period_seconds", "gauge",
-                                  "The member's heartbeat period as ringwatch observed it; "
-                                  "absent until known."))
+                add(_HEADER_BYTES["ringwatch_member_heartbeat_period_seconds"])
                 add(period_block)
-            add(_header_bytes("ringwatch_member_registered_timestamp_seconds", "gauge",
-                        "Unix time the member registered in the ring; 0 means unknown."))
+            add(_HEADER_BYTES["ringwatch_member_registered_timestamp_seconds"])
             add(block("registered", labels, [m.registered_timestamp for m in members], lambda: [
                 f"ringwatch_member_registered_timestamp_seconds{{{lb}}} "
                 f"{m.registered_timestamp}\n" for lb, m in rows]))
-            add(_header_bytes("ringwatch_member_state", "gauge",
-                        "1 for the member's current state in the ring."))
+            add(_HEADER_BYTES["ringwatch_member_state"])
             states = [m.state for m in members]
             if self.member_states == "all":
                 for state in KNOWN_STATES:
@@ -146,62 +174,52 @@ class Renderer:
             else:
                 add(block("state current", labels, states, lambda: [
                     f'ringwatch_member_state{{{lb},state="{m.state}"}} 1\n' for lb, m in rows]))
-            add(_header_bytes("ringwatch_member_info", "gauge",
-                        "Always 1; the member's address and zone as labels."))
+            add(_HEADER_BYTES["ringwatch_member_info"])
             add(block("info", labels, [(m.addr, m.zone) for m in members], lambda: [
                 f'ringwatch_member_info{{{lb},addr="{escape_label(m.addr)}",'
                 f'member_zone="{escape_label(m.zone)}"}} 1\n' for lb, m in rows]))
-            add(_header_bytes("ringwatch_member_tokens", "gauge",
-                              "Number of tokens the member holds."))
+            add(_HEADER_BYTES["ringwatch_member_tokens"])
             add(block("tokens", labels, [m.tokens for m in members], lambda: [
                 f"ringwatch_member_tokens{{{lb}}} {len(m.tokens)}\n" for lb, m in rows]))
-            add(_header_bytes("ringwatch_member_token_ownership_ratio", "gauge",
-                        "Share of the 2^32 token space the member owns, 0 to 1."))
+            add(_HEADER_BYTES["ringwatch_member_token_ownership_ratio"])
             ownership = [v.ownership for v in views]
             add(block("ownership", labels, ownership, lambda: [
                 f"ringwatch_member_token_ownership_ratio{{{lb}}} {o!r}\n"
                 for lb, o in zip(labels, ownership, strict=True)]))
-            add(_header_bytes("ringwatch_member_cas_writes_total", "counter",
-                        "The item's version: successful CAS writes since it was created."))
+            add(_HEADER_BYTES["ringwatch_member_cas_writes_total"])
             add(block("cas", labels, [m.version for m in members], lambda: [
                 f"ringwatch_member_cas_writes_total{{{lb}}} {m.version}\n" for lb, m in rows]))
-            add(_header_bytes("ringwatch_member_cas_last_change_timestamp_seconds", "gauge",
-                        "When ringwatch first saw the item's current version (its own clock)."))
+            add(_HEADER_BYTES["ringwatch_member_cas_last_change_timestamp_seconds"])
             changes = [v.cas_last_change for v in views]
             # Few distinct values (mostly the scan times): format each once.
             text = {value: format_value(value) for value in set(changes)}
             add(block("cas change", labels, changes, lambda: [
                 f"ringwatch_member_cas_last_change_timestamp_seconds{{{lb}}} {text[c]}\n"
                 for lb, c in zip(labels, changes, strict=True)]))
-            add(_header_bytes("ringwatch_member_item_bytes", "gauge",
-                        "Length of the item's Data attribute as stored (snappy-compressed)."))
+            add(_HEADER_BYTES["ringwatch_member_item_bytes"])
             add(block("item bytes", labels, [m.item_bytes for m in members], lambda: [
                 f"ringwatch_member_item_bytes{{{lb}}} {m.item_bytes}\n" for lb, m in rows]))
             ttl_rows = [(lb, m) for lb, m in rows if m.ttl is not None]
             if ttl_rows:
-                add(_header_bytes("ringwatch_member_ttl_timestamp_seconds", "gauge",
-                            "The item's ttl attribute (unix seconds)."))
+                add(_HEADER_BYTES["ringwatch_member_ttl_timestamp_seconds"])
                 add("".join([f"ringwatch_member_ttl_timestamp_seconds{{{lb}}} {m.ttl}\n"
                              for lb, m in ttl_rows]).encode())
         self._blocks = self._blocks_next
         ring_out: list[str] = []
         if ring_rows:
             radd = ring_out.append
-            radd(_header("ringwatch_ring_members", "gauge", "Members of the ring by state."))
+            radd(header("ringwatch_ring_members"))
             for lb, ring in ring_rows:
                 ring_out += [f'ringwatch_ring_members{{{lb},state="{state}"}} {count}\n'
                              for state, count in ring.state_counts.items()]
-            radd(_header("ringwatch_ring_stale_members", "gauge",
-                         "Members whose heartbeat is older than their stale threshold "
-                         "(see --ring.stale-after)."))
+            radd(header("ringwatch_ring_stale_members"))
             ring_out += [f"ringwatch_ring_stale_members{{{lb}}} {r.stale_members}\n"
                          for lb, r in ring_rows]
-            radd(_header("ringwatch_ring_oldest_heartbeat_timestamp_seconds", "gauge",
-                         "The oldest heartbeat in the ring."))
+            radd(header("ringwatch_ring_oldest_heartbeat_timestamp_seconds"))
             ring_out += [f"ringwatch_ring_oldest_heartbeat_timestamp_seconds{{{lb}}} "
                          f"{r.oldest_heartbeat}\n" for lb, r in ring_rows
                          if r.oldest_heartbeat is not None]
-            radd(_header("ringwatch_ring_tokens", "gauge", "All tokens in the ring."))
+            radd(header("ringwatch_ring_tokens"))
             ring_out += [f"ringwatch_ring_tokens{{{lb}}} {r.tokens}\n" for lb, r in ring_rows]
         add("".join(ring_out).encode())
         return out
