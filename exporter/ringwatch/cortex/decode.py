@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import cramjam
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 from pybase64 import b64decode as _pybase64_decode
 
-from ringwatch.cortex.proto import STATE_NAMES, UNKNOWN_STATE
+from ringwatch.cortex.proto import (
+    STATE_NAMES,
+    UNKNOWN_STATE,
+    InstanceDescRead,
+    InstanceDescTokensView,
+    RingDescView,
+)
 from ringwatch.cortex.tokens import Tokens
 
 _decompress_raw = cramjam.snappy.decompress_raw
@@ -145,7 +150,7 @@ def decode_item(item: dict[str, Any]) -> Member:
         ttl = _number(item, "ttl") if "ttl" in item else None
         raw = decompress_data(data)
         try:
-            desc = _InstanceDescRead.FromString(raw)
+            desc = InstanceDescRead.FromString(raw)
         except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
             raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
         _refuse_ring_desc(raw, desc)
@@ -169,44 +174,6 @@ def decode_item(item: dict[str, Any]) -> Member:
     )
 
 
-def _build_read_views() -> tuple[type, type, type]:
-    """Read-side views of `InstanceDesc` (addr and zone as bytes), and of a ring `Desc`.
-
-    `InstanceDescTokensView` reads the packed tokens (field 6) as one `bytes`
-    value: parsing with it costs no per-token work; the packed bytes are kept as
-    they are (`Tokens`) and become numbers only when a ring's ownership is computed.
-    `RingDescView` is Cortex's `Desc` (`map<string, InstanceDesc> ingesters = 1`),
-    which another KV layout stores whole in one item."""
-    F = descriptor_pb2.FieldDescriptorProto
-    fdp = descriptor_pb2.FileDescriptorProto(
-        name="ringwatch/cortex_ring_read_views.proto", package="ringwatch_view",
-        syntax="proto3")
-    for message, tokens in (("InstanceDescTokensView", (F.TYPE_BYTES, F.LABEL_OPTIONAL)),
-                            ("InstanceDescRead", (F.TYPE_UINT32, F.LABEL_REPEATED))):
-        msg = fdp.message_type.add(name=message)
-        for name, number, kind, label in (
-                ("addr", 1, F.TYPE_BYTES, F.LABEL_OPTIONAL),
-                ("timestamp", 2, F.TYPE_INT64, F.LABEL_OPTIONAL),
-                ("state", 3, F.TYPE_INT32, F.LABEL_OPTIONAL),
-                ("tokens", 6, *tokens),
-                ("zone", 7, F.TYPE_BYTES, F.LABEL_OPTIONAL),
-                ("registered_timestamp", 8, F.TYPE_INT64, F.LABEL_OPTIONAL)):
-            msg.field.add(name=name, number=number, type=kind, label=label)
-    entry = fdp.message_type.add(name="IngesterEntry")
-    entry.field.add(name="key", number=1, type=F.TYPE_BYTES, label=F.LABEL_OPTIONAL)
-    entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
-                    type_name=".ringwatch_view.InstanceDescRead")
-    ring = fdp.message_type.add(name="RingDescView")
-    ring.field.add(name="ingesters", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
-                   type_name=".ringwatch_view.IngesterEntry")
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return tuple(message_factory.GetMessageClass(  # type: ignore[return-value]
-        pool.FindMessageTypeByName(f"ringwatch_view.{name}"))
-        for name in ("InstanceDescTokensView", "InstanceDescRead", "RingDescView"))
-
-
-_TokensView, _InstanceDescRead, _RingDescView = _build_read_views()
 
 
 def _text(value: bytes) -> str:
@@ -227,7 +194,7 @@ def _refuse_ring_desc(raw: bytes, desc: Any) -> None:
             or desc.registered_timestamp):
         return
     try:
-        ring = _RingDescView.FromString(raw)
+        ring = RingDescView.FromString(raw)
     except (ProtobufDecodeError, RuntimeError, ValueError):
         return
     entries = ring.ingesters
@@ -350,7 +317,7 @@ class ItemDecoder:
         # repeated) takes the shortcut; anything else is left to the real parser.
         view: Any = None
         try:
-            view = _TokensView.FromString(raw)
+            view = InstanceDescTokensView.FromString(raw)
             if view.ByteSize() != len(raw) or len(UnknownFieldSet(view)):
                 view = None
         except (ProtobufDecodeError, RuntimeError, ValueError):
@@ -367,7 +334,7 @@ class ItemDecoder:
         source = view
         if tokens is None:
             try:
-                source = _InstanceDescRead.FromString(raw)
+                source = InstanceDescRead.FromString(raw)
             except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
                 raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
             tokens = Tokens.from_values(source.tokens)

@@ -27,33 +27,65 @@ def protobuf_backend() -> str:
     return api_implementation.Type()
 
 
-def _build_instance_desc() -> type:
+# InstanceDesc's fields as Cortex's ring.proto numbers them: (name, number, type, label).
+_F = descriptor_pb2.FieldDescriptorProto
+INSTANCE_DESC_FIELDS = (
+    ("addr", 1, _F.TYPE_STRING, _F.LABEL_OPTIONAL),
+    ("timestamp", 2, _F.TYPE_INT64, _F.LABEL_OPTIONAL),
+    ("state", 3, _F.TYPE_ENUM, _F.LABEL_OPTIONAL),
+    ("tokens", 6, _F.TYPE_UINT32, _F.LABEL_REPEATED),
+    ("zone", 7, _F.TYPE_STRING, _F.LABEL_OPTIONAL),
+    ("registered_timestamp", 8, _F.TYPE_INT64, _F.LABEL_OPTIONAL),
+)
+
+
+def _instance_desc_message(fdp: descriptor_pb2.FileDescriptorProto, name: str,
+                           **retyped: tuple[int, int]) -> None:
+    """Add InstanceDesc, or a read view of it with some fields `retyped` (type, label)."""
+    msg = fdp.message_type.add(name=name)
+    for field, number, kind, label in INSTANCE_DESC_FIELDS:
+        kind, label = retyped.get(field, (kind, label))
+        extra = {"type_name": ".ring.InstanceState"} if kind == _F.TYPE_ENUM else {}
+        msg.field.add(name=field, number=number, type=kind, label=label, **extra)
+    msg.reserved_range.add(start=4, end=6)
+
+
+def _build_messages() -> dict[str, type]:
+    """The one descriptor: InstanceDesc (the writer's), its read views, a ring Desc view.
+
+    Read views take addr and zone as bytes (Cortex does not check their UTF-8, so neither
+    may the reader); `InstanceDescTokensView` also reads the packed tokens (field 6) as one
+    `bytes` value, so parsing costs no per-token work. `RingDescView` is Cortex's `Desc`
+    (`map<string, InstanceDesc> ingesters = 1`), which another KV layout stores whole in
+    one item. Building at import keeps protoc out of the build; the classes are upb's."""
     fdp = descriptor_pb2.FileDescriptorProto(
-        name="ringwatch/cortex_ring.proto", package="ring", syntax="proto3"
-    )
+        name="ringwatch/cortex_ring.proto", package="ring", syntax="proto3")
     enum = fdp.enum_type.add(name="InstanceState")
     for number, name in STATE_NAMES.items():
         enum.value.add(name=name, number=number)
-
-    F = descriptor_pb2.FieldDescriptorProto
-    msg = fdp.message_type.add(name="InstanceDesc")
-    msg.field.add(name="addr", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-    msg.field.add(name="timestamp", number=2, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
     # Open enum in proto3: unknown numbers survive as ints and are reported as UNKNOWN.
-    msg.field.add(
-        name="state", number=3, type=F.TYPE_ENUM, type_name=".ring.InstanceState",
-        label=F.LABEL_OPTIONAL,
-    )
-    msg.field.add(name="tokens", number=6, type=F.TYPE_UINT32, label=F.LABEL_REPEATED)
-    msg.field.add(name="zone", number=7, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-    msg.field.add(
-        name="registered_timestamp", number=8, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL
-    )
-    msg.reserved_range.add(start=4, end=6)
-
+    _instance_desc_message(fdp, "InstanceDesc")
+    as_bytes = (_F.TYPE_BYTES, _F.LABEL_OPTIONAL)
+    _instance_desc_message(fdp, "InstanceDescRead", addr=as_bytes, zone=as_bytes,
+                           state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL))
+    _instance_desc_message(fdp, "InstanceDescTokensView", addr=as_bytes, zone=as_bytes,
+                           state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL), tokens=as_bytes)
+    entry = fdp.message_type.add(name="IngesterEntry")
+    entry.field.add(name="key", number=1, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=_F.TYPE_MESSAGE, label=_F.LABEL_OPTIONAL,
+                    type_name=".ring.InstanceDescRead")
+    ring = fdp.message_type.add(name="RingDescView")
+    ring.field.add(name="ingesters", number=1, type=_F.TYPE_MESSAGE, label=_F.LABEL_REPEATED,
+                   type_name=".ring.IngesterEntry")
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("ring.InstanceDesc"))
+    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"ring.{name}"))
+            for name in ("InstanceDesc", "InstanceDescRead", "InstanceDescTokensView",
+                         "RingDescView")}
 
 
-InstanceDesc = _build_instance_desc()
+_MESSAGES = _build_messages()
+InstanceDesc = _MESSAGES["InstanceDesc"]
+InstanceDescRead = _MESSAGES["InstanceDescRead"]
+InstanceDescTokensView = _MESSAGES["InstanceDescTokensView"]
+RingDescView = _MESSAGES["RingDescView"]
