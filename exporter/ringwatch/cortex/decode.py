@@ -140,6 +140,7 @@ def decompress_data(data: bytes) -> bytes:
 
 
 def decode_item(item: dict[str, Any]) -> Member:
+    """The reference decoder: one DynamoDB item -> Member, or DecodeError with its reason."""
     if not isinstance(item, dict):
         raise DecodeError("attribute", "item is not a map")
     ring = _string(item, "RingKey")
@@ -257,6 +258,7 @@ class ItemDecoder:
 
     def decode(self, item: Any) -> Member:
         # The common case inline: plain attributes and a Data string seen last scan.
+        """One item -> Member, reusing the last scan's work when the item did not change."""
         try:
             ring = item["RingKey"]["S"]
             member = item["InstanceKey"]["S"]

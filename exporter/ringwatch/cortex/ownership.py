@@ -76,6 +76,7 @@ class OwnershipCache:
         return result
 
     def retain(self, keys: set[tuple[str, str]]) -> None:
+        """Forget the rings not in `keys` ((table, ring) pairs)."""
         for key in list(self._rings):
             if key not in keys:
                 del self._rings[key]

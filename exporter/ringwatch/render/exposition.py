@@ -20,12 +20,14 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def escape_label(value: str) -> str:
+    """A label value escaped as the text format wants (backslash, quote, newline)."""
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return value
 
 
 def format_value(value: float) -> str:
+    """A sample value as the text format writes it (integers without `.0`)."""
     if value != value:
         return "NaN"
     if isinstance(value, int) or value.is_integer():
@@ -76,6 +78,7 @@ _HEADER_BYTES = {name: header(name).encode() for name in FAMILIES}
 
 
 class Renderer:
+    """Renders member and ring series once per scan; a family unchanged since is reused."""
     def __init__(self, member_states: str = "all") -> None:
         self.member_states = member_states
         self._labels: dict[tuple[str, str, str], str] = {}

@@ -44,6 +44,7 @@ def member_json(view: MemberView) -> dict[str, Any]:
 
 
 def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
+    """One table of the shared JSON shape (rings and members only while served)."""
     return {
         "table": view.table,
         "ok": view.ok,

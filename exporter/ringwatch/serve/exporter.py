@@ -135,6 +135,7 @@ def _memory_file(parts: tuple[bytes, ...]) -> BinaryIO:
 
 
 class Exporter:
+    """The scan loop of `ringwatch serve` and the facts the HTTP side reads (no I/O there)."""
     def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
@@ -162,14 +163,17 @@ class Exporter:
     # -- facts for the HTTP side (no I/O) ---------------------------------
     @property
     def ready(self) -> bool:
+        """True once the first scan of every table finished, good or bad."""
         return self.scans_finished > 0
 
     def healthy(self) -> bool:
+        """False once no scan has finished for --scan.interval + --scan.timeout + 30 s."""
         bound = self.config.scan_interval + self.config.scan_timeout + 30.0
         since = self.last_scan_finished or self.started_monotonic
         return time.monotonic() - since <= bound
 
     def exposition(self) -> Exposition | None:
+        """The member and ring series to serve now (tables past --snapshot.max-age left out)."""
         snapshot = self.snapshot
         if snapshot is None:
             return None
@@ -213,9 +217,11 @@ class Exporter:
         return exposition
 
     async def open(self, stack: AsyncExitStack) -> None:
+        """Open the DynamoDB client, closed with `stack`."""
         self.client = await open_client(self.config, stack, observer=self.observe_attempt)
 
     def observe_attempt(self, operation: str, result: str, seconds: float) -> None:
+        """Count and time one DynamoDB attempt of the table being read."""
         table = current_table.get()
         self._own_version += 1
         self.metrics.requests.labels(table, operation, result).inc()

@@ -172,6 +172,7 @@ async def _sendfile_then(request: web.Request, file: BinaryIO, size: int, tail: 
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
+    """`/metrics`: the current exposition plus ringwatch's own series, no I/O."""
     exporter = request.app[EXPORTER_KEY]
     exposition = exporter.exposition()
     openmetrics = _wants_openmetrics(request.headers.get("Accept", ""))
@@ -196,18 +197,21 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 async def healthy(request: web.Request) -> web.Response:
+    """`/-/healthy`: 200 while the scan loop is alive, else 503."""
     if request.app[EXPORTER_KEY].healthy():
         return web.Response(text="Healthy.\n")
     return web.Response(status=503, text="Unhealthy: no scan has finished for too long.\n")
 
 
 async def ready(request: web.Request) -> web.Response:
+    """`/-/ready`: 200 once every table was scanned once, else 503."""
     if request.app[EXPORTER_KEY].ready:
         return web.Response(text="Ready.\n")
     return web.Response(status=503, text="Not ready: the first scan has not finished.\n")
 
 
 async def ring_json(request: web.Request) -> web.StreamResponse:
+    """`/ring.json`: the snapshot in the JSON shape `ringwatch scan -o json` shares."""
     exposition = request.app[EXPORTER_KEY].exposition()
     if exposition is None:
         return web.json_response({"scanned_at": None, "tables": []}, status=503)
@@ -217,6 +221,7 @@ async def ring_json(request: web.Request) -> web.StreamResponse:
 
 
 async def ring_page(request: web.Request) -> web.StreamResponse:
+    """`/ring`: the snapshot as an HTML page with no JavaScript."""
     exporter = request.app[EXPORTER_KEY]
     exposition = exporter.exposition()
     page = ringpage.render_page(exposition.snapshot if exposition else None,
@@ -231,6 +236,7 @@ async def ring_page(request: web.Request) -> web.StreamResponse:
 
 
 async def landing(request: web.Request) -> web.Response:
+    """`/`: links to the endpoints."""
     tables = ", ".join(html.escape(t) for t in request.app[EXPORTER_KEY].config.tables)
     return web.Response(text=_LANDING.format(version=__version__, tables=tables),
                         content_type="text/html")
