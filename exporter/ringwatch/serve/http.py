@@ -16,7 +16,7 @@ import html
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import BinaryIO
 
 import orjson
@@ -52,12 +52,11 @@ _LANDING = """<!DOCTYPE html>
 """
 
 
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding value allows gzip (RFC 9110 q-values: q=0 refuses)."""
-    gzip_q: float | None = None
-    any_q: float | None = None
-    for item in accept_encoding.split(","):
-        coding, *params = (part.strip() for part in item.split(";"))
+def _weighted(header: str) -> Iterator[tuple[str, float]]:
+    """(token, q) of each element of an Accept-style header, token lower-cased; a q that
+    does not parse counts as 0 (refused)."""
+    for item in header.split(","):
+        token, *params = (part.strip() for part in item.split(";"))
         q = 1.0
         for param in params:
             name, _, value = param.partition("=")
@@ -66,7 +65,14 @@ def accepts_gzip(accept_encoding: str) -> bool:
                     q = float(value.strip())
                 except ValueError:
                     q = 0.0
-        coding = coding.lower()
+        yield token.lower(), q
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value allows gzip (RFC 9110 q-values: q=0 refuses)."""
+    gzip_q: float | None = None
+    any_q: float | None = None
+    for coding, q in _weighted(accept_encoding):
         if coding in ("gzip", "x-gzip"):
             gzip_q = max(gzip_q or 0.0, q)
         elif coding == "*":
@@ -86,18 +92,8 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 def _wants_openmetrics(accept: str) -> bool:
     """True if the Accept header prefers OpenMetrics (q > 0, no lower than text/plain's)."""
     best = {"openmetrics": 0.0, "text": 0.0}
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        kind = {"application/openmetrics-text": "openmetrics",
-                "text/plain": "text"}.get(media.lower())
+    for media, q in _weighted(accept):
+        kind = {"application/openmetrics-text": "openmetrics", "text/plain": "text"}.get(media)
         if kind:
             best[kind] = max(best[kind], q)
     return best["openmetrics"] > 0 and best["openmetrics"] >= best["text"]
