@@ -11,20 +11,15 @@ quiet stack, and assert what reaches the webhook. Delays are printed as they are
 from __future__ import annotations
 
 import re
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO
 
-REPO = REPO
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from e2e.stack import (  # noqa: E402
+from e2e.stack import (
     JOB,
     MIXIN_CONFIG,
     RING,
@@ -37,6 +32,8 @@ from e2e.stack import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.e2e
+E2E_NAME = "e2e"
+START_TIMEOUT = 90
 TABLE = "e2e-cortex-ring"  # not a table name other tests load into the session's moto
 
 MEMBER_ALERTS = frozenset({
@@ -67,48 +64,9 @@ assert RESTART_LEAVING + 2 * PIPELINE < LEAVING_FOR
 # --- fixtures ----------------------------------------------------------------------------------
 
 
-def _say(config: pytest.Config, text: str) -> None:
-    """Print past pytest's capture, so the measured figures show in CI's log."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    if capture is None or reporter is None:
-        print(text)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(text)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-          ) -> Iterator[Stack]:
-    started = time.monotonic()
-    s = Stack(tmp_path_factory.mktemp("e2e"), table=TABLE)
-    try:
-        s.start()
-    except BaseException:
-        _say(request.config, "e2e stack did not start:\n" + s.logs())
-        s.stop()
-        raise
-    _say(request.config, f"\ne2e: stack up in {time.monotonic() - started:.1f}s "
-         f"(Prometheus {s.urls['prometheus']}, Alertmanager {s.urls['alertmanager']})")
-    try:
-        yield s
-    finally:
-        s.stop()
-        _say(request.config, f"e2e: suite wall time {time.monotonic() - started:.1f}s")
-
-
-@pytest.fixture(autouse=True)
-def _logs_on_failure(stack: Stack, request: pytest.FixtureRequest) -> Iterator[None]:
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        _say(request.config, f"e2e: logs after {request.node.name}:\n{stack.logs()}")
-
-
-@pytest.fixture
-def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    return lambda text: _say(request.config, "e2e: " + text)
+def make_stack(tmp: Path) -> Stack:
+    """The e2e-sized stack: the mixin rendered with e2e thresholds (MIXIN_CONFIG)."""
+    return Stack(tmp, table=TABLE)
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -13,15 +13,11 @@ leaves it out.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from support import REPO
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from e2e.stack import (
     JOB,
@@ -34,6 +30,8 @@ from e2e.stack import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.defaults]
+E2E_NAME = "e2e defaults"
+START_TIMEOUT = 120
 TABLE = "e2e-defaults-ring"
 TIMINGS = Timings(members=6, zones=3, heartbeat_period=5.0, scan_interval=5.0,
                   scrape_interval=5.0, evaluation_interval=5.0, group_wait=1.0,
@@ -46,47 +44,9 @@ RESOLVE_WITHIN = 60.0
 NOISE = 5.0  # a loaded 2-core machine
 
 
-def _say(config: pytest.Config, text: str) -> None:
-    capture = config.pluginmanager.getplugin("capturemanager")
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    if capture is None or reporter is None:
-        print(text)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(text)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-          ) -> Iterator[Stack]:
-    started = time.monotonic()
-    s = Stack(tmp_path_factory.mktemp("e2e-defaults"), timings=TIMINGS, mixin_config=DEFAULTS,
-              table=TABLE)
-    try:
-        s.start(timeout=120)
-    except BaseException:
-        _say(request.config, "e2e defaults: stack did not start:\n" + s.logs())
-        s.stop()
-        raise
-    _say(request.config, f"\ne2e defaults: stack up in {time.monotonic() - started:.1f}s")
-    try:
-        yield s
-    finally:
-        s.stop()
-        _say(request.config, f"e2e defaults: wall time {time.monotonic() - started:.1f}s")
-
-
-@pytest.fixture(autouse=True)
-def _logs_on_failure(stack: Stack, request: pytest.FixtureRequest) -> Iterator[None]:
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        _say(request.config, f"e2e defaults: logs after {request.node.name}:\n{stack.logs()}")
-
-
-@pytest.fixture
-def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    return lambda text: _say(request.config, "e2e defaults: " + text)
+def make_stack(tmp: Path) -> Stack:
+    """The stack with the mixin rendered at its default _config, every interval 5 s."""
+    return Stack(tmp, timings=TIMINGS, mixin_config=DEFAULTS, table=TABLE)
 
 
 def member_alerts(stack: Stack) -> list[dict]:
