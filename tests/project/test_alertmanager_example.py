@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from support.deploy import ALERTMANAGER_EXAMPLE, MEMBER_AND_RING_ALERTS, MIXIN_ALERTS, SPEC_ALERTS
+from support.net import stop_process
 
 
 def parse_matcher(matcher: str) -> tuple[str, str, str]:
@@ -116,12 +117,7 @@ def alertmanager_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = wait_for_listen_address(process, log, deadline=time.monotonic() + 30)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def wait_for_listen_address(process: subprocess.Popen[bytes], log: Path, deadline: float) -> str:

@@ -34,6 +34,7 @@ from support.deploy import (
     ringwatch_container,
     stages,
 )
+from support.net import stop_process
 
 import ringwatch
 
@@ -305,12 +306,7 @@ def test_image_healthcheck_passes_against_ringwatch_serving_the_configmap(
             time.sleep(0.2)
         assert run.returncode == 0, run.stderr.decode() + log.read_text()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
     assert process.returncode == 0, log.read_text()
 
 
