@@ -13,7 +13,6 @@ import tarfile
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from support.deploy import (
     ringwatch_container,
     stages,
 )
+from support.moto import MotoDynamo
 from support.net import stop_process
 
 import ringwatch
@@ -246,29 +246,13 @@ def test_builder_stage_copies_enough_to_build_the_package(
 
 
 @pytest.fixture
-def ring_table_endpoint() -> Iterator[str]:
-    """A moto server holding an empty ring table named as in the ConfigMap."""
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    endpoint = f"http://127.0.0.1:{server._server.server_port}"
-    try:
-        client = boto3.client(
-            "dynamodb", endpoint_url=endpoint, region_name=ringwatch_config()["dynamodb.region"],
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
-        keys = [("RingKey", "HASH"), ("InstanceKey", "RANGE")]
-        for table in ringwatch_config()["dynamodb.table"]:
-            client.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": n, "KeyType": t} for n, t in keys],
-                AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n, _ in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        yield endpoint
-    finally:
-        server.stop()
+def ring_table_endpoint(moto_dynamo: MotoDynamo) -> str:
+    """The session's moto server, holding an empty ring table named as in the ConfigMap."""
+    config = ringwatch_config()
+    for table in config["dynamodb.table"]:
+        moto_dynamo.load(table, [])
+    assert config["dynamodb.region"] == "us-east-1", "moto keeps tables per region"
+    return moto_dynamo.endpoint_url
 
 
 def test_image_healthcheck_passes_against_ringwatch_serving_the_configmap(
