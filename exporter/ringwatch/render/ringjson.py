@@ -21,26 +21,34 @@ def json_int(value: int | None) -> int | str | None:
 
 def member_json(view: MemberView) -> dict[str, Any]:
     """One member: SPEC's fields, then the extras (period, threshold, CAS change, ttl)."""
-    m = view.member
-    return {
-        "member": m.name,
-        "state": m.state,
-        "state_number": m.state_num,
-        "zone": m.zone,
-        "addr": m.addr,
-        "heartbeat_timestamp": m.heartbeat_timestamp,
-        "heartbeat_age_seconds": round(view.heartbeat_age, 3),
-        "registered_timestamp": m.registered_timestamp,
-        "tokens": len(m.tokens),
-        "ownership": view.ownership,
-        "cas_version": json_int(m.version),
-        "cas_last_change_timestamp": view.cas_last_change,
-        "stale": view.stale,
-        "heartbeat_period_seconds": view.heartbeat_period,
-        "stale_threshold_seconds": view.stale_threshold,
-        "ttl": json_int(m.ttl),
-        "item_bytes": m.item_bytes,
-    }
+    return members_json([view])[0]
+
+
+def members_json(views: list[MemberView]) -> list[dict[str, Any]]:
+    """`member_json` of each view, in one comprehension (a 20k-member ring's JSON)."""
+    lo, hi = _JSON_INT_MIN, _JSON_INT_MAX
+    return [
+        {
+            "member": (m := v.member).name,
+            "state": m.state,
+            "state_number": m.state_num,
+            "zone": m.zone,
+            "addr": m.addr,
+            "heartbeat_timestamp": m.heartbeat_timestamp,
+            "heartbeat_age_seconds": round(v.heartbeat_age, 3),
+            "registered_timestamp": m.registered_timestamp,
+            "tokens": len(m.tokens),
+            "ownership": v.ownership,
+            "cas_version": m.version if lo <= m.version <= hi else json_int(m.version),
+            "cas_last_change_timestamp": v.cas_last_change,
+            "stale": v.stale,
+            "heartbeat_period_seconds": v.heartbeat_period,
+            "stale_threshold_seconds": v.stale_threshold,
+            "ttl": json_int(m.ttl) if m.ttl is not None else None,
+            "item_bytes": m.item_bytes,
+        }
+        for v in views
+    ]
 
 
 def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
@@ -58,7 +66,7 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
         "rings": [
             {
                 "ring": ring.ring,
-                "members": [member_json(v) for v in by_heartbeat_age(ring.members)],
+                "members": members_json(by_heartbeat_age(ring.members)),
             }
             for ring in view.rings
         ] if served else [],

@@ -30,7 +30,7 @@ from ringwatch.logs import RateLimitedLog, log
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve.selfmetrics import SelfMetrics
 from ringwatch.snapshot.builder import SnapshotBuilder
-from ringwatch.snapshot.model import Snapshot, TableView
+from ringwatch.snapshot.model import MemberView, Snapshot, TableView
 
 _COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n")
 # Undecodable items logged per scan at most; the rest are summed up in one line.
@@ -49,6 +49,23 @@ def openmetrics_from_text(body: bytes) -> bytes:
             body = body.replace(b"# %s %s_total " % (kind, name), b"# %s %s " % (kind, name))
     return body
 
+
+
+def _pairwise_changes(olds: tuple[MemberView, ...], members: tuple[MemberView, ...]
+                      ) -> list[tuple[MemberView | None, MemberView]] | None:
+    """(was, now) for each member whose state or staleness changed, when both scans
+    hold the same ids in the same (sorted) order; None when they do not. The common
+    case, kept cheap: no per-member dict or key."""
+    if len(olds) != len(members):
+        return None
+    found: list[tuple[MemberView | None, MemberView]] = []
+    for was, v in zip(olds, members, strict=True):
+        w, m = was.member, v.member
+        if w.name != m.name:
+            return None
+        if was.stale != v.stale or w.state != m.state:
+            found.append((was, v))
+    return found
 
 @dataclass(frozen=True)
 class Exposition:
@@ -305,13 +322,27 @@ class Exporter:
                             heartbeat_age=round(v.heartbeat_age, 1),
                             stale_threshold=v.stale_threshold)
             return
-        before = {(r.ring, v.member.name): v for r in (old.rings if old else ())
-                  for v in r.members}
-        after = {(r.ring, v.member.name): v for r in view.rings for v in r.members}
-        for key, v in after.items():
-            was = before.get(key)
-            if was is not None and was.stale == v.stale and was.member.state == v.member.state:
-                continue  # the common case, kept cheap: nothing to log
+        old_rings = {r.ring: r.members for r in old.rings} if old else {}
+        changed: list[tuple[str, MemberView | None, MemberView]] = []
+        gone: list[tuple[str, str]] = []
+        for r in view.rings:
+            ring, members = r.ring, r.members
+            olds = old_rings.pop(ring, ())
+            found = _pairwise_changes(olds, members)
+            if found is None:
+                by_name = {v.member.name: v for v in olds}
+                found = []
+                for v in members:
+                    was = by_name.pop(v.member.name, None)
+                    if (was is None or was.stale != v.stale
+                            or was.member.state != v.member.state):
+                        found.append((was, v))
+                gone.extend((ring, name) for name in by_name)
+            changed.extend((ring, was, v) for was, v in found)
+        for ring, olds in old_rings.items():
+            gone.extend((ring, v.member.name) for v in olds)
+        for ring, was, v in changed:
+            key = (ring, v.member.name)
             fields = {"table": table, "ring": key[0], "member": key[1],
                       "state": v.member.state, "heartbeat_age": round(v.heartbeat_age, 1)}
             if was is None:
@@ -327,8 +358,8 @@ class Exporter:
                     heartbeat_period=v.heartbeat_period, **fields)
             elif was.stale and not v.stale:
                 log(logging.INFO, "member recovered", **fields)
-        for key in before.keys() - after.keys():
-            log(logging.INFO, "member disappeared", table=table, ring=key[0], member=key[1])
+        for ring, name in gone:
+            log(logging.INFO, "member disappeared", table=table, ring=ring, member=name)
 
     def _log_decode_errors(self, table: str, view: TableView, now: float) -> None:
         """An undecodable item is logged when first seen, then every 5 minutes while
