@@ -16,7 +16,7 @@ import html
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import BinaryIO
 
 import orjson
@@ -117,23 +117,31 @@ def _drop(request: web.Request) -> None:
     transport.abort()
 
 
+@contextlib.asynccontextmanager
+async def _write_deadline(request: web.Request) -> AsyncIterator[None]:
+    """The response's writing, cut at RESPONSE_WRITE_TIMEOUT by dropping the connection;
+    a client that went away (or was dropped) ends it quietly."""
+    try:
+        async with asyncio.timeout(RESPONSE_WRITE_TIMEOUT):
+            yield
+    except TimeoutError:
+        _drop(request)
+    except ConnectionError:
+        pass  # nothing left to write
+
+
 async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
                       headers: dict[str, str]) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     response.content_length = sum(len(part) for part in parts)
-    try:
-        async with asyncio.timeout(RESPONSE_WRITE_TIMEOUT):
-            await response.prepare(request)
-            if request.method != "HEAD":
-                for part in parts:
-                    view = memoryview(part)
-                    for start in range(0, len(view), _WRITE_CHUNK):
-                        await response.write(view[start:start + _WRITE_CHUNK])
-            await response.write_eof()
-    except TimeoutError:
-        _drop(request)
-    except ConnectionError:
-        pass  # the client went away (or was dropped); nothing left to write
+    async with _write_deadline(request):
+        await response.prepare(request)
+        if request.method != "HEAD":
+            for part in parts:
+                view = memoryview(part)
+                for start in range(0, len(view), _WRITE_CHUNK):
+                    await response.write(view[start:start + _WRITE_CHUNK])
+        await response.write_eof()
     return response
 
 
@@ -147,23 +155,18 @@ async def _sendfile_then(request: web.Request, file: BinaryIO, size: int, tail: 
         return None
     response = web.StreamResponse(headers=headers)
     response.content_length = size + len(tail)
-    try:
-        async with asyncio.timeout(RESPONSE_WRITE_TIMEOUT):
-            await response.prepare(request)
-            try:
-                await asyncio.get_running_loop().sendfile(transport, file, 0, size,
-                                                          fallback=False)
-            except asyncio.SendfileNotAvailableError:
-                # Raised before a byte is sent: send the bytes the usual way.
-                view = memoryview(os.pread(file.fileno(), size, 0))
-                for start in range(0, size, _WRITE_CHUNK):
-                    await response.write(view[start:start + _WRITE_CHUNK])
-            await response.write(tail)
-            await response.write_eof()
-    except TimeoutError:
-        _drop(request)
-    except ConnectionError:
-        pass  # the client went away (or was dropped); nothing left to write
+    async with _write_deadline(request):
+        await response.prepare(request)
+        try:
+            await asyncio.get_running_loop().sendfile(transport, file, 0, size,
+                                                      fallback=False)
+        except asyncio.SendfileNotAvailableError:
+            # Raised before a byte is sent: send the bytes the usual way.
+            view = memoryview(os.pread(file.fileno(), size, 0))
+            for start in range(0, size, _WRITE_CHUNK):
+                await response.write(view[start:start + _WRITE_CHUNK])
+        await response.write(tail)
+        await response.write_eof()
     return response
 
 
@@ -246,14 +249,9 @@ async def _bounded_write(request: web.Request, handler: Handler) -> web.StreamRe
     """Write a response the handler returned unwritten within RESPONSE_WRITE_TIMEOUT."""
     response = await handler(request)
     if not response.prepared:
-        try:
-            async with asyncio.timeout(RESPONSE_WRITE_TIMEOUT):
-                await response.prepare(request)
-                await response.write_eof()
-        except TimeoutError:
-            _drop(request)
-        except ConnectionError:
-            pass  # the client went away (or was dropped); nothing left to write
+        async with _write_deadline(request):
+            await response.prepare(request)
+            await response.write_eof()
     return response
 
 
