@@ -117,17 +117,17 @@ class SnapshotBuilder:
     def decode_page(self, items: list[dict[str, Any]]) -> list[Member | DecodeError]:
         """One page's items decoded, each a `Member` or the `DecodeError` it raised:
         a read keeps these instead of the page's dicts, which are then freed."""
-        decoded: list[Member | DecodeError] = []
-        add = decoded.append
-        decode = self.decoder.decode
-        for item in items:
-            try:
-                add(decode(item))
-            except DecodeError as err:
-                add(err)
-            except Exception as exc:  # a decoder bug costs this item, not the scan
-                add(unexpected_error(item, exc))
-        return decoded
+        decode = self._decode_one
+        return [decode(item) for item in items]
+
+    def _decode_one(self, item: Any) -> Member | DecodeError:
+        """One item decoded, or the `DecodeError` it raised."""
+        try:
+            return self.decoder.decode(item)
+        except DecodeError as err:
+            return err
+        except Exception as exc:  # a decoder bug costs this item, not the scan
+            return unexpected_error(item, exc)
 
     def build(self, reads: Iterable[ScanResult], previous: Snapshot | None,
               now: float) -> Snapshot:
@@ -163,22 +163,14 @@ class SnapshotBuilder:
             )
         members: dict[str, list[Member]] = {}
         errors: list[DecodeError] = []
-        decode = self.decoder.decode
+        decode = self._decode_one
         for item in read.items:
-            try:
-                if type(item) is Member:
-                    member = item
-                elif type(item) is DecodeError:
-                    raise item
-                else:
-                    member = decode(item)
-            except DecodeError as err:
-                errors.append(err)
-                continue
-            except Exception as exc:  # a decoder bug costs this item, not the scan
-                errors.append(unexpected_error(item, exc))
-                continue
-            members.setdefault(member.ring, []).append(member)
+            # Items `decode_page` decoded as their page arrived, else raw items.
+            member = item if type(item) in (Member, DecodeError) else decode(item)
+            if type(member) is DecodeError:
+                errors.append(member)
+            else:
+                members.setdefault(member.ring, []).append(member)
         for ring, found in members.items():
             if len({m.name for m in found}) != len(found):
                 members[ring] = _first_of_each(found, errors)
@@ -239,10 +231,8 @@ class SnapshotBuilder:
             if track is None or track.registered != member.registered_timestamp:
                 track = HeartbeatTrack(member.registered_timestamp, timestamp,
                                        member.version, age)
-            elif track.timestamp != timestamp:
+            else:
                 track.observe(timestamp, member.version, age)
-            elif age > track.max_age:
-                track.max_age = age
             tracks[name] = track
             period = track.period
             threshold = thresholds.get(period)
