@@ -118,11 +118,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 return exc.status
         from ringwatch.serve.main import serve
         from ringwatch.serve.webconfig import load_web_config
-        try:
-            load_web_config(config.web_config_file)  # a bad file stops startup, before any I/O
-        except UnicodeDecodeError as exc:
-            return _fail(f"--web.config.file={config.web_config_file}: not UTF-8 "
-                         f"(byte {exc.start})")
+        load_web_config(config.web_config_file)  # a bad file stops startup, before any I/O
         listening: list[bool] = []
         try:
             return asyncio.run(serve(config, on_listening=lambda *_: listening.append(True)))
