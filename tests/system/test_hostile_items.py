@@ -101,6 +101,24 @@ def cases(draw: Any) -> Case:
     return Case(items, keys)
 
 
+def _argv(endpoint_url: str) -> list[str]:
+    return ["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
+            "--dynamodb.endpoint-url", endpoint_url]
+
+
+def _one_scan(items: list[dict[str, Any]]) -> tuple[ExporterUnderTest, dict[str, str]]:
+    """One scan of `items` by the real exporter behind a hostile endpoint; its pages."""
+    with HostileDynamo(items=items) as endpoint, asyncio.Runner() as runner:
+        rw = ExporterUnderTest(_argv(endpoint.url))
+        runner.run(rw.__aenter__())
+        try:
+            runner.run(rw.scan())
+            pages = runner.run(_pages(rw.base_url))
+        finally:
+            runner.run(rw.__aexit__())
+    return rw, pages
+
+
 async def _pages(base_url: str) -> dict[str, str]:
     async with aiohttp.ClientSession() as session:
         out = {}
@@ -116,8 +134,7 @@ def test_hostile_items_never_crash_a_scan_or_a_page_and_every_member_is_served(
         caplog: pytest.LogCaptureFixture) -> None:
     examples = int(os.environ.get("RINGWATCH_HYPOTHESIS_EXAMPLES", "150"))
     with HostileDynamo() as endpoint, asyncio.Runner() as runner:
-        rw = ExporterUnderTest(["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-                                "--dynamodb.endpoint-url", endpoint.url])
+        rw = ExporterUnderTest(_argv(endpoint.url))
         runner.run(rw.__aenter__())
         started = time.monotonic()
 
@@ -195,8 +212,7 @@ def test_a_5000_digit_version_is_one_counted_decode_error_and_the_exporter_gets_
         if store == "moto":
             moto_dynamo.load(TABLE, items)
             url = moto_dynamo.endpoint_url
-        rw = ExporterUnderTest(["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-                                "--dynamodb.endpoint-url", url])
+        rw = ExporterUnderTest(_argv(url))
         runner.run(rw.__aenter__())
         try:
             runner.run(_run_until_first_scan(rw))
@@ -213,8 +229,7 @@ def test_a_5000_digit_version_is_one_counted_decode_error_and_the_exporter_gets_
 
 def test_a_scan_that_crashes_on_a_bug_is_counted_and_readiness_follows_spec() -> None:
     with HostileDynamo(items=[_member("ingester-1")]) as endpoint, asyncio.Runner() as runner:
-        rw = ExporterUnderTest(["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-                                "--dynamodb.endpoint-url", endpoint.url])
+        rw = ExporterUnderTest(_argv(endpoint.url))
 
         def broken_build(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("a bug in the snapshot builder")
@@ -250,15 +265,7 @@ def test_extreme_values_render_on_every_page() -> None:
              _member("far-past", registered_timestamp=-(2**62), timestamp=-(2**63)),
              _member("huge-version", version=str(huge)),
              _member("huge-ttl") | {"ttl": {"N": str(10**125)}}]
-    with HostileDynamo(items=items) as endpoint, asyncio.Runner() as runner:
-        rw = ExporterUnderTest(["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-                                "--dynamodb.endpoint-url", endpoint.url])
-        runner.run(rw.__aenter__())
-        try:
-            runner.run(rw.scan())
-            pages = runner.run(_pages(rw.base_url))
-        finally:
-            runner.run(rw.__aexit__())
+    _, pages = _one_scan(items)
     assert "out of calendar range" in pages["/ring"]
     assert f'"cas_version":"{huge}"' in pages["/ring.json"].replace(" ", "")
     assert f'"ttl":"{10**125}"' in pages["/ring.json"].replace(" ", "")
@@ -271,15 +278,7 @@ def test_extreme_values_render_on_every_page() -> None:
 
 def test_repeated_items_are_served_once_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     one, two = _member("ingester-1"), _member("ingester-2")
-    with HostileDynamo(items=[one, two, one, one]) as endpoint, asyncio.Runner() as runner:
-        rw = ExporterUnderTest(["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-                                "--dynamodb.endpoint-url", endpoint.url])
-        runner.run(rw.__aenter__())
-        try:
-            runner.run(rw.scan())
-            pages = runner.run(_pages(rw.base_url))
-        finally:
-            runner.run(rw.__aexit__())
+    rw, pages = _one_scan([one, two, one, one])
     assert_no_duplicate_series(pages["/metrics"])
     samples = metric_samples(pages["/metrics"])
     assert value(samples, "ringwatch_ring_members", state="ACTIVE") == 2
@@ -299,8 +298,7 @@ def test_decode_error_logs_are_capped_per_scan_and_the_counter_has_them_all(
     bad = [wire_item("collectors/ring", f"bad-{i}", b"\xff not snappy") for i in range(3000)]
     with HostileDynamo(items=[_member("ingester-1"), *bad]) as endpoint, \
             asyncio.Runner() as runner:
-        rw = ExporterUnderTest(["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-                                "--dynamodb.endpoint-url", endpoint.url])
+        rw = ExporterUnderTest(_argv(endpoint.url))
         runner.run(rw.__aenter__())
         try:
             with caplog.at_level(logging.WARNING, logger="ringwatch"):
