@@ -16,7 +16,7 @@ from support.cortexdata import load_dump
 from support.exposition import samples as metric_samples
 from support.exposition import value
 from support.hostile import HostileDynamo, MetricsPoller, percentile
-from support.webserve import basic_auth, serving
+from support.webserve import BcryptChecks, basic_auth, serving
 
 from ringwatch.serve import webconfig
 
@@ -87,19 +87,10 @@ def test_wrong_password_flood_neither_slows_scrapes_nor_stops_scans(cost_12_conf
     assert set(up_values) == {1.0}
 
 
-def test_concurrent_identical_checks_share_one_bcrypt_run(monkeypatch: pytest.MonkeyPatch
+def test_concurrent_identical_checks_share_one_bcrypt_run(bcrypt_checks: BcryptChecks
                                                           ) -> None:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=8))
     auth = webconfig.BasicAuth({USER: hashed})
-    calls: list[bytes] = []
-    real_checkpw = webconfig.bcrypt.checkpw
-
-    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
-        calls.append(password)
-        return real_checkpw(password, hashed)
-
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting_checkpw)
-
     async def run() -> list[bool]:
         return await asyncio.gather(*(auth.check(USER, "wrong") for _ in range(10)),
                                     *(auth.check(USER, PASSWORD) for _ in range(10)))
@@ -109,7 +100,7 @@ def test_concurrent_identical_checks_share_one_bcrypt_run(monkeypatch: pytest.Mo
     finally:
         auth.close()
     assert results == [False] * 10 + [True] * 10
-    assert sorted(calls) == sorted([b"wrong", PASSWORD.encode()])
+    assert sorted(bcrypt_checks.passwords) == sorted(["wrong", PASSWORD])
 
 
 def test_too_many_distinct_credentials_waiting_get_auth_busy() -> None:
@@ -128,19 +119,10 @@ def test_too_many_distinct_credentials_waiting_get_auth_busy() -> None:
     assert len(busy) == 6 and results.count(False) == 4, results
 
 
-def test_wrong_passwords_never_evict_a_cached_right_one(monkeypatch: pytest.MonkeyPatch
+def test_wrong_passwords_never_evict_a_cached_right_one(bcrypt_checks: BcryptChecks
                                                          ) -> None:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4))
     auth = webconfig.BasicAuth({USER: hashed}, cache_size=8)
-    calls: list[bytes] = []
-    real_checkpw = webconfig.bcrypt.checkpw
-
-    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
-        calls.append(password)
-        return real_checkpw(password, hashed)
-
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting_checkpw)
-
     async def run() -> bool:
         assert await auth.check(USER, PASSWORD)
         for i in range(100):
@@ -151,4 +133,4 @@ def test_wrong_passwords_never_evict_a_cached_right_one(monkeypatch: pytest.Monk
         assert asyncio.run(run())
     finally:
         auth.close()
-    assert calls.count(PASSWORD.encode()) == 1
+    assert bcrypt_checks.passwords.count(PASSWORD) == 1

@@ -28,11 +28,10 @@ from support.hostile import (
     wait_until,
 )
 from support.pki import client_context, issue_cert, make_pki, new_key, write_pem
-from support.webserve import basic_auth, serving
+from support.webserve import BcryptChecks, basic_auth, serving
 from support.webserve import get as _get
 
 import ringwatch.serve.main
-from ringwatch.serve import webconfig
 
 ENDPOINTS = ("/", "/metrics", "/-/healthy", "/-/ready", "/ring", "/ring.json")
 USER, PASSWORD = "prometheus", "correct horse"
@@ -83,49 +82,32 @@ def test_basic_auth_applies_to_every_endpoint(hostile: HostileDynamo, tmp_path: 
 
 
 def test_bcrypt_results_are_cached_for_successes_and_failures(
-        hostile: HostileDynamo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        hostile: HostileDynamo, tmp_path: Path, bcrypt_checks: BcryptChecks) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
-    calls: list[str] = []
-    real_checkpw = webconfig.bcrypt.checkpw
-
-    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
-        calls.append(password.decode())
-        return real_checkpw(password, hashed)
-
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting_checkpw)
-
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
             url = f"http://127.0.0.1:{port}/metrics"
             for _ in range(10):
                 assert (await _get(url, headers=_auth()))[0] == 200
-            assert calls == [PASSWORD], "ten good scrapes, one bcrypt check"
+            assert bcrypt_checks.passwords == [PASSWORD], "ten good scrapes, one bcrypt check"
             for _ in range(3):
                 assert (await _get(url, headers=_auth(password="wrong")))[0] == 401
-            assert calls.count("wrong") == 1, "a failed check is cached too"
+            assert bcrypt_checks.passwords.count("wrong") == 1, "a failed check is cached too"
             for _ in range(3):
                 assert (await _get(url, headers=_auth(user="nobody", password="x")))[0] == 401
-            assert calls.count("x") == 1, "an unknown user costs one bcrypt check, cached"
+            assert bcrypt_checks.passwords.count("x") == 1, (
+                "an unknown user costs one bcrypt check, cached")
             assert (await _get(url, headers=_auth()))[0] == 200
-            assert calls.count(PASSWORD) == 1
+            assert bcrypt_checks.passwords.count(PASSWORD) == 1
 
     asyncio.run(run())
 
 
 def test_unknown_user_is_checked_against_a_dummy_hash_of_the_same_cost(
-        hostile: HostileDynamo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        hostile: HostileDynamo, tmp_path: Path, bcrypt_checks: BcryptChecks) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
-    checked: list[tuple[str, bytes]] = []
-    real_checkpw = webconfig.bcrypt.checkpw
-
-    def recording_checkpw(password: bytes, hashed: bytes) -> bool:
-        checked.append((password.decode(), hashed))
-        return real_checkpw(password, hashed)
-
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", recording_checkpw)
-
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
             url = f"http://127.0.0.1:{port}/metrics"
@@ -133,8 +115,8 @@ def test_unknown_user_is_checked_against_a_dummy_hash_of_the_same_cost(
             assert (await _get(url, headers=_auth(user="nobody", password=PASSWORD)))[0] == 401
 
     asyncio.run(run())
-    assert [password for password, _ in checked] == ["guess", PASSWORD]
-    for _, hashed in checked:
+    assert bcrypt_checks.passwords == ["guess", PASSWORD]
+    for _, hashed in bcrypt_checks.checked:
         assert hashed != PASSWORD_HASH.encode()
         assert hashed[:7] == PASSWORD_HASH.encode()[:7], "same algorithm and cost"
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -48,3 +49,15 @@ async def get(url: str, **kwargs: object) -> tuple[int, dict[str, str]]:
     async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
         await resp.read()
         return resp.status, dict(resp.headers)
+
+
+@dataclass
+class BcryptChecks:
+    """Every bcrypt check ringwatch ran: (password, the hash it was checked against)."""
+
+    checked: list[tuple[str, bytes]] = field(default_factory=list)
+
+    @property
+    def passwords(self) -> list[str]:
+        """The passwords checked, in order."""
+        return [password for password, _ in self.checked]
