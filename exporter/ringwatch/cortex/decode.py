@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
-from dataclasses import dataclass
 from typing import Any
 
 import cramjam
+import msgspec
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 from pybase64 import b64decode as _pybase64_decode
@@ -64,9 +64,12 @@ class DecodeError(Exception):
         self.member = member
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
+class Member(msgspec.Struct, frozen=True, gc=False):
     """One ring member as its item says: the InstanceDesc fields plus the item's own."""
+
+    # A msgspec Struct, not a frozen dataclass: as immutable, but made in C (0.05
+    # against 0.75 us, once per item per scan), and never tracked by the cyclic
+    # GC (it holds strings, ints and a `Tokens`: no cycle can pass through it).
 
     ring: str
     name: str  # the item's InstanceKey: the member id, `member` in labels

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
+
 from ringwatch.cortex.decode import DecodeError, Member
 
 
@@ -30,9 +32,10 @@ class ScanResult(Protocol):
         """True when the whole table was read."""
 
 
-@dataclass(frozen=True, slots=True)
-class MemberView:
+class MemberView(msgspec.Struct, frozen=True, gc=False):
     """One member as of a scan, with what ringwatch judged of it."""
+
+    # A msgspec Struct for the reasons `Member` is one (made once per member per scan).
 
     member: Member
     heartbeat_age: float
