@@ -8,10 +8,12 @@ import copy
 from typing import Any
 
 import cramjam
+import msgspec
+import orjson
 import pytest
 from support.cortexdata import DUMPS, load_dump
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, decode_item
+from ringwatch.cortex.decode import DecodeError, ItemDecoder, WireItem, decode_item, read_items_json
 from ringwatch.cortex.proto import InstanceDesc
 from ringwatch.dynamodb.reader import TableRead
 from ringwatch.render.exposition import Renderer
@@ -183,3 +185,69 @@ def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(moto_d
         asyncio.run(run())
     finally:
         ringweb._WRITE_CHUNK = write_chunk
+
+
+def _page_decoded(items: list[Any], decoder: ItemDecoder) -> list[Any]:
+    """The items as the exporter reads them: one page's Items JSON, then each item."""
+    out = []
+    for item in read_items_json(msgspec.Raw(orjson.dumps(items))):
+        try:
+            out.append(decoder.decode(item))
+        except DecodeError as err:
+            out.append((err.reason, err.detail, err.ring, err.member))
+    return out
+
+
+def _reference(items: list[Any]) -> list[Any]:
+    out = []
+    for item in items:
+        try:
+            out.append(decode_item(copy.deepcopy(item)))
+        except DecodeError as err:
+            out.append((err.reason, err.detail, err.ring, err.member))
+    return out
+
+
+def test_typed_wire_items_give_what_decode_item_gives_for_real_dumps() -> None:
+    decoder = ItemDecoder()
+    for name in DUMPS * 2:
+        items = load_dump(name)["Items"]
+        decoder.start_scan()
+        typed = read_items_json(msgspec.Raw(orjson.dumps(items)))
+        assert [type(i) for i in typed] == [WireItem] * len(items)
+        assert _page_decoded(items, decoder) == _reference(items)
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ENCODINGS))
+def test_typed_wire_items_give_what_decode_item_gives_for_odd_encodings(name: str) -> None:
+    decoder = ItemDecoder()
+    for scan in range(3):
+        decoder.start_scan()
+        items = [_item(ODD_ENCODINGS["plain"], f"plain-{scan}"), _item(ODD_ENCODINGS[name])]
+        assert _page_decoded(items, decoder) == _reference(items)
+
+
+def test_a_page_with_one_odd_item_is_read_item_by_item_with_the_same_results() -> None:
+    good = _item(ODD_ENCODINGS["plain"])
+    odd = [
+        {**good, "ttl": {"N": "17"}},  # typed, then checked as a dict
+        {**good, "version": {"N": "7.0"}},
+        {**good, "version": {"N": "1" * 30}},
+        {**good, "Data": {"B": "not base64!"}},
+        {**good, "version": {"S": "7"}},  # not a WireItem: the whole page as dicts
+        {**good, "RingKey": "collectors/ring"},
+        {**good, "Data": {"B": 12}},
+        "not an item",
+        {k: v for k, v in good.items() if k != "InstanceKey"},
+    ]
+    decoder = ItemDecoder()
+    for bad in odd:
+        for _ in range(2):
+            decoder.start_scan()
+            page = [good, bad, {**good, "InstanceKey": {"S": "after"}}]
+            assert _page_decoded(page, decoder) == _reference(page)
+
+
+@pytest.mark.parametrize("text", [b"[]", b"null", b"{}", b"0"])
+def test_empty_or_null_items_json_is_no_item(text: bytes) -> None:
+    assert list(read_items_json(msgspec.Raw(text))) == []

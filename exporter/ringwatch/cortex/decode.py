@@ -211,10 +211,47 @@ def unexpected_error(item: Any, exc: BaseException) -> DecodeError:
     """A `DecodeError` (reason `unexpected`) for an exception the decoder did not foresee."""
     ring = member = ""
     try:
+        if type(item) is WireItem:
+            item = msgspec.to_builtins(item)
         ring, member = str(item["RingKey"]["S"]), str(item["InstanceKey"]["S"])
     except Exception:  # whatever the item is, the error must still be made
         pass
     return DecodeError("unexpected", f"{type(exc).__name__}: {exc}"[:200], ring, member)
+
+
+class _StringValue(msgspec.Struct, gc=False):
+    S: str
+
+
+class _NumberValue(msgspec.Struct, gc=False):
+    N: str
+
+
+class _BinaryValue(msgspec.Struct, gc=False):
+    B: str  # base64, decoded only when the item changed since the last scan
+
+
+class WireItem(msgspec.Struct, gc=False, omit_defaults=True):
+    """A ring item in DynamoDB's wire JSON whose attributes have the types Cortex writes."""
+
+    RingKey: _StringValue
+    InstanceKey: _StringValue
+    Data: _BinaryValue
+    version: _NumberValue
+    ttl: _NumberValue | None = None
+
+
+_WIRE_ITEMS = msgspec.json.Decoder(list[WireItem])
+
+
+def read_items_json(items_json: Any) -> Any:
+    """A page's `Items` JSON -> `WireItem`s in one C pass; a page with any other
+    item is read as plain values (dicts) instead, each then decoded on its own.
+    Absent, null or empty is an empty list."""
+    try:
+        return _WIRE_ITEMS.decode(items_json)
+    except msgspec.ValidationError:
+        return msgspec.json.decode(items_json) or []
 
 
 def _data_bytes(encoded: Any) -> bytes:
@@ -265,21 +302,19 @@ class ItemDecoder:
         self._data, self._tokens = {}, {}
 
     def decode(self, item: Any) -> Member:
-        # The common case inline: plain attributes and a Data string seen last scan.
-        """One item -> Member, reusing the last scan's work when the item did not change."""
-        try:
-            ring = item["RingKey"]["S"]
-            member = item["InstanceKey"]["S"]
-            encoded = item["Data"]["B"]
-            version = item["version"]["N"]
-            key = hash(encoded)
-        except Exception:
+        """One item (a `WireItem` or an item dict) -> Member, reusing the last scan's
+        work when the item did not change."""
+        if type(item) is not WireItem:
             return self._decode_checked(item)
-        if (type(encoded) is not str or "ttl" in item or type(ring) is not str
-                or type(member) is not str
-                or type(version) is not str or len(version) > 19
-                or not (version.isascii() and version.isdigit())):
-            return self._decode_checked(item)
+        # The common case inline: a plain item whose Data string was seen last scan.
+        version = item.version.N
+        if item.ttl is not None or len(version) > 19 or not (
+                version.isascii() and version.isdigit()):
+            return self._decode_checked(msgspec.to_builtins(item))
+        ring = item.RingKey.S
+        member = item.InstanceKey.S
+        encoded = item.Data.B
+        key = hash(encoded)
         fields = self._data_next.get(key) or self._data.get(key)
         if fields is None:
             # Plain attributes: only Data itself can still be wrong.

@@ -8,7 +8,9 @@ body), and expiry is raised as botocore's `ReadTimeoutError`, which botocore's
 is reported to an `AttemptObserver` with its duration and classified result.
 
 Scan and Query bodies skip botocore's shape-walking parser (about 25 us an
-item) for orjson: items stay in DynamoDB's wire JSON, which the decoder reads.
+item) for msgspec: the page's `Items` stay DynamoDB's wire JSON, one
+`msgspec.Raw` slice of the body, which the caller decodes into what it needs
+(`page_items` makes plain dicts and lists of it).
 Errors, and every other operation, go through botocore's own parser, so retry
 decisions and error codes are botocore's.
 """
@@ -23,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
@@ -91,16 +93,41 @@ class _DeadlineHTTPSession(AIOHTTPSession):
             ) from exc
 
 
+class _Page(msgspec.Struct):
+    """What the reader uses of a Scan/Query body; `Items` left as its JSON text."""
+
+    Items: msgspec.Raw = msgspec.Raw(b"[]")
+    LastEvaluatedKey: Any = None
+    ConsumedCapacity: Any = None
+    Count: Any = None
+    ScannedCount: Any = None
+
+
+_PAGE = msgspec.json.Decoder(_Page)
+
+
+def page_items(items: Any) -> Any:
+    """A page's `Items` as plain Python values (dicts, lists), whichever parser read it;
+    absent, null or empty is an empty list."""
+    if isinstance(items, msgspec.Raw):
+        items = msgspec.json.decode(items)
+    return items or []
+
+
 class _FastItemsJSONParser(AioJSONParser):
     _FAST_OUTPUTS = frozenset({"ScanOutput", "QueryOutput"})
 
     async def _do_parse(self, response: dict[str, Any], shape: Any) -> Any:
         if shape is not None and shape.name in self._FAST_OUTPUTS:
             body = response["body"]
-            parsed = orjson.loads(body) if body else {}
-            if not isinstance(parsed, dict):
-                raise ValueError("Scan/Query response body is not a JSON object")
-            parsed.setdefault("Items", [])
+            try:
+                page = _PAGE.decode(body) if body else _Page()
+            except msgspec.ValidationError:
+                raise ValueError("Scan/Query response body is not a JSON object") from None
+            except msgspec.DecodeError as exc:
+                raise ValueError(f"Scan/Query response body is not JSON: {exc}") from None
+            parsed = {name: getattr(page, name) for name in page.__struct_fields__
+                      if getattr(page, name) is not None}
             parsed["ResponseMetadata"] = {"RequestId": response["headers"].get(
                 "x-amzn-requestid", "")}
             return parsed
@@ -125,7 +152,7 @@ class ClientSettings:
 
 
 def make_session() -> AioSession:
-    """A botocore session whose Scan/Query bodies are parsed with orjson."""
+    """A botocore session whose Scan/Query bodies are parsed with msgspec."""
     session = get_session()
     session.register_component("response_parser_factory", _FastParserFactory())
     return session

@@ -16,7 +16,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ringwatch.dynamodb.client import AttemptObserver, attempt_in_flight_seconds, classify_exception
+from ringwatch.dynamodb.client import (
+    AttemptObserver,
+    attempt_in_flight_seconds,
+    classify_exception,
+    page_items,
+)
 
 # A table is never this big; a server handing out LastEvaluatedKey forever is.
 MAX_PAGES = 100_000
@@ -45,7 +50,9 @@ class TableRead:
 
 
 # Turns one page's items into what the read keeps (the items themselves by default).
-PageHandler = Callable[[list[dict[str, Any]]], list[Any]]
+# It gets them as the client parsed them: a `msgspec.Raw` of the Items JSON, or
+# (another parser) a list of item dicts.
+PageHandler = Callable[[Any], list[Any]]
 
 
 async def _read_pages(client: Any, operation: str, request: dict[str, Any],
@@ -58,8 +65,8 @@ async def _read_pages(client: Any, operation: str, request: dict[str, Any],
         response = await call(**request)
         read.pages += 1
         items = response.get("Items") or []
-        # Handled as it arrives: a page's dicts are dropped before the next is read.
-        read.items.extend(on_page(items) if on_page is not None else items)
+        # Handled as it arrives: a page's JSON is dropped before the next is read.
+        read.items.extend(on_page(items) if on_page is not None else page_items(items))
         del items
         capacity = response.get("ConsumedCapacity")
         if isinstance(capacity, dict):

@@ -9,7 +9,15 @@ from math import ceil
 from operator import attrgetter
 from typing import Any
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, Member, unexpected_error
+import msgspec
+
+from ringwatch.cortex.decode import (
+    DecodeError,
+    ItemDecoder,
+    Member,
+    read_items_json,
+    unexpected_error,
+)
 from ringwatch.cortex.ownership import OwnershipCache
 from ringwatch.cortex.proto import KNOWN_STATES
 from ringwatch.gcpause import gc_paused
@@ -114,9 +122,11 @@ class SnapshotBuilder:
         self.decoder.start_scan()
         self._scan_started = True
 
-    def decode_page(self, items: list[dict[str, Any]]) -> list[Member | DecodeError]:
-        """One page's items decoded, each a `Member` or the `DecodeError` it raised:
-        a read keeps these instead of the page's dicts, which are then freed."""
+    def decode_page(self, items: Any) -> list[Member | DecodeError]:
+        """One page's items (their JSON as a `msgspec.Raw`, or item dicts) decoded, each
+        a `Member` or the `DecodeError` it raised: a read keeps these, not the page."""
+        if isinstance(items, msgspec.Raw):
+            items = read_items_json(items)
         decode = self._decode_one
         return [decode(item) for item in items]
 
