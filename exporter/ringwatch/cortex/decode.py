@@ -182,10 +182,7 @@ def decode_item(item: dict[str, Any]) -> Member:
 
 def _text(value: bytes) -> str:
     """addr or zone as Cortex wrote them; bytes that are not UTF-8 become U+FFFD."""
-    try:
-        return value.decode()
-    except UnicodeDecodeError:
-        return value.decode(errors="replace")
+    return value.decode("utf-8", "replace")
 
 
 def _refuse_ring_desc(raw: bytes, desc: Any) -> None:
@@ -319,7 +316,14 @@ class ItemDecoder:
         if fields is None:
             # Plain attributes: only Data itself can still be wrong.
             try:
-                fields = self._decode_data(_data_bytes(encoded))
+                data = _pybase64_decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                data = None
+            try:
+                # The standard library decides a string pybase64 refused, so errors
+                # match decode_item's exactly.
+                fields = self._decode_data(data if data is not None else _binary(
+                    {"Data": {"B": encoded}}, "Data"))
             except DecodeError as err:
                 err.ring, err.member = ring, member
                 raise
@@ -362,7 +366,17 @@ class ItemDecoder:
                       tokens, version, ttl, item_bytes)
 
     def _decode_data(self, data: bytes) -> _DataFields:
-        raw = decompress_data(data)
+        # decompress_data's checks inline (a call less per changed item); any
+        # block they do not pass goes to it for its error.
+        try:
+            claimed = _decompressed_length(data)
+            raw = bytes(_decompress_raw(data)) if (
+                claimed <= MAX_DECOMPRESSED_BYTES
+                and claimed <= len(data) * SNAPPY_MAX_RATIO + 64) else None
+        except Exception:
+            raw = None
+        if raw is None:
+            raw = decompress_data(data)
         # Only a plain encoding (one packed tokens field, nothing unknown, no field
         # repeated) takes the shortcut; anything else is left to the real parser.
         view: Any = None
@@ -391,5 +405,6 @@ class ItemDecoder:
         if not tokens and not source.timestamp:
             _refuse_ring_desc(raw, source)
         state_num = source.state
-        return (_text(source.addr), _text(source.zone), STATE_NAMES.get(state_num, UNKNOWN_STATE),
+        return (source.addr.decode("utf-8", "replace"), source.zone.decode("utf-8", "replace"),
+                STATE_NAMES.get(state_num, UNKNOWN_STATE),
                 state_num, source.timestamp, source.registered_timestamp, tokens, len(data))

@@ -127,8 +127,18 @@ class SnapshotBuilder:
         a `Member` or the `DecodeError` it raised: a read keeps these, not the page."""
         if isinstance(items, msgspec.Raw):
             items = read_items_json(items)
-        decode = self._decode_one
-        return [decode(item) for item in items]
+        # `_decode_one` inline: this runs for every item of every scan.
+        decode = self.decoder.decode
+        out: list[Member | DecodeError] = []
+        add = out.append
+        for item in items:
+            try:
+                add(decode(item))
+            except DecodeError as err:
+                add(err)
+            except Exception as exc:  # a decoder bug costs this item, not the scan
+                add(unexpected_error(item, exc))
+        return out
 
     def _decode_one(self, item: Any) -> Member | DecodeError:
         """One item decoded, or the `DecodeError` it raised."""
