@@ -10,6 +10,7 @@ as rendered.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from ringwatch.cortex.proto import KNOWN_STATES
@@ -77,27 +78,38 @@ def header(name: str) -> str:
 _HEADER_BYTES = {name: header(name).encode() for name in FAMILIES}
 
 
+def _column(rows: Sequence[Any], field: str) -> list[Any]:
+    """One attribute of every row (a C loop: about twice a comprehension's speed)."""
+    return list(map(attrgetter(field), rows))
+
+
 class Renderer:
     """Renders member and ring series once per scan; a family unchanged since is reused."""
     def __init__(self, member_states: str = "all") -> None:
         self.member_states = member_states
-        self._labels: dict[tuple[str, str, str], str] = {}
+        # (table, ring) -> member -> its label text; one dict a ring, so a lookup
+        # hashes only the member id (a str caches its hash).
+        self._labels: dict[tuple[str, str], dict[str, str]] = {}
         # family -> (labels, values, rendered lines) of the last render
         self._blocks: dict[str, tuple[list[str], list[Any], bytes]] = {}
         self._blocks_next: dict[str, tuple[list[str], list[Any], bytes]] = {}
 
-    def _member_labels(self, table: str, views: Sequence[MemberView]) -> list[str]:
-        cache = self._labels
+    def _member_labels(self, table: str, ring: str, views: Sequence[MemberView],
+                       labels: dict[tuple[str, str], dict[str, str]]) -> list[str]:
+        """Each view's label text; the ring's cache, pruned to these members, into `labels`."""
+        old = self._labels.get((table, ring), {})
+        cache = labels[(table, ring)] = {}
+        prefix = f'table="{escape_label(table)}",ring="{escape_label(ring)}",member="'
         out = []
+        add = out.append
+        get = old.get
         for view in views:
-            m = view.member
-            key = (table, m.ring, m.name)
-            labels = cache.get(key)
-            if labels is None:
-                labels = (f'table="{escape_label(table)}",ring="{escape_label(m.ring)}",'
-                          f'member="{escape_label(m.name)}"')
-                cache[key] = labels
-            out.append(labels)
+            name = view.member.name
+            text = get(name)
+            if text is None:
+                text = f'{prefix}{escape_label(name)}"'
+            cache[name] = text
+            add(text)
         return out
 
     def _block(self, family: str, labels: list[str], values: list[Any],
@@ -129,31 +141,29 @@ class Renderer:
         labels: list[str] = []
         views: list[MemberView] = []
         ring_rows = []
-        live: set[tuple[str, str, str]] = set()
+        label_cache: dict[tuple[str, str], dict[str, str]] = {}
         for table in tables:
             for ring in table.rings:
-                labels += self._member_labels(table.table, ring.members)
+                labels += self._member_labels(table.table, ring.ring, ring.members, label_cache)
                 views += ring.members
                 ring_rows.append((f'table="{escape_label(table.table)}",'
                                   f'ring="{escape_label(ring.ring)}"', ring))
-                live.update((table.table, ring.ring, v.member.name) for v in ring.members)
-        if len(self._labels) > len(live):
-            self._labels = {k: v for k, v in self._labels.items() if k in live}
+        self._labels = label_cache
         self._blocks_next = {}
         out: list[bytes] = []
         add = out.append
         block = self._block
-        members = [v.member for v in views]
+        members = _column(views, "member")
         rows = list(zip(labels, members, strict=True))
         if rows:
             add(_HEADER_BYTES["ringwatch_member_heartbeat_timestamp_seconds"])
-            add(block("heartbeat", labels, [m.heartbeat_timestamp for m in members], lambda: [
+            add(block("heartbeat", labels, _column(members, "heartbeat_timestamp"), lambda: [
                 f"ringwatch_member_heartbeat_timestamp_seconds{{{lb}}} "
                 f"{m.heartbeat_timestamp}\n" for lb, m in rows]))
             add(_HEADER_BYTES["ringwatch_member_heartbeat_age_seconds"])
             add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {v.heartbeat_age:.3f}\n"
                          for lb, v in zip(labels, views, strict=True)]).encode())
-            periods = [v.heartbeat_period for v in views]
+            periods = _column(views, "heartbeat_period")
             period_block = block("period", labels, periods, lambda: [
                 f"ringwatch_member_heartbeat_period_seconds{{{lb}}} {p}\n"
                 for lb, p in zip(labels, periods, strict=True) if p is not None])
@@ -161,11 +171,11 @@ class Renderer:
                 add(_HEADER_BYTES["ringwatch_member_heartbeat_period_seconds"])
                 add(period_block)
             add(_HEADER_BYTES["ringwatch_member_registered_timestamp_seconds"])
-            add(block("registered", labels, [m.registered_timestamp for m in members], lambda: [
+            add(block("registered", labels, _column(members, "registered_timestamp"), lambda: [
                 f"ringwatch_member_registered_timestamp_seconds{{{lb}}} "
                 f"{m.registered_timestamp}\n" for lb, m in rows]))
             add(_HEADER_BYTES["ringwatch_member_state"])
-            states = [m.state for m in members]
+            states = _column(members, "state")
             if self.member_states == "all":
                 for state in KNOWN_STATES:
                     add(block(f"state {state}", labels, states, lambda state=state: [
@@ -178,29 +188,29 @@ class Renderer:
                 add(block("state current", labels, states, lambda: [
                     f'ringwatch_member_state{{{lb},state="{m.state}"}} 1\n' for lb, m in rows]))
             add(_HEADER_BYTES["ringwatch_member_info"])
-            add(block("info", labels, [(m.addr, m.zone) for m in members], lambda: [
+            add(block("info", labels, list(map(attrgetter("addr", "zone"), members)), lambda: [
                 f'ringwatch_member_info{{{lb},addr="{escape_label(m.addr)}",'
                 f'member_zone="{escape_label(m.zone)}"}} 1\n' for lb, m in rows]))
             add(_HEADER_BYTES["ringwatch_member_tokens"])
-            add(block("tokens", labels, [m.tokens for m in members], lambda: [
+            add(block("tokens", labels, _column(members, "tokens"), lambda: [
                 f"ringwatch_member_tokens{{{lb}}} {len(m.tokens)}\n" for lb, m in rows]))
             add(_HEADER_BYTES["ringwatch_member_token_ownership_ratio"])
-            ownership = [v.ownership for v in views]
+            ownership = _column(views, "ownership")
             add(block("ownership", labels, ownership, lambda: [
                 f"ringwatch_member_token_ownership_ratio{{{lb}}} {o!r}\n"
                 for lb, o in zip(labels, ownership, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_cas_writes_total"])
-            add(block("cas", labels, [m.version for m in members], lambda: [
+            add(block("cas", labels, _column(members, "version"), lambda: [
                 f"ringwatch_member_cas_writes_total{{{lb}}} {m.version}\n" for lb, m in rows]))
             add(_HEADER_BYTES["ringwatch_member_cas_last_change_timestamp_seconds"])
-            changes = [v.cas_last_change for v in views]
+            changes = _column(views, "cas_last_change")
             # Few distinct values (mostly the scan times): format each once.
             text = {value: format_value(value) for value in set(changes)}
             add(block("cas change", labels, changes, lambda: [
                 f"ringwatch_member_cas_last_change_timestamp_seconds{{{lb}}} {text[c]}\n"
                 for lb, c in zip(labels, changes, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_item_bytes"])
-            add(block("item bytes", labels, [m.item_bytes for m in members], lambda: [
+            add(block("item bytes", labels, _column(members, "item_bytes"), lambda: [
                 f"ringwatch_member_item_bytes{{{lb}}} {m.item_bytes}\n" for lb, m in rows]))
             ttl_rows = [(lb, m) for lb, m in rows if m.ttl is not None]
             if ttl_rows:
