@@ -25,6 +25,9 @@ from ringwatch.snapshot.model import MemberView, RingView, ScanResult, Snapshot,
 from ringwatch.snapshot.problems import StaleRule, is_stale
 
 _by_member = attrgetter("name")
+_tokens_of = attrgetter("tokens")
+_state_of = attrgetter("state")
+_heartbeat_of = attrgetter("heartbeat_timestamp")
 
 PERIOD_WINDOW = 8  # samples a period is the largest of
 PERIOD_MIN_SAMPLES = 3  # samples before a period is known
@@ -229,7 +232,8 @@ class SnapshotBuilder:
               scan_time: float) -> RingView:
         members.sort(key=_by_member)
         ownership = self.ownership_cache.ownership(
-            (table, ring), {m.name: m.tokens for m in members})
+            (table, ring), dict(zip(map(_by_member, members), map(_tokens_of, members),
+                                    strict=True)))
         views = []
         add = views.append
         get_track = old_tracks.get
@@ -264,7 +268,7 @@ class SnapshotBuilder:
                               cas_last_change, period, threshold)
             add(view)
             index[name] = view
-        counts = Counter(m.state for m in members)
+        counts = Counter(map(_state_of, members))
         state_counts = {state: counts.get(state, 0) for state in KNOWN_STATES}
         if counts.get("UNKNOWN"):
             state_counts["UNKNOWN"] = counts["UNKNOWN"]
@@ -273,6 +277,6 @@ class SnapshotBuilder:
             members=tuple(views),
             state_counts=state_counts,
             stale_members=stale,
-            oldest_heartbeat=min((m.heartbeat_timestamp for m in members), default=None),
-            tokens=sum(len(m.tokens) for m in members),
+            oldest_heartbeat=min(map(_heartbeat_of, members), default=None),
+            tokens=sum(map(len, map(_tokens_of, members))),
         )
