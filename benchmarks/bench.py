@@ -271,7 +271,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for package in ("aiobotocore", "botocore", "boto3", "aiohttp", "orjson", "protobuf",
+    for package in ("aiobotocore", "botocore", "boto3", "aiohttp", "orjson", "msgspec", "protobuf",
                     "cramjam", "prometheus_client"):
         try:
             versions[package] = metadata.version(package)
