@@ -27,6 +27,9 @@ def member_json(view: MemberView) -> dict[str, Any]:
 def members_json(views: list[MemberView]) -> list[dict[str, Any]]:
     """`member_json` of each view, in one comprehension (a 20k-member ring's JSON)."""
     lo, hi = _JSON_INT_MIN, _JSON_INT_MAX
+    # round(x, 3) costs ~0.4 us (it goes through decimal text); a ring's ages are one
+    # scan time minus whole-second heartbeats, so few distinct values: round each once.
+    ages = {age: round(age, 3) for age in {v.heartbeat_age for v in views}}
     return [
         {
             "member": (m := v.member).name,
@@ -35,7 +38,7 @@ def members_json(views: list[MemberView]) -> list[dict[str, Any]]:
             "zone": m.zone,
             "addr": m.addr,
             "heartbeat_timestamp": m.heartbeat_timestamp,
-            "heartbeat_age_seconds": round(v.heartbeat_age, 3),
+            "heartbeat_age_seconds": ages[v.heartbeat_age],
             "registered_timestamp": m.registered_timestamp,
             "tokens": len(m.tokens),
             "ownership": v.ownership,
