@@ -391,7 +391,15 @@ class ItemDecoder:
             packed = view.tokens
             tokens = self._tokens_next.get(packed)
             if tokens is None:
-                tokens = self._tokens.get(packed) or Tokens.from_packed(packed)
+                tokens = self._tokens.get(packed)
+            if tokens is None:
+                # Tokens not seen last scan: protobuf's own parser counts the varints
+                # (0.4 us under Tokens.from_packed); one it refuses is left to the real
+                # parse below, which raises its error.
+                try:
+                    tokens = Tokens(packed, len(InstanceDescRead.FromString(raw).tokens))
+                except (ProtobufDecodeError, RuntimeError, ValueError):
+                    tokens = None
             if tokens is not None:
                 # Keyed by the bytes the Tokens hold: one copy of them stays alive.
                 self._tokens_next[tokens.packed] = tokens
