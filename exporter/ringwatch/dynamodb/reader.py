@@ -55,27 +55,48 @@ class TableRead:
 PageHandler = Callable[[Any], list[Any]]
 
 
+async def _handle(on_page: PageHandler, items: Any) -> list[Any]:
+    return on_page(items)
+
+
 async def _read_pages(client: Any, operation: str, request: dict[str, Any],
                       read: TableRead, on_page: PageHandler | None = None) -> None:
     call = getattr(client, operation)
     start_key: dict[str, Any] | None = None
-    while True:
-        if start_key is not None:
-            request["ExclusiveStartKey"] = start_key
-        response = await call(**request)
-        read.pages += 1
-        items = response.get("Items") or []
-        # Handled as it arrives: a page's JSON is dropped before the next is read.
-        read.items.extend(on_page(items) if on_page is not None else page_items(items))
-        del items
-        capacity = response.get("ConsumedCapacity")
-        if isinstance(capacity, dict):
-            read.consumed_capacity += float(capacity.get("CapacityUnits") or 0.0)
-        start_key = response.get("LastEvaluatedKey")
-        if not start_key:
-            return
-        if read.pages >= MAX_PAGES:
-            raise RuntimeError(f"gave up after {MAX_PAGES} pages: LastEvaluatedKey never ends")
+    # The last page's handling, run while the next page's request is in flight (the
+    # loop runs it once this task waits on the network): a page's decoding costs the
+    # scan's wall time nothing but the last page's.
+    handling: asyncio.Task[list[Any]] | None = None
+    try:
+        while True:
+            if start_key is not None:
+                request["ExclusiveStartKey"] = start_key
+            response = await call(**request)
+            if handling is not None:
+                read.items.extend(await handling)
+                handling = None
+            read.pages += 1
+            items = response.get("Items") or []
+            capacity = response.get("ConsumedCapacity")
+            if isinstance(capacity, dict):
+                read.consumed_capacity += float(capacity.get("CapacityUnits") or 0.0)
+            start_key = response.get("LastEvaluatedKey")
+            if on_page is None:
+                read.items.extend(page_items(items))
+            elif start_key:
+                handling = asyncio.ensure_future(_handle(on_page, items))
+            else:
+                read.items.extend(on_page(items))
+            # Handled as it arrives: at most two pages' JSON are held at once.
+            del items, response
+            if not start_key:
+                return
+            if read.pages >= MAX_PAGES:
+                raise RuntimeError(
+                    f"gave up after {MAX_PAGES} pages: LastEvaluatedKey never ends")
+    finally:
+        if handling is not None:
+            handling.cancel()
 
 
 async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
