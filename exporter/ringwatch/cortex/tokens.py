@@ -20,6 +20,12 @@ _KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
 # A varint of up to 10 bytes is legal protobuf (a uint32 keeps its low 32 bits,
 # as `ring_tokens` does); a longer one is an error, left to the real parser.
 _TOO_LONG = b"1" * 10
+# By a varint's count of bytes after its first (0..9, more clipped to 9): the
+# value bits among its first four bytes, and in its fifth (of whose 7 bits a
+# uint32 keeps the low 4; later bytes only carry bits past the 32nd).
+_FIRST_FOUR = np.array([0x7F, 0x7F7F, 0x7F7F7F] + [0x7F7F7F7F] * 7, dtype=np.uint32)
+_FIFTH = np.array([0] * 4 + [0x0F] * 6, dtype=np.uint8)
+_PADDING = bytes(4)
 
 
 def _encode(values: Iterable[int]) -> bytes:
@@ -99,26 +105,35 @@ _EMPTY = Tokens(b"", 0)
 def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     """Every member's tokens, in order, as one uint32 array: one vectorised pass
     over the concatenated varints (each member's bytes end on a varint's last byte)."""
-    joined = b"".join([t.packed for t in members])
-    if not joined:
+    parts = [t.packed for t in members]
+    size = sum(map(len, parts))
+    if not size:
         return np.zeros(0, dtype=np.uint32)
+    parts.append(_PADDING)
+    joined = b"".join(parts)
     buf = np.frombuffer(joined, dtype=np.uint8)
-    # int32 positions and in-place steps: a 20k-member ring is 12.5 MB of varints.
-    ends = np.flatnonzero(buf < 0x80).astype(np.int32)
+    ends = np.flatnonzero(buf[:size] < 0x80)
     starts = np.empty_like(ends)
     starts[0] = 0
-    starts[1:] = ends[:-1]
-    starts[1:] += 1
-    low = buf & np.uint8(0x7F)
-    values = low[starts].astype(np.uint32)
-    extra = ends - starts  # bytes after the first, 0..4
-    at = starts
-    for k in range(1, min(int(extra.max()), 4) + 1):
-        at += 1
-        np.minimum(at, ends, out=at)
-        byte = low[at].astype(np.uint32)
-        byte[extra < k] = 0
-        # Bits past the 32nd fall off, as protobuf truncates a uint32.
-        byte <<= np.uint32(7 * k)
-        values |= byte
+    np.add(ends[:-1], 1, out=starts[1:])
+    # Each varint's first four bytes as one little-endian uint32, read in place
+    # (a view with one-byte strides; the padding keeps the last reads inside).
+    words = np.ndarray((size,), dtype="<u4", buffer=joined, strides=(1,))
+    values = words[starts]
+    extra = np.subtract(ends, starts, out=ends)  # bytes after the first, 0..9
+    scratch = _FIRST_FOUR.take(extra, mode="clip")
+    values &= scratch
+    # Close the gaps the continuation bits leave, in pairs then in fours:
+    # b0 | b1<<8 | b2<<16 | b3<<24  ->  b0 | b1<<7 | b2<<16 | b3<<23  ->  b0 | .. | b3<<21.
+    np.bitwise_and(values, 0xFF00FF00, out=scratch)
+    scratch >>= 1
+    values -= scratch
+    np.bitwise_and(values, 0xFFFF0000, out=scratch)
+    values ^= scratch
+    scratch >>= 2
+    values |= scratch
+    fifth = buf[4:][starts]
+    fifth &= _FIFTH.take(extra, mode="clip")
+    np.left_shift(fifth, np.uint32(28), out=scratch, dtype=np.uint32)
+    values |= scratch
     return values
