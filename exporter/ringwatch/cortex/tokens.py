@@ -21,10 +21,10 @@ _KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
 # as `ring_tokens` does); a longer one is an error, left to the real parser.
 _TOO_LONG = b"1" * 10
 # By a varint's count of bytes after its first (0..9, more clipped to 9): the
-# value bits among its first four bytes, and in its fifth (of whose 7 bits a
-# uint32 keeps the low 4; later bytes only carry bits past the 32nd).
+# value bits among its first four bytes, and the multiplier of its fifth (of
+# whose 7 bits a uint32 keeps the low 4; later bytes only carry bits past the 32nd).
 _FIRST_FOUR = np.array([0x7F, 0x7F7F, 0x7F7F7F] + [0x7F7F7F7F] * 7, dtype=np.uint32)
-_FIFTH = np.array([0] * 4 + [0x0F] * 6, dtype=np.uint8)
+_FIFTH = np.array([0] * 4 + [1 << 28] * 6, dtype=np.uint32)
 _PADDING = bytes(4)
 
 
@@ -132,8 +132,10 @@ def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     values ^= scratch
     scratch >>= 2
     values |= scratch
-    fifth = buf[4:][starts]
-    fifth &= _FIFTH.take(extra, mode="clip")
-    np.left_shift(fifth, np.uint32(28), out=scratch, dtype=np.uint32)
+    # The fifth byte's value bits go to bit 28 (its multiplier, 2^28 or 0 when the
+    # varint is shorter, pushes the rest past the 32nd bit); `ends` is free now.
+    np.take(_FIFTH, extra, mode="clip", out=scratch)
+    fifth = np.take(buf[4:], starts, mode="clip", out=ends.view(np.uint8)[:len(starts)])
+    np.multiply(fifth, scratch, out=scratch, dtype=np.uint32)
     values |= scratch
     return values
