@@ -20,11 +20,7 @@ _KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
 # A varint of up to 10 bytes is legal protobuf (a uint32 keeps its low 32 bits,
 # as `ring_tokens` does); a longer one is an error, left to the real parser.
 _TOO_LONG = b"1" * 10
-# By a varint's count of bytes after its first (0..9, more clipped to 9): the
-# value bits among its first four bytes, and the multiplier of its fifth (of
-# whose 7 bits a uint32 keeps the low 4; later bytes only carry bits past the 32nd).
-_FIRST_FOUR = np.array([0x7F, 0x7F7F, 0x7F7F7F] + [0x7F7F7F7F] * 7, dtype=np.uint32)
-_FIFTH = np.array([0] * 4 + [1 << 28] * 6, dtype=np.uint32)
+_LEAD = b"\x00"
 _PADDING = bytes(4)
 
 
@@ -106,25 +102,38 @@ def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     """Every member's tokens, in order, as one uint32 array: one vectorised pass
     over the concatenated varints (each member's bytes end on a varint's last byte)."""
     parts = [t.packed for t in members]
-    size = sum(map(len, parts))
-    if not size:
-        return np.zeros(0, dtype=np.uint32)
+    parts.insert(0, _LEAD)
     parts.append(_PADDING)
     joined = b"".join(parts)
+    size = len(joined) - len(_PADDING)
+    if size == len(_LEAD):
+        return np.zeros(0, dtype=np.uint32)
     buf = np.frombuffer(joined, dtype=np.uint8)
-    ends = np.flatnonzero(buf[:size] < 0x80)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    np.add(ends[:-1], 1, out=starts[1:])
+    # Where each varint starts: one past where the one before it ends (the
+    # leading 1-byte varint stands before the first).
+    starts = np.flatnonzero(buf[:size] < 0x80)[:-1]
+    starts += 1
     # Each varint's first four bytes as one little-endian uint32, read in place
     # (a view with one-byte strides; the padding keeps the last reads inside).
     words = np.ndarray((size,), dtype="<u4", buffer=joined, strides=(1,))
     values = words[starts]
-    extra = np.subtract(ends, starts, out=ends)  # bytes after the first, 0..9
-    scratch = _FIRST_FOUR.take(extra, mode="clip")
-    values &= scratch
+    # Keep the value bits of the bytes up to the first that ends the varint
+    # (all four when none does): isolate the lowest clear continuation bit.
+    mask = values & 0x80808080
+    mask ^= 0x80808080
+    fifth = np.negative(mask)
+    mask &= fifth
+    np.subtract(mask, 1, out=fifth)
+    mask ^= fifth
+    mask &= 0x7F7F7F7F
+    values &= mask
+    # None of the four ends it (the lowest bit was 0, so 0 - 1 has bit 31):
+    # the fifth byte's value bits go to bit 28, the rest past the 32nd.
+    fifth >>= 31
+    fifth <<= 28
     # Close the gaps the continuation bits leave, in pairs then in fours:
     # b0 | b1<<8 | b2<<16 | b3<<24  ->  b0 | b1<<7 | b2<<16 | b3<<23  ->  b0 | .. | b3<<21.
+    scratch = mask
     np.bitwise_and(values, 0xFF00FF00, out=scratch)
     scratch >>= 1
     values -= scratch
@@ -132,10 +141,7 @@ def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     values ^= scratch
     scratch >>= 2
     values |= scratch
-    # The fifth byte's value bits go to bit 28 (its multiplier, 2^28 or 0 when the
-    # varint is shorter, pushes the rest past the 32nd bit); `ends` is free now.
-    np.take(_FIFTH, extra, mode="clip", out=scratch)
-    fifth = np.take(buf[4:], starts, mode="clip", out=ends.view(np.uint8)[:len(starts)])
-    np.multiply(fifth, scratch, out=scratch, dtype=np.uint32)
-    values |= scratch
+    byte = np.take(buf[4:], starts, mode="clip", out=scratch.view(np.uint8)[:len(starts)])
+    np.multiply(byte, fifth, out=fifth, dtype=np.uint32)
+    values |= fifth
     return values
