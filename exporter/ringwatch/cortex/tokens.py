@@ -20,6 +20,8 @@ _KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
 # A varint of up to 10 bytes is legal protobuf (a uint32 keeps its low 32 bits,
 # as `ring_tokens` does); a longer one is an error, left to the real parser.
 _TOO_LONG = b"1" * 10
+# `ring_tokens` joins a 1-byte varint before the ring's (so every varint starts
+# one past the end of another) and zeros after (so 4-byte reads stay inside).
 _LEAD = b"\x00"
 _PADDING = bytes(4)
 
@@ -114,11 +116,12 @@ def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     starts = np.flatnonzero(buf[:size] < 0x80)[:-1]
     starts += 1
     # Each varint's first four bytes as one little-endian uint32, read in place
-    # (a view with one-byte strides; the padding keeps the last reads inside).
+    # through a view with one-byte strides (indexed, not `take`n: `take` would
+    # first copy the whole unaligned view).
     words = np.ndarray((size,), dtype="<u4", buffer=joined, strides=(1,))
     values = words[starts]
-    # Keep the value bits of the bytes up to the first that ends the varint
-    # (all four when none does): isolate the lowest clear continuation bit.
+    # Keep the value bits of the bytes up to the first that ends the varint (all
+    # four when none does): the lowest clear continuation bit, and all below it.
     mask = values & 0x80808080
     mask ^= 0x80808080
     fifth = np.negative(mask)
@@ -141,6 +144,7 @@ def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     values ^= scratch
     scratch >>= 2
     values |= scratch
+    # Each varint's fifth byte, into the scratch memory now free.
     byte = np.take(buf[4:], starts, mode="clip", out=scratch.view(np.uint8)[:len(starts)])
     np.multiply(byte, fifth, out=fifth, dtype=np.uint32)
     values |= fifth
