@@ -56,7 +56,8 @@ def token_ownership(tokens_by_member: Mapping[str, Sequence[int]]) -> dict[str, 
     owners = packed.view(np.int64)
     owners &= 0xFFFFFFFF
     # Sums of whole ranges stay below 2^53: float64 holds them exactly.
-    owned = np.bincount(owners, weights=ranges, minlength=len(names))
+    owned = np.zeros(len(names))
+    np.add.at(owned, owners, ranges)  # a little faster than bincount's weights
     if not owned.any():
         # Every token is the same point: the first holder owns the whole ring.
         owned[owners[0]] = RING_SIZE
