@@ -4,6 +4,7 @@ reads from the same bytes, alone and concatenated over a whole ring."""
 from __future__ import annotations
 
 import base64
+from itertools import cycle
 
 import cramjam
 import numpy as np
@@ -87,6 +88,66 @@ def test_a_ring_of_packed_tokens_is_one_array_in_member_order(members: list[list
     assert array.dtype == np.uint32
     assert array.tolist() == [t for m in members for t in m]
     assert [len(t) for t in tokens] == [len(m) for m in members]
+
+
+def _protobuf_tokens(payload: bytes) -> list[int]:
+    """What protobuf's parser reads from `payload` as the packed tokens field."""
+    return list(InstanceDesc.FromString(b"\x32" + _varint(len(payload)) + payload).tokens)
+
+
+def _legal_varint(value: int, padding: int) -> bytes:
+    """`value` as a varint with up to `padding` redundant bytes, 10 bytes at most."""
+    return _varint(value, min(padding, 10 - len(_varint(value))))
+
+
+# Mostly 5-byte varints (a random uint32 is one 15 times in 16), next to every
+# other length from 1 to 10 bytes (padded encodings, values past 32 bits).
+ring_varints = st.lists(st.tuples(
+    st.one_of(st.integers(2**28, 2**32 - 1), st.integers(0, 2**32 - 1),
+              st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 127, 128, 2**28 - 1, 2**32])),
+    st.sampled_from([0, 0, 0, 0, 1, 2, 4, 9])), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ring_varints, max_size=8))
+def test_a_ring_of_any_legal_varints_reads_as_protobuf_reads_each_member(
+        members: list[list[tuple[int, int]]]) -> None:
+    payloads = [b"".join(_legal_varint(v, pad) for v, pad in m) for m in members]
+    tokens = [Tokens.from_packed(p) for p in payloads]
+    assert None not in tokens
+    array = ring_tokens(tokens)  # type: ignore[arg-type]
+    assert array.dtype == np.uint32
+    assert array.tolist() == [t for p in payloads for t in _protobuf_tokens(p)]
+
+
+def test_every_varint_length_next_to_every_other_reads_as_protobuf_reads_it() -> None:
+    def of_length(n: int) -> bytes:
+        # All value bits set (past the 32nd at 5 bytes), then padding up to n bytes.
+        return _varint(2 ** (7 * min(n, 5)) - 1, padding=max(0, n - 5))
+
+    varints = [of_length(n) for a in range(1, 11) for b in range(1, 11) for n in (a, b)]
+    varints += [_varint(2**64 - 1), _varint(2**63)]  # 10 bytes without padding
+    assert {len(v) for v in varints} == set(range(1, 11))
+    # Members of 0 to 6 varints, so every length also starts and ends a member.
+    members, at = [], 0
+    for size in cycle([0, 1, 2, 3, 0, 4, 5, 6]):
+        members.append(b"".join(varints[at:at + size]))
+        at += size
+        if at >= len(varints):
+            break
+    for ring in (members, members[::-1], [m[:1] for m in members if m and m[0] < 0x80]):
+        tokens = [Tokens.from_packed(m) for m in ring]
+        assert ring_tokens(tokens).tolist() == [  # type: ignore[arg-type]
+            t for m in ring for t in _protobuf_tokens(m)]
+
+
+def test_five_byte_varints_keep_the_low_four_bits_of_their_last_byte() -> None:
+    payload = b"".join(_varint(v) for v in (2**28, 2**32 - 1, 0xF0F0F0F0, 0x87654321))
+    payload += b"\xff\xff\xff\xff\x7f"  # the 5th byte's high bits fall off a uint32
+    tokens = Tokens.from_packed(payload)
+    assert tokens is not None
+    assert ring_tokens([tokens]).tolist() == _protobuf_tokens(payload) == [
+        2**28, 2**32 - 1, 0xF0F0F0F0, 0x87654321, 2**32 - 1]
 
 
 def test_tokens_compare_by_value_whatever_the_encoding() -> None:

@@ -20,6 +20,10 @@ _KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
 # A varint of up to 10 bytes is legal protobuf (a uint32 keeps its low 32 bits,
 # as `ring_tokens` does); a longer one is an error, left to the real parser.
 _TOO_LONG = b"1" * 10
+# `ring_tokens` joins a 1-byte varint before the ring's (so every varint starts
+# one past the end of another) and zeros after (so 4-byte reads stay inside).
+_LEAD = b"\x00"
+_PADDING = bytes(4)
 
 
 def _encode(values: Iterable[int]) -> bytes:
@@ -99,26 +103,49 @@ _EMPTY = Tokens(b"", 0)
 def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     """Every member's tokens, in order, as one uint32 array: one vectorised pass
     over the concatenated varints (each member's bytes end on a varint's last byte)."""
-    joined = b"".join([t.packed for t in members])
-    if not joined:
+    parts = [t.packed for t in members]
+    parts.insert(0, _LEAD)
+    parts.append(_PADDING)
+    joined = b"".join(parts)
+    size = len(joined) - len(_PADDING)
+    if size == len(_LEAD):
         return np.zeros(0, dtype=np.uint32)
     buf = np.frombuffer(joined, dtype=np.uint8)
-    # int32 positions and in-place steps: a 20k-member ring is 12.5 MB of varints.
-    ends = np.flatnonzero(buf < 0x80).astype(np.int32)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1]
-    starts[1:] += 1
-    low = buf & np.uint8(0x7F)
-    values = low[starts].astype(np.uint32)
-    extra = ends - starts  # bytes after the first, 0..4
-    at = starts
-    for k in range(1, min(int(extra.max()), 4) + 1):
-        at += 1
-        np.minimum(at, ends, out=at)
-        byte = low[at].astype(np.uint32)
-        byte[extra < k] = 0
-        # Bits past the 32nd fall off, as protobuf truncates a uint32.
-        byte <<= np.uint32(7 * k)
-        values |= byte
+    # Where each varint starts: one past where the one before it ends (the
+    # leading 1-byte varint stands before the first).
+    starts = np.flatnonzero(buf[:size] < 0x80)[:-1]
+    starts += 1
+    # Each varint's first four bytes as one little-endian uint32, read in place
+    # through a view with one-byte strides (indexed, not `take`n: `take` would
+    # first copy the whole unaligned view).
+    words = np.ndarray((size,), dtype="<u4", buffer=joined, strides=(1,))
+    values = words[starts]
+    # Keep the value bits of the bytes up to the first that ends the varint (all
+    # four when none does): the lowest clear continuation bit, and all below it.
+    mask = values & 0x80808080
+    mask ^= 0x80808080
+    fifth = np.negative(mask)
+    mask &= fifth
+    np.subtract(mask, 1, out=fifth)
+    mask ^= fifth
+    mask &= 0x7F7F7F7F
+    values &= mask
+    # None of the four ends it (the lowest bit was 0, so 0 - 1 has bit 31):
+    # the fifth byte's value bits go to bit 28, the rest past the 32nd.
+    fifth >>= 31
+    fifth <<= 28
+    # Close the gaps the continuation bits leave, in pairs then in fours:
+    # b0 | b1<<8 | b2<<16 | b3<<24  ->  b0 | b1<<7 | b2<<16 | b3<<23  ->  b0 | .. | b3<<21.
+    scratch = mask
+    np.bitwise_and(values, 0xFF00FF00, out=scratch)
+    scratch >>= 1
+    values -= scratch
+    np.bitwise_and(values, 0xFFFF0000, out=scratch)
+    values ^= scratch
+    scratch >>= 2
+    values |= scratch
+    # Each varint's fifth byte, into the scratch memory now free.
+    byte = np.take(buf[4:], starts, mode="clip", out=scratch.view(np.uint8)[:len(starts)])
+    np.multiply(byte, fifth, out=fifth, dtype=np.uint32)
+    values |= fifth
     return values
