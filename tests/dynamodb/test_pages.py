@@ -1,0 +1,54 @@
+"""How a table's pages are read: in order, each handled while the next is fetched."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+from support.cortexdata import load_dump
+from support.hostile import HostileDynamo
+
+from ringwatch.config import load_config
+from ringwatch.dynamodb.client import open_client, page_items
+from ringwatch.dynamodb.reader import read_table
+
+ITEMS = load_dump("healthy")["Items"]
+HANDLING = 0.3  # seconds each page's handling takes (a slow decode)
+
+
+def test_each_page_is_handled_while_the_next_pages_request_is_in_flight() -> None:
+    handled: list[tuple[float, float, int]] = []  # (started, ended, items) per page
+
+    def on_page(items: Any) -> list[Any]:
+        started = time.monotonic()
+        time.sleep(HANDLING)  # CPU-bound work blocks the loop, as decoding does
+        decoded = page_items(items)
+        handled.append((started, time.monotonic(), len(decoded)))
+        return decoded
+
+    with HostileDynamo(items=list(ITEMS)) as hostile:
+        # Two pages that point to a next one, then the last page.
+        hostile.script.extend(["endless", "endless", "good"])
+        config = load_config(["--dynamodb.table", "ring-table", "--dynamodb.region",
+                              "us-east-1", "--dynamodb.endpoint-url", hostile.url], environ={})
+
+        async def run() -> Any:
+            async with AsyncExitStack() as stack:
+                client = await open_client(config, stack)
+                return await read_table(client, "ring-table", (), consistent_read=False,
+                                        scan_timeout=10.0, on_page=on_page)
+
+        read = asyncio.run(run())
+        requests = list(hostile.requests)
+    assert read.ok and read.pages == 3
+    assert [n for _, _, n in handled] == [len(ITEMS)] * 3
+    assert read.items == list(ITEMS) * 3  # in page order
+    for page in (0, 1):
+        # The request for page k+1 reached the server before page k's handling ended:
+        # without the overlap it would be sent only after.
+        ended = handled[page][1]
+        arrived = requests[page + 1].arrived
+        print(f"page {page}: handling ended {ended - arrived:.3f}s after the next request")
+        assert arrived < ended
