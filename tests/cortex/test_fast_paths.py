@@ -57,6 +57,8 @@ ODD_ENCODINGS = {
     "no tokens": HEAD,
     "unknown state": InstanceDesc(addr="a", state=42).SerializeToString() + _packed([3]),
     "truncated tokens": HEAD + b"\x32\x02\x80",
+    "11-byte varint": HEAD + b"\x32\x0c" + b"\x81" * 10 + b"\x01" + _varint(5),
+    "10-byte varint": HEAD + b"\x32\x0b" + b"\x81" * 9 + b"\x01" + _varint(5),
     "not protobuf": b"\xff\xff\xff",
 }
 

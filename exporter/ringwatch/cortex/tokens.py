@@ -14,12 +14,6 @@ from typing import Any
 
 import numpy as np
 
-_CONTINUATION = bytes(range(0x80, 0x100))
-# Each byte -> b"1" if another byte of the same varint follows, else b"0".
-_KINDS = bytes.maketrans(bytes(range(256)), b"0" * 0x80 + b"1" * 0x80)
-# A varint of up to 10 bytes is legal protobuf (a uint32 keeps its low 32 bits,
-# as `ring_tokens` does); a longer one is an error, left to the real parser.
-_TOO_LONG = b"1" * 10
 # `ring_tokens` joins a 1-byte varint before the ring's (so every varint starts
 # one past the end of another) and zeros after (so 4-byte reads stay inside).
 _LEAD = b"\x00"
@@ -55,19 +49,6 @@ class Tokens:
         values = tuple(values)
         return cls(_encode(values), len(values))
 
-    @classmethod
-    def from_packed(cls, packed: bytes) -> Tokens | None:
-        """The packed field's bytes as they are, or None when they are not plain
-        (a truncated last varint, or one longer than protobuf allows)."""
-        if not packed:
-            return _EMPTY
-        if packed[-1] & 0x80:
-            return None
-        kinds = packed.translate(_KINDS)
-        if _TOO_LONG in kinds:
-            return None
-        return cls(packed, len(packed) - kinds.count(b"1"))
-
     def array(self) -> np.ndarray:
         """The tokens as a uint32 numpy array."""
         return ring_tokens([self])
@@ -97,7 +78,6 @@ class Tokens:
         return f"Tokens({tuple(self)!r})"
 
 
-_EMPTY = Tokens(b"", 0)
 
 
 def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:

@@ -78,8 +78,14 @@ def header(name: str) -> str:
 _HEADER_BYTES = {name: header(name).encode() for name in FAMILIES}
 
 
+_VIEW_FIELDS = ("heartbeat_age", "heartbeat_period", "ownership", "cas_last_change", "member")
+_MEMBER_FIELDS = ("heartbeat_timestamp", "registered_timestamp", "state", "addr", "zone",
+                  "tokens", "version", "item_bytes", "ttl")
+
+
 def _column(rows: Sequence[Any], field: str) -> list[Any]:
-    """One attribute of every row (a C loop: about twice a comprehension's speed)."""
+    """One attribute of every row (a C loop, and a list: a pass per column costs less
+    than one pass making a tuple per row, then transposing)."""
     return list(map(attrgetter(field), rows))
 
 
@@ -91,8 +97,8 @@ class Renderer:
         # hashes only the member id (a str caches its hash).
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
         # family -> (labels, values, rendered lines) of the last render
-        self._blocks: dict[str, tuple[list[str], list[Any], bytes]] = {}
-        self._blocks_next: dict[str, tuple[list[str], list[Any], bytes]] = {}
+        self._blocks: dict[str, tuple[list[str], Any, bytes]] = {}
+        self._blocks_next: dict[str, tuple[list[str], Any, bytes]] = {}
 
     def _member_labels(self, table: str, ring: str, views: Sequence[MemberView],
                        labels: dict[tuple[str, str], dict[str, str]]) -> list[str]:
@@ -112,7 +118,7 @@ class Renderer:
             add(text)
         return out
 
-    def _block(self, family: str, labels: list[str], values: list[Any],
+    def _block(self, family: str, labels: list[str], values: Any,
                make: Callable[[], list[str]]) -> bytes:
         """A family's lines, made again only if its labels or values changed.
 
@@ -153,17 +159,18 @@ class Renderer:
         out: list[bytes] = []
         add = out.append
         block = self._block
-        members = _column(views, "member")
-        rows = list(zip(labels, members, strict=True))
-        if rows:
+        if views:
+            ages, periods, ownership, changes, members = (
+                _column(views, name) for name in _VIEW_FIELDS)
+            (heartbeats, registered, states, addrs, zones, tokens, versions, item_bytes,
+             ttls) = (_column(members, name) for name in _MEMBER_FIELDS)
             add(_HEADER_BYTES["ringwatch_member_heartbeat_timestamp_seconds"])
-            add(block("heartbeat", labels, _column(members, "heartbeat_timestamp"), lambda: [
-                f"ringwatch_member_heartbeat_timestamp_seconds{{{lb}}} "
-                f"{m.heartbeat_timestamp}\n" for lb, m in rows]))
+            add(block("heartbeat", labels, heartbeats, lambda: [
+                f"ringwatch_member_heartbeat_timestamp_seconds{{{lb}}} {t}\n"
+                for lb, t in zip(labels, heartbeats, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_heartbeat_age_seconds"])
-            add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {v.heartbeat_age:.3f}\n"
-                         for lb, v in zip(labels, views, strict=True)]).encode())
-            periods = _column(views, "heartbeat_period")
+            add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {age:.3f}\n"
+                         for lb, age in zip(labels, ages, strict=True)]).encode())
             period_block = block("period", labels, periods, lambda: [
                 f"ringwatch_member_heartbeat_period_seconds{{{lb}}} {p}\n"
                 for lb, p in zip(labels, periods, strict=True) if p is not None])
@@ -171,52 +178,55 @@ class Renderer:
                 add(_HEADER_BYTES["ringwatch_member_heartbeat_period_seconds"])
                 add(period_block)
             add(_HEADER_BYTES["ringwatch_member_registered_timestamp_seconds"])
-            add(block("registered", labels, _column(members, "registered_timestamp"), lambda: [
-                f"ringwatch_member_registered_timestamp_seconds{{{lb}}} "
-                f"{m.registered_timestamp}\n" for lb, m in rows]))
+            add(block("registered", labels, registered, lambda: [
+                f"ringwatch_member_registered_timestamp_seconds{{{lb}}} {r}\n"
+                for lb, r in zip(labels, registered, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_state"])
-            states = _column(members, "state")
             if self.member_states == "all":
                 for state in KNOWN_STATES:
                     add(block(f"state {state}", labels, states, lambda state=state: [
                         f'ringwatch_member_state{{{lb},state="{state}"}} '
-                        f'{1 if m.state == state else 0}\n' for lb, m in rows]))
+                        f'{1 if s == state else 0}\n'
+                        for lb, s in zip(labels, states, strict=True)]))
                 add(block("state UNKNOWN", labels, states, lambda: [
                     f'ringwatch_member_state{{{lb},state="UNKNOWN"}} 1\n'
-                    for lb, m in rows if m.state == "UNKNOWN"]))
+                    for lb, s in zip(labels, states, strict=True) if s == "UNKNOWN"]))
             else:
                 add(block("state current", labels, states, lambda: [
-                    f'ringwatch_member_state{{{lb},state="{m.state}"}} 1\n' for lb, m in rows]))
+                    f'ringwatch_member_state{{{lb},state="{s}"}} 1\n'
+                    for lb, s in zip(labels, states, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_info"])
-            add(block("info", labels, list(map(attrgetter("addr", "zone"), members)), lambda: [
-                f'ringwatch_member_info{{{lb},addr="{escape_label(m.addr)}",'
-                f'member_zone="{escape_label(m.zone)}"}} 1\n' for lb, m in rows]))
+            add(block("info", labels, (addrs, zones), lambda: [
+                f'ringwatch_member_info{{{lb},addr="{escape_label(a)}",'
+                f'member_zone="{escape_label(z)}"}} 1\n'
+                for lb, a, z in zip(labels, addrs, zones, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_tokens"])
-            add(block("tokens", labels, _column(members, "tokens"), lambda: [
-                f"ringwatch_member_tokens{{{lb}}} {len(m.tokens)}\n" for lb, m in rows]))
+            add(block("tokens", labels, tokens, lambda: [
+                f"ringwatch_member_tokens{{{lb}}} {len(t)}\n"
+                for lb, t in zip(labels, tokens, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_token_ownership_ratio"])
-            ownership = _column(views, "ownership")
             add(block("ownership", labels, ownership, lambda: [
                 f"ringwatch_member_token_ownership_ratio{{{lb}}} {o!r}\n"
                 for lb, o in zip(labels, ownership, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_cas_writes_total"])
-            add(block("cas", labels, _column(members, "version"), lambda: [
-                f"ringwatch_member_cas_writes_total{{{lb}}} {m.version}\n" for lb, m in rows]))
+            add(block("cas", labels, versions, lambda: [
+                f"ringwatch_member_cas_writes_total{{{lb}}} {v}\n"
+                for lb, v in zip(labels, versions, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_cas_last_change_timestamp_seconds"])
-            changes = _column(views, "cas_last_change")
             # Few distinct values (mostly the scan times): format each once.
             text = {value: format_value(value) for value in set(changes)}
             add(block("cas change", labels, changes, lambda: [
                 f"ringwatch_member_cas_last_change_timestamp_seconds{{{lb}}} {text[c]}\n"
                 for lb, c in zip(labels, changes, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_item_bytes"])
-            add(block("item bytes", labels, _column(members, "item_bytes"), lambda: [
-                f"ringwatch_member_item_bytes{{{lb}}} {m.item_bytes}\n" for lb, m in rows]))
-            ttl_rows = [(lb, m) for lb, m in rows if m.ttl is not None]
+            add(block("item bytes", labels, item_bytes, lambda: [
+                f"ringwatch_member_item_bytes{{{lb}}} {b}\n"
+                for lb, b in zip(labels, item_bytes, strict=True)]))
+            ttl_rows = [(lb, t) for lb, t in zip(labels, ttls, strict=True) if t is not None]
             if ttl_rows:
                 add(_HEADER_BYTES["ringwatch_member_ttl_timestamp_seconds"])
-                add("".join([f"ringwatch_member_ttl_timestamp_seconds{{{lb}}} {m.ttl}\n"
-                             for lb, m in ttl_rows]).encode())
+                add("".join([f"ringwatch_member_ttl_timestamp_seconds{{{lb}}} {t}\n"
+                             for lb, t in ttl_rows]).encode())
         self._blocks = self._blocks_next
         ring_out: list[str] = []
         if ring_rows:
