@@ -7,6 +7,8 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
+import msgspec
+import pytest
 from support.cortexdata import load_dump
 from support.hostile import HostileDynamo
 
@@ -52,3 +54,14 @@ def test_each_page_is_handled_while_the_next_pages_request_is_in_flight() -> Non
         arrived = requests[page + 1].arrived
         print(f"page {page}: handling ended {ended - arrived:.3f}s after the next request")
         assert arrived < ended
+
+
+@pytest.mark.parametrize(("items", "expected"), [
+    (msgspec.Raw(b'[{"RingKey": {"S": "r"}}]'), [{"RingKey": {"S": "r"}}]),
+    (msgspec.Raw(b"null"), []),
+    (msgspec.Raw(b"[]"), []),
+    (None, []),
+    ([{"a": 1}], [{"a": 1}]),  # items another parser already made
+])
+def test_page_items_are_plain_values_and_null_is_no_item(items: Any, expected: Any) -> None:
+    assert page_items(items) == expected
