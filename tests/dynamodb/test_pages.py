@@ -65,3 +65,32 @@ def test_each_page_is_handled_while_the_next_pages_request_is_in_flight() -> Non
 ])
 def test_page_items_are_plain_values_and_null_is_no_item(items: Any, expected: Any) -> None:
     assert page_items(items) == expected
+
+
+def test_a_failed_read_leaves_no_page_handling_behind(caplog: pytest.LogCaptureFixture) -> None:
+    import gc
+
+    def on_page(items: Any) -> list[Any]:
+        raise RuntimeError("a bug in the page handler")
+
+    with HostileDynamo(items=list(ITEMS)) as hostile:
+        # A page that points to a next one, whose request then hangs.
+        hostile.script.extend(["endless", "silent"])
+        config = load_config(["--dynamodb.table", "ring-table", "--dynamodb.region",
+                              "us-east-1", "--dynamodb.endpoint-url", hostile.url,
+                              "--dynamodb.request-timeout", "300ms",
+                              "--dynamodb.max-attempts", "1"], environ={})
+
+        async def run() -> Any:
+            async with AsyncExitStack() as stack:
+                client = await open_client(config, stack)
+                return await read_table(client, "ring-table", (), consistent_read=False,
+                                        scan_timeout=5.0, on_page=on_page)
+
+        with caplog.at_level("ERROR", logger="asyncio"):
+            read = asyncio.run(run())
+            gc.collect()
+    # The read failed on the hanging request; the handler's error was taken, not
+    # left for asyncio to report as "never retrieved".
+    assert read.result == "timeout" and read.items == []
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

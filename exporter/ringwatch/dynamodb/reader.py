@@ -100,6 +100,8 @@ async def _read_pages(client: Any, operation: str, request: dict[str, Any],
                 raise RuntimeError(
                     f"gave up after {MAX_PAGES} pages: LastEvaluatedKey never ends")
     finally:
+        # The read failed with a page still being handled: stop it (on a finished
+        # one, cancel() marks its error as seen, so asyncio logs nothing).
         if handling is not None:
             handling.cancel()
 
