@@ -169,7 +169,10 @@ class Renderer:
                 f"ringwatch_member_heartbeat_timestamp_seconds{{{lb}}} {t}\n"
                 for lb, t in zip(labels, heartbeats, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_heartbeat_age_seconds"])
-            add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {age:.3f}\n"
+            # A table's ages are one scan time minus whole-second heartbeats: few
+            # distinct values, each formatted once.
+            age_text = {age: f"{age:.3f}" for age in set(ages)}
+            add("".join([f"ringwatch_member_heartbeat_age_seconds{{{lb}}} {age_text[age]}\n"
                          for lb, age in zip(labels, ages, strict=True)]).encode())
             period_block = block("period", labels, periods, lambda: [
                 f"ringwatch_member_heartbeat_period_seconds{{{lb}}} {p}\n"
