@@ -104,6 +104,9 @@ class SnapshotBuilder:
     stale_after: float  # the cap, and the threshold while a period is unknown
     stale_periods: int = 4
     stale_floor: float = 20.0
+    # A single read (`ringwatch scan`): nothing is kept for a next scan (no heartbeat
+    # tracks: one read learns no period; no member index).
+    one_shot: bool = False
     ownership_cache: OwnershipCache = field(default_factory=OwnershipCache)
     decoder: ItemDecoder = field(default_factory=ItemDecoder)
     # table -> (the TableView last built, its members by ring and id)
@@ -242,7 +245,16 @@ class SnapshotBuilder:
         get_previous = previous.get
         get_ownership = ownership.get
         stale = 0
-        for member in members:
+        if self.one_shot:
+            # The loop below with nothing before this scan and nothing kept after it.
+            threshold = threshold_of(None)
+            for member in members:
+                age = scan_time - member.heartbeat_timestamp
+                member_stale = is_stale(age, threshold)
+                stale += member_stale
+                add(MemberView(member, age, member_stale, get_ownership(member.name, 0.0),
+                               scan_time, None, threshold))
+        for member in () if self.one_shot else members:
             name = member.name
             before = get_previous(name)
             if before is not None and before.member.version == member.version:
