@@ -246,7 +246,7 @@ class SnapshotBuilder:
         get_ownership = ownership.get
         stale = 0
         if self.one_shot:
-            # The loop below with nothing before this scan and nothing kept after it.
+            # The loop below, with nothing before this scan and nothing kept after it.
             threshold = threshold_of(None)
             for member in members:
                 age = scan_time - member.heartbeat_timestamp
@@ -254,32 +254,33 @@ class SnapshotBuilder:
                 stale += member_stale
                 add(MemberView(member, age, member_stale, get_ownership(member.name, 0.0),
                                scan_time, None, threshold))
-        for member in () if self.one_shot else members:
-            name = member.name
-            before = get_previous(name)
-            if before is not None and before.member.version == member.version:
-                cas_last_change = before.cas_last_change
-            else:
-                cas_last_change = scan_time
-            timestamp = member.heartbeat_timestamp
-            age = scan_time - timestamp
-            track = get_track(name)
-            if track is None or track.registered != member.registered_timestamp:
-                track = HeartbeatTrack(member.registered_timestamp, timestamp,
-                                       member.version, age)
-            else:
-                track.observe(timestamp, member.version, age)
-            tracks[name] = track
-            period = track.period
-            threshold = thresholds.get(period)
-            if threshold is None:
-                threshold = thresholds[period] = threshold_of(period)
-            member_stale = is_stale(age, threshold)
-            stale += member_stale
-            view = MemberView(member, age, member_stale, get_ownership(name, 0.0),
-                              cas_last_change, period, threshold)
-            add(view)
-            index[name] = view
+        else:
+            for member in members:
+                name = member.name
+                before = get_previous(name)
+                if before is not None and before.member.version == member.version:
+                    cas_last_change = before.cas_last_change
+                else:
+                    cas_last_change = scan_time
+                timestamp = member.heartbeat_timestamp
+                age = scan_time - timestamp
+                track = get_track(name)
+                if track is None or track.registered != member.registered_timestamp:
+                    track = HeartbeatTrack(member.registered_timestamp, timestamp,
+                                           member.version, age)
+                else:
+                    track.observe(timestamp, member.version, age)
+                tracks[name] = track
+                period = track.period
+                threshold = thresholds.get(period)
+                if threshold is None:
+                    threshold = thresholds[period] = threshold_of(period)
+                member_stale = is_stale(age, threshold)
+                stale += member_stale
+                view = MemberView(member, age, member_stale, get_ownership(name, 0.0),
+                                  cas_last_change, period, threshold)
+                add(view)
+                index[name] = view
         counts = Counter(map(_state_of, members))
         state_counts = {state: counts.get(state, 0) for state in KNOWN_STATES}
         if counts.get("UNKNOWN"):
