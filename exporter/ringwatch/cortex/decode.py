@@ -45,11 +45,6 @@ MAX_DECOMPRESSED_BYTES = int(MAX_ITEM_BYTES * SNAPPY_MAX_RATIO) + 64
 MAX_NUMBER_TEXT = 160
 MAX_NUMBER = 10**126
 
-def _fast_b64decode(text: str) -> bytes:
-    # pybase64 (SIMD) is 5-7x faster than binascii on Data-sized strings.
-    return _pybase64_decode(text, validate=True)
-
-
 REASONS = ("snappy", "protobuf", "attribute", "value", "ring_desc", "duplicate", "unexpected")
 
 
@@ -256,7 +251,8 @@ def _data_bytes(encoded: Any) -> bytes:
         return encoded
     if isinstance(encoded, str):
         try:
-            return _fast_b64decode(encoded)
+            # pybase64 (SIMD) is 5-7x faster than binascii on Data-sized strings.
+            return _pybase64_decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             # The standard library decides, so errors match decode_item's exactly.
             return _binary({"Data": {"B": encoded}}, "Data")
@@ -275,7 +271,7 @@ class ItemDecoder:
     those find the `Tokens` of last time unless the tokens changed. Only what
     the current and the previous scan used is remembered.
 
-    The lookup is keyed by the `Data` string's hash (`_data_key`), not the string:
+    The lookup is keyed by the `Data` string's hash, not the string:
     keeping two scans' strings cost ~20 MB at 10k members at a scan's peak. Two
     different `Data` meeting on one 64-bit hash within two scans is a chance of
     about n^2 / 2^64 (1e-11 at 10k members).
@@ -316,14 +312,7 @@ class ItemDecoder:
         if fields is None:
             # Plain attributes: only Data itself can still be wrong.
             try:
-                data = _pybase64_decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                data = None
-            try:
-                # The standard library decides a string pybase64 refused, so errors
-                # match decode_item's exactly.
-                fields = self._decode_data(data if data is not None else _binary(
-                    {"Data": {"B": encoded}}, "Data"))
+                fields = self._decode_data(_data_bytes(encoded))
             except DecodeError as err:
                 err.ring, err.member = ring, member
                 raise
@@ -366,17 +355,7 @@ class ItemDecoder:
                       tokens, version, ttl, item_bytes)
 
     def _decode_data(self, data: bytes) -> _DataFields:
-        # decompress_data's checks inline (a call less per changed item); any
-        # block they do not pass goes to it for its error.
-        try:
-            claimed = _decompressed_length(data)
-            raw = bytes(_decompress_raw(data)) if (
-                claimed <= MAX_DECOMPRESSED_BYTES
-                and claimed <= len(data) * SNAPPY_MAX_RATIO + 64) else None
-        except Exception:
-            raw = None
-        if raw is None:
-            raw = decompress_data(data)
+        raw = decompress_data(data)
         # Only a plain encoding (one packed tokens field, nothing unknown, no field
         # repeated) takes the shortcut; anything else is left to the real parser.
         view: Any = None
@@ -413,6 +392,5 @@ class ItemDecoder:
         if not tokens and not source.timestamp:
             _refuse_ring_desc(raw, source)
         state_num = source.state
-        return (source.addr.decode("utf-8", "replace"), source.zone.decode("utf-8", "replace"),
-                STATE_NAMES.get(state_num, UNKNOWN_STATE),
+        return (_text(source.addr), _text(source.zone), STATE_NAMES.get(state_num, UNKNOWN_STATE),
                 state_num, source.timestamp, source.registered_timestamp, tokens, len(data))
