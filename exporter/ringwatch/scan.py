@@ -42,7 +42,7 @@ async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
         client = await open_client(config, stack)
         builder = SnapshotBuilder(
             stale_after=config.stale_after, stale_periods=config.stale_periods,
-            stale_floor=config.stale_floor, one_shot=True)
+            stale_floor=config.stale_floor)
         builder.start_scan()  # pages are decoded as they arrive, their dicts freed
         reads = await read_tables(
             client, config.tables, config.ring_keys, consistent_read=config.consistent_read,

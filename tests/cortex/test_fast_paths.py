@@ -254,12 +254,3 @@ def test_a_page_with_one_odd_item_is_read_item_by_item_with_the_same_results() -
 def test_empty_or_null_items_json_is_no_item(text: bytes) -> None:
     assert list(read_items_json(msgspec.Raw(text))) == []
 
-
-def test_a_one_shot_build_is_what_a_first_scan_builds() -> None:
-    for name in DUMPS:
-        items = load_dump(name)["Items"]
-        at = 1_795_669_000.0
-        one_shot = SnapshotBuilder(stale_after=30.0, one_shot=True)
-        first = SnapshotBuilder(stale_after=30.0)
-        assert (one_shot.build([_read(items, at)], None, at).tables
-                == first.build([_read(items, at)], None, at).tables)

@@ -104,9 +104,6 @@ class SnapshotBuilder:
     stale_after: float  # the cap, and the threshold while a period is unknown
     stale_periods: int = 4
     stale_floor: float = 20.0
-    # A single read (`ringwatch scan`): nothing is kept for a next scan (no heartbeat
-    # tracks: one read learns no period; no member index).
-    one_shot: bool = False
     ownership_cache: OwnershipCache = field(default_factory=OwnershipCache)
     decoder: ItemDecoder = field(default_factory=ItemDecoder)
     # table -> (the TableView last built, its members by ring and id)
@@ -133,18 +130,8 @@ class SnapshotBuilder:
         a `Member` or the `DecodeError` it raised: a read keeps these, not the page."""
         if isinstance(items, msgspec.Raw):
             items = read_items_json(items)
-        # `_decode_one` inline: this runs for every item of every scan.
-        decode = self.decoder.decode
-        out: list[Member | DecodeError] = []
-        add = out.append
-        for item in items:
-            try:
-                add(decode(item))
-            except DecodeError as err:
-                add(err)
-            except Exception as exc:  # a decoder bug costs this item, not the scan
-                add(unexpected_error(item, exc))
-        return out
+        decode = self._decode_one
+        return [decode(item) for item in items]
 
     def _decode_one(self, item: Any) -> Member | DecodeError:
         """One item decoded, or the `DecodeError` it raised."""
@@ -245,42 +232,32 @@ class SnapshotBuilder:
         get_previous = previous.get
         get_ownership = ownership.get
         stale = 0
-        if self.one_shot:
-            # The loop below, with nothing before this scan and nothing kept after it.
-            threshold = threshold_of(None)
-            for member in members:
-                age = scan_time - member.heartbeat_timestamp
-                member_stale = is_stale(age, threshold)
-                stale += member_stale
-                add(MemberView(member, age, member_stale, get_ownership(member.name, 0.0),
-                               scan_time, None, threshold))
-        else:
-            for member in members:
-                name = member.name
-                before = get_previous(name)
-                if before is not None and before.member.version == member.version:
-                    cas_last_change = before.cas_last_change
-                else:
-                    cas_last_change = scan_time
-                timestamp = member.heartbeat_timestamp
-                age = scan_time - timestamp
-                track = get_track(name)
-                if track is None or track.registered != member.registered_timestamp:
-                    track = HeartbeatTrack(member.registered_timestamp, timestamp,
-                                           member.version, age)
-                else:
-                    track.observe(timestamp, member.version, age)
-                tracks[name] = track
-                period = track.period
-                threshold = thresholds.get(period)
-                if threshold is None:
-                    threshold = thresholds[period] = threshold_of(period)
-                member_stale = is_stale(age, threshold)
-                stale += member_stale
-                view = MemberView(member, age, member_stale, get_ownership(name, 0.0),
-                                  cas_last_change, period, threshold)
-                add(view)
-                index[name] = view
+        for member in members:
+            name = member.name
+            before = get_previous(name)
+            if before is not None and before.member.version == member.version:
+                cas_last_change = before.cas_last_change
+            else:
+                cas_last_change = scan_time
+            timestamp = member.heartbeat_timestamp
+            age = scan_time - timestamp
+            track = get_track(name)
+            if track is None or track.registered != member.registered_timestamp:
+                track = HeartbeatTrack(member.registered_timestamp, timestamp,
+                                       member.version, age)
+            else:
+                track.observe(timestamp, member.version, age)
+            tracks[name] = track
+            period = track.period
+            threshold = thresholds.get(period)
+            if threshold is None:
+                threshold = thresholds[period] = threshold_of(period)
+            member_stale = is_stale(age, threshold)
+            stale += member_stale
+            view = MemberView(member, age, member_stale, get_ownership(name, 0.0),
+                              cas_last_change, period, threshold)
+            add(view)
+            index[name] = view
         counts = Counter(map(_state_of, members))
         state_counts = {state: counts.get(state, 0) for state in KNOWN_STATES}
         if counts.get("UNKNOWN"):
