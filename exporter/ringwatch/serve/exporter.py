@@ -17,7 +17,7 @@ import tempfile
 import time
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -50,22 +50,22 @@ def openmetrics_from_text(body: bytes) -> bytes:
     return body
 
 
+def _ring_changes(olds: tuple[MemberView, ...], members: tuple[MemberView, ...]
+                  ) -> tuple[list[tuple[MemberView | None, MemberView]], list[str]]:
+    """One ring's (was, now) for each member that appeared or whose state or staleness
+    changed, and the ids of the members gone. Both scans usually hold the same ids in
+    the same (sorted) order: then they are paired in place, with no per-member dict."""
+    was_of: Sequence[MemberView | None] = olds
+    gone: list[str] = []
+    if len(olds) != len(members) or any(
+            w.member.name != v.member.name for w, v in zip(olds, members, strict=True)):
+        by_name = {v.member.name: v for v in olds}
+        was_of = [by_name.pop(v.member.name, None) for v in members]
+        gone = list(by_name)
+    return [(was, v) for was, v in zip(was_of, members, strict=True)
+            if was is None or was.stale != v.stale or was.member.state != v.member.state
+            ], gone
 
-def _pairwise_changes(olds: tuple[MemberView, ...], members: tuple[MemberView, ...]
-                      ) -> list[tuple[MemberView | None, MemberView]] | None:
-    """(was, now) for each member whose state or staleness changed, when both scans
-    hold the same ids in the same (sorted) order; None when they do not. The common
-    case, kept cheap: no per-member dict or key."""
-    if len(olds) != len(members):
-        return None
-    found: list[tuple[MemberView | None, MemberView]] = []
-    for was, v in zip(olds, members, strict=True):
-        w, m = was.member, v.member
-        if w.name != m.name:
-            return None
-        if was.stale != v.stale or w.state != m.state:
-            found.append((was, v))
-    return found
 
 @dataclass(frozen=True)
 class Exposition:
@@ -326,19 +326,9 @@ class Exporter:
         changed: list[tuple[str, MemberView | None, MemberView]] = []
         gone: list[tuple[str, str]] = []
         for r in view.rings:
-            ring, members = r.ring, r.members
-            olds = old_rings.pop(ring, ())
-            found = _pairwise_changes(olds, members)
-            if found is None:
-                by_name = {v.member.name: v for v in olds}
-                found = []
-                for v in members:
-                    was = by_name.pop(v.member.name, None)
-                    if (was is None or was.stale != v.stale
-                            or was.member.state != v.member.state):
-                        found.append((was, v))
-                gone.extend((ring, name) for name in by_name)
-            changed.extend((ring, was, v) for was, v in found)
+            found, gone_here = _ring_changes(old_rings.pop(r.ring, ()), r.members)
+            changed.extend((r.ring, was, v) for was, v in found)
+            gone.extend((r.ring, name) for name in gone_here)
         for ring, olds in old_rings.items():
             gone.extend((ring, v.member.name) for v in olds)
         for ring, was, v in changed:
