@@ -254,3 +254,36 @@ def test_a_page_with_one_odd_item_is_read_item_by_item_with_the_same_results() -
 def test_empty_or_null_items_json_is_no_item(text: bytes) -> None:
     assert list(read_items_json(msgspec.Raw(text))) == []
 
+
+
+def test_metrics_body_without_kernel_sendfile_is_the_same_bytes(moto_dynamo, monkeypatch
+                                                                 ) -> None:
+    import asyncio
+
+    import aiohttp
+    from support.harness import running_exporter
+
+    from ringwatch.serve import http as ringweb
+
+    moto_dynamo.load_dump("no-sendfile", "healthy")
+
+    async def no_sendfile(*args: Any, **kwargs: Any) -> None:
+        raise asyncio.SendfileNotAvailableError("not on this platform")
+
+    async def run() -> None:
+        argv = ["--dynamodb.table", "no-sendfile", "--dynamodb.endpoint-url",
+                moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1"]
+        async with running_exporter(argv) as (exporter, url):
+            await exporter.scan_once()
+            body = exporter.exposition().body
+            monkeypatch.setattr(asyncio.get_running_loop(), "sendfile", no_sendfile)
+            monkeypatch.setattr(ringweb, "_WRITE_CHUNK", 1000)  # many slices
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                async with session.get(f"{url}/metrics",
+                                       headers={"Accept-Encoding": "identity"}) as resp:
+                    plain = await resp.read()
+                    assert int(resp.headers["Content-Length"]) == len(plain)
+        assert len(body) > 3000 and plain.startswith(body)
+        assert b"ringwatch_up{" in plain[len(body):]
+
+    asyncio.run(run())

@@ -117,6 +117,13 @@ def _drop(request: web.Request) -> None:
     transport.abort()
 
 
+async def _write_chunks(response: web.StreamResponse, data: bytes) -> None:
+    """`data` written _WRITE_CHUNK bytes at a time."""
+    view = memoryview(data)
+    for start in range(0, len(view), _WRITE_CHUNK):
+        await response.write(view[start:start + _WRITE_CHUNK])
+
+
 @contextlib.asynccontextmanager
 async def _write_deadline(request: web.Request) -> AsyncIterator[None]:
     """The response's writing, cut at RESPONSE_WRITE_TIMEOUT by dropping the connection;
@@ -138,9 +145,7 @@ async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
         await response.prepare(request)
         if request.method != "HEAD":
             for part in parts:
-                view = memoryview(part)
-                for start in range(0, len(view), _WRITE_CHUNK):
-                    await response.write(view[start:start + _WRITE_CHUNK])
+                await _write_chunks(response, part)
         await response.write_eof()
     return response
 
@@ -162,9 +167,7 @@ async def _sendfile_then(request: web.Request, file: BinaryIO, size: int, tail: 
                                                       fallback=False)
         except asyncio.SendfileNotAvailableError:
             # Raised before a byte is sent: send the bytes the usual way.
-            view = memoryview(os.pread(file.fileno(), size, 0))
-            for start in range(0, size, _WRITE_CHUNK):
-                await response.write(view[start:start + _WRITE_CHUNK])
+            await _write_chunks(response, os.pread(file.fileno(), size, 0))
         await response.write(tail)
         await response.write_eof()
     return response
