@@ -78,8 +78,6 @@ class Tokens:
         return f"Tokens({tuple(self)!r})"
 
 
-
-
 def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     """Every member's tokens, in order, as one uint32 array: one vectorised pass
     over the concatenated varints (each member's bytes end on a varint's last byte)."""
