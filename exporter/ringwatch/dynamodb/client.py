@@ -99,8 +99,6 @@ class _Page(msgspec.Struct):
     Items: msgspec.Raw = msgspec.Raw(b"[]")
     LastEvaluatedKey: Any = None
     ConsumedCapacity: Any = None
-    Count: Any = None
-    ScannedCount: Any = None
 
 
 _PAGE = msgspec.json.Decoder(_Page)
