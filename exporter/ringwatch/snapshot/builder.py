@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,8 +43,9 @@ class HeartbeatTrack:
     version: int  # the item's version when `timestamp` was first seen
     max_age: float  # the largest age seen at a scan while `timestamp` was current
     # The last PERIOD_WINDOW samples, each rounded up to a whole second (the
-    # period is their largest; whole numbers are shared small ints, not floats).
-    samples: tuple[int, ...] = ()
+    # period is their largest). An array, changed in place: a new tuple a beat was
+    # one more object a member left for the cyclic GC to walk after each scan.
+    samples: array[int] | None = None
     period: int | None = None
 
     def observe(self, timestamp: int, version: int, age: float) -> None:
@@ -70,8 +72,11 @@ class HeartbeatTrack:
             if sample < 1:
                 sample = 1
             samples = self.samples
-            samples = self.samples = (
-                (*samples[1:], sample) if len(samples) >= PERIOD_WINDOW else (*samples, sample))
+            if samples is None:
+                samples = self.samples = array("Q")
+            elif len(samples) >= PERIOD_WINDOW:
+                del samples[0]
+            samples.append(sample)
             if len(samples) >= PERIOD_MIN_SAMPLES:
                 self.period = max(samples)
         self.timestamp = timestamp
