@@ -17,7 +17,7 @@ import tempfile
 import time
 import weakref
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -30,7 +30,7 @@ from ringwatch.logs import RateLimitedLog, log
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve.selfmetrics import SelfMetrics
 from ringwatch.snapshot.builder import SnapshotBuilder
-from ringwatch.snapshot.model import MemberView, Snapshot, TableView
+from ringwatch.snapshot.model import Snapshot, TableView
 
 _COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n")
 # Undecodable items logged per scan at most; the rest are summed up in one line.
@@ -48,23 +48,6 @@ def openmetrics_from_text(body: bytes) -> bytes:
         for kind in (b"HELP", b"TYPE"):
             body = body.replace(b"# %s %s_total " % (kind, name), b"# %s %s " % (kind, name))
     return body
-
-
-def _ring_changes(olds: tuple[MemberView, ...], members: tuple[MemberView, ...]
-                  ) -> tuple[list[tuple[MemberView | None, MemberView]], list[str]]:
-    """One ring's (was, now) for each member that appeared or whose state or staleness
-    changed, and the ids of the members gone. Both scans usually hold the same ids in
-    the same (sorted) order: then they are paired in place, with no per-member dict."""
-    was_of: Sequence[MemberView | None] = olds
-    gone: list[str] = []
-    if len(olds) != len(members) or any(
-            w.member.name != v.member.name for w, v in zip(olds, members, strict=True)):
-        by_name = {v.member.name: v for v in olds}
-        was_of = [by_name.pop(v.member.name, None) for v in members]
-        gone = list(by_name)
-    return [(was, v) for was, v in zip(was_of, members, strict=True)
-            if was is None or was.stale != v.stale or was.member.state != v.member.state
-            ], gone
 
 
 @dataclass(frozen=True)
@@ -262,9 +245,8 @@ class Exporter:
             consistent_read=config.consistent_read, scan_timeout=config.scan_timeout,
             observer=self.observe_attempt, wall_clock=self.clock,
             on_page=self.builder.decode_page)
-        previous = self.snapshot
-        snapshot = self.builder.build(reads, previous, self.clock())
-        self._account(reads, snapshot, previous)
+        snapshot = self.builder.build(reads, self.snapshot, self.clock())
+        self._account(reads, snapshot)
         self.snapshot = snapshot
         self._render(snapshot, self._fresh_tables(snapshot))
         self.metrics.process.refresh()
@@ -273,8 +255,7 @@ class Exporter:
         self.scans_finished += 1
         return snapshot
 
-    def _account(self, reads: list[TableRead], snapshot: Snapshot,
-                 previous: Snapshot | None) -> None:
+    def _account(self, reads: list[TableRead], snapshot: Snapshot) -> None:
         m = self.metrics
         self._own_version += 1
         for read in reads:
@@ -291,9 +272,9 @@ class Exporter:
                     m.decode_errors.labels(table, err.reason).inc()
             else:
                 m.up.labels(table).set(0)
-            self._log_table(read, view, previous.table(table) if previous else None)
+            self._log_table(read, view)
 
-    def _log_table(self, read: TableRead, view: TableView, old: TableView | None) -> None:
+    def _log_table(self, read: TableRead, view: TableView) -> None:
         """Log what changed: each state change once, a persisting failure at most
         every 5 minutes (and at once when its kind changes)."""
         table, now = read.table, time.monotonic()
@@ -322,16 +303,7 @@ class Exporter:
                             heartbeat_age=round(v.heartbeat_age, 1),
                             stale_threshold=v.stale_threshold)
             return
-        old_rings = {r.ring: r.members for r in old.rings} if old else {}
-        changed: list[tuple[str, MemberView | None, MemberView]] = []
-        gone: list[tuple[str, str]] = []
-        for r in view.rings:
-            found, gone_here = _ring_changes(old_rings.pop(r.ring, ()), r.members)
-            changed.extend((r.ring, was, v) for was, v in found)
-            gone.extend((r.ring, name) for name in gone_here)
-        for ring, olds in old_rings.items():
-            gone.extend((ring, v.member.name) for v in olds)
-        for ring, was, v in changed:
+        for ring, was, v in view.changes:
             key = (ring, v.member.name)
             fields = {"table": table, "ring": key[0], "member": key[1],
                       "state": v.member.state, "heartbeat_age": round(v.heartbeat_age, 1)}
@@ -348,7 +320,7 @@ class Exporter:
                     heartbeat_period=v.heartbeat_period, **fields)
             elif was.stale and not v.stale:
                 log(logging.INFO, "member recovered", **fields)
-        for ring, name in gone:
+        for ring, name in view.gone:
             log(logging.INFO, "member disappeared", table=table, ring=ring, member=name)
 
     def _log_decode_errors(self, table: str, view: TableView, now: float) -> None:

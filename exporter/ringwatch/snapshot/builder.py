@@ -102,6 +102,14 @@ def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Membe
 
 
 @dataclass
+class _Changes:
+    """What changed in a table since its previous view (`TableView.changes`, `.gone`)."""
+
+    moved: list[tuple[str, MemberView | None, MemberView]] = field(default_factory=list)
+    gone: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
 class SnapshotBuilder:
     """Turns scan reads into snapshots; remembers what CAS tracking and the
     ownership cache need between scans."""
@@ -196,18 +204,26 @@ class SnapshotBuilder:
         index: dict[str, dict[str, MemberView]] = {}
         old_tracks = self._tracks.get(read.table, {})
         tracks: dict[str, dict[str, HeartbeatTrack]] = {}
+        # Noted only against a previous view of the table (a first scan changes all).
+        changes = _Changes() if old is not None else None
         scan_time = read.started_at
         rings = tuple(
             self._ring(read.table, ring, members[ring], previous.get(ring, {}),
                        index.setdefault(ring, {}), old_tracks.get(ring, {}),
-                       tracks.setdefault(ring, {}), scan_time)
+                       tracks.setdefault(ring, {}), scan_time, changes)
             for ring in sorted(members)
         )
         self._tracks[read.table] = tracks
+        if changes is not None:
+            for ring, before in previous.items():
+                if ring not in members:
+                    changes.gone += [(ring, name) for name in before]
         view = TableView(
             table=read.table, ok=True, result=read.result, error=None,
             attempted_at=read.started_at, scan_duration=read.duration,
             scanned_at=read.started_at, rings=rings, decode_errors=tuple(errors),
+            changes=tuple(changes.moved) if changes else (),
+            gone=tuple(changes.gone) if changes else (),
         )
         self._indexes[read.table] = (view, index)
         return view
@@ -224,7 +240,7 @@ class SnapshotBuilder:
     def _ring(self, table: str, ring: str, members: list[Member],
               previous: dict[str, MemberView], index: dict[str, MemberView],
               old_tracks: dict[str, HeartbeatTrack], tracks: dict[str, HeartbeatTrack],
-              scan_time: float) -> RingView:
+              scan_time: float, changes: _Changes | None) -> RingView:
         members.sort(key=_by_member)
         ownership = self.ownership_cache.ownership(
             (table, ring), dict(zip(map(_by_member, members), map(_tokens_of, members),
@@ -236,7 +252,8 @@ class SnapshotBuilder:
         threshold_of = self.stale_rule.threshold
         get_previous = previous.get
         get_ownership = ownership.get
-        stale = 0
+        moved = changes.moved if changes is not None else None
+        appeared = stale = 0
         for member in members:
             name = member.name
             before = get_previous(name)
@@ -263,6 +280,13 @@ class SnapshotBuilder:
                               cas_last_change, period, threshold)
             add(view)
             index[name] = view
+            # Read here, where `before` and its member were just read for the CAS.
+            if moved is not None and (before is None or before.stale != member_stale
+                                      or before.member.state != member.state):
+                moved.append((ring, before, view))
+                appeared += before is None
+        if changes is not None and len(members) - appeared != len(previous):
+            changes.gone += [(ring, name) for name in previous if name not in index]
         counts = Counter(map(_state_of, members))
         state_counts = {state: counts.get(state, 0) for state in KNOWN_STATES}
         if counts.get("UNKNOWN"):

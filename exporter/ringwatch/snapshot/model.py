@@ -72,6 +72,11 @@ class TableView:
     scanned_at: float | None
     rings: tuple[RingView, ...]
     decode_errors: tuple[DecodeError, ...] = ()
+    # Since the table's view in the previous snapshot (empty when there was none, or
+    # this scan failed): each (ring, was, now) of a member that appeared (was None)
+    # or whose state or staleness changed, and each (ring, member id) gone.
+    changes: tuple[tuple[str, MemberView | None, MemberView], ...] = ()
+    gone: tuple[tuple[str, str], ...] = ()
 
     @property
     def members(self) -> Iterable[MemberView]:
