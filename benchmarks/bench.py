@@ -16,6 +16,8 @@ pages) and runs, each in its own process:
   (c)  naive   boto3 paginator + upb + prometheus_client collector, per scrape
   (d)  one ring: (a) and (b1) again with every member in one ring (Cortex's
        ingesters are one ring), N = 20,000 by default
+  (e)  what a member costs (b), step by step, in microseconds, beside what its
+       library calls alone cost (member_costs.py), at N = 10,000
 
 Every CPU figure is incremental: the same program against an empty table is
 measured too and subtracted. Every program runs once unmeasured first (the
@@ -261,6 +263,25 @@ def figures(raw: dict[str, Any]) -> dict[str, float]:
     return f
 
 
+def member_costs(members: int, repeat: int) -> dict[str, Any]:
+    """(e): member_costs.py's figures (in its own process: its GC pause stays its own)."""
+    proc = subprocess.run([PY, str(HERE / "member_costs.py"), "--members", str(members),
+                           "--repeat", str(repeat), "--json"],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def member_cost_lines(costs: dict[str, Any]) -> list[str]:
+    """(e) as printed: each step's microseconds a member, then ringwatch's sum."""
+    us = costs["us_per_member"]
+    floor = us["floor (json.loads)"]
+    ours = us["page read"] + us["decode"] + us["build"] + us["render"]
+    return [*(f"  {name:26} {_fmt(value):>8}" for name, value in us.items()),
+            f"  {'ringwatch, these steps':26} {_fmt(ours):>8}  ({_fmt(ours / floor)}x json.loads;"
+            " the fetch is not in it)",
+            f"  {'beyond the library calls':26} {_fmt(ours - us['library calls']):>8}"]
+
+
 def machine() -> dict[str, Any]:
     model = ""
     try:
@@ -329,7 +350,7 @@ def check_targets(results: list[dict[str, Any]], grow: dict[str, float],
 
 
 def markdown(results: list[dict[str, Any]], info: dict[str, Any], grow: dict[str, float],
-             targets: list[str], one_ring: dict[str, Any]) -> str:
+             targets: list[str], one_ring: dict[str, Any], costs: dict[str, Any]) -> str:
     sizes = [r["n"] for r in results]
     head = "| figure | " + " | ".join(f"N={n:,}" for n in sizes) + " |"
     rows = [head, "|---|" + "---:|" * len(sizes)]
@@ -343,6 +364,8 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], grow: dict[str
         *(f"- {k}: {_fmt(v)}" for k, v in grow.items()), "",
         f"One ring of {one_ring['n']:,} members:", "",
         *(f"- {k}: {_fmt(v)}" for k, v in one_ring["figures"].items()), "",
+        f"What a member costs (b), {costs['members']:,} members, us (CPU):", "", "```",
+        *member_cost_lines(costs), "```", "",
         "Targets:", "```", *targets, "```", "",
     ]
     return "\n".join(text)
@@ -382,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             serve_requests = 40 if n <= 10_000 else 20
             results.append(run_size(n, endpoint, tables, reps, serve_requests))
         one_ring = run_one_ring(1000 if args.quick else args.one_ring, endpoint, tables, reps)
+        costs = member_costs(1000 if args.quick else 10_000, 2 if args.quick else 5)
     finally:
         stop()
         SPAWNER.close()
@@ -397,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\none ring of {one_ring['n']:,} members:")
     for key, value in one_ring["figures"].items():
         print(f"{key.ljust(48)}{_fmt(value):>14}")
+    print(f"\nwhat a member costs (b), {costs['members']:,} members, us (CPU):")
+    print("\n".join(member_cost_lines(costs)))
     print("\ntargets: (figure, limit, figure / limit, verdict)")
     print("\n".join(targets))
     if not all(r["figures"]["render identical to plain"] for r in results):
@@ -404,10 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         document = {"machine": info, "generated_at": time.time(), "sizes": sizes,
                     "repeat": reps, "results": results, "growth": grow,
-                    "one_ring": one_ring, "targets": targets}
+                    "one_ring": one_ring, "member_costs": costs, "targets": targets}
         out.write_text(json.dumps(document, indent=1) + "\n")
         md = out.with_name("RESULTS.md") if out.name == "results.json" else out.with_suffix(".md")
-        md.write_text(markdown(results, info, grow, targets, one_ring))
+        md.write_text(markdown(results, info, grow, targets, one_ring, costs))
         print(f"\nwrote {out} and {md}")
     return 0
 

@@ -35,5 +35,9 @@ def test_quick_benchmark_completes_and_prints_every_figure(tmp_path: Path) -> No
     assert set(FIGURES) <= set(figures)
     assert figures["render identical to plain"] == 1.0
     assert set(ONE_RING_FIGURES) == set(document["one_ring"]["figures"])
+    costs = document["member_costs"]["us_per_member"]
+    assert {"floor (json.loads)", "library calls", "decode", "build", "render"} <= set(costs)
+    assert all(value > 0 for value in costs.values())
+    assert "what a member costs" in proc.stdout
     assert document["machine"]["cpus"] >= 1
     assert (tmp_path / "RESULTS.md").read_text().startswith("# ringwatch benchmark results")
