@@ -127,7 +127,7 @@ def decompress_data(data: bytes) -> bytes:
     """Raw snappy block -> bytes, refusing a block that claims an absurd length."""
     try:
         claimed = _decompressed_length(data)
-        if claimed > min(MAX_DECOMPRESSED_BYTES, len(data) * SNAPPY_MAX_RATIO + 64):
+        if claimed > MAX_DECOMPRESSED_BYTES or claimed > len(data) * SNAPPY_MAX_RATIO + 64:
             raise DecodeError("snappy", f"block of {len(data)} bytes claims {claimed} "
                               "bytes decompressed, more than snappy can expand to")
         return bytes(_decompress_raw(data))
@@ -405,7 +405,7 @@ class ItemDecoder:
             except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
                 raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
             tokens = Tokens.from_values(source.tokens)
-        if not tokens and not source.timestamp:
+        if not source.timestamp and not tokens:
             _refuse_ring_desc(raw, source)
         state_num = source.state
         return Member(ring, name, _text(source.addr), _text(source.zone),
