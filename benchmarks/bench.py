@@ -43,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import replay  # noqa: E402
+from member_costs import cost_lines  # noqa: E402
 from ringtable import ONE_RING, RingTable, make_members  # noqa: E402
 
 PY = sys.executable
@@ -271,17 +272,6 @@ def member_costs(members: int, repeat: int) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def member_cost_lines(costs: dict[str, Any]) -> list[str]:
-    """(e) as printed: each step's microseconds a member, then ringwatch's sum."""
-    us = costs["us_per_member"]
-    floor = us["floor (json.loads)"]
-    ours = us["page read"] + us["decode"] + us["build"] + us["render"]
-    return [*(f"  {name:26} {_fmt(value):>8}" for name, value in us.items()),
-            f"  {'ringwatch, these steps':26} {_fmt(ours):>8}  ({_fmt(ours / floor)}x json.loads;"
-            " the fetch is not in it)",
-            f"  {'beyond the library calls':26} {_fmt(ours - us['library calls']):>8}"]
-
-
 def machine() -> dict[str, Any]:
     model = ""
     try:
@@ -365,7 +355,7 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], grow: dict[str
         f"One ring of {one_ring['n']:,} members:", "",
         *(f"- {k}: {_fmt(v)}" for k, v in one_ring["figures"].items()), "",
         f"What a member costs (b), {costs['members']:,} members, us (CPU):", "", "```",
-        *member_cost_lines(costs), "```", "",
+        *cost_lines(costs["us_per_member"]), "```", "",
         "Targets:", "```", *targets, "```", "",
     ]
     return "\n".join(text)
@@ -422,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in one_ring["figures"].items():
         print(f"{key.ljust(48)}{_fmt(value):>14}")
     print(f"\nwhat a member costs (b), {costs['members']:,} members, us (CPU):")
-    print("\n".join(member_cost_lines(costs)))
+    print("\n".join(cost_lines(costs["us_per_member"])))
     print("\ntargets: (figure, limit, figure / limit, verdict)")
     print("\n".join(targets))
     if not all(r["figures"]["render identical to plain"] for r in results):

@@ -81,10 +81,9 @@ def measure(members: int, repeat: int) -> dict[str, float]:
     table = RingTable(make_members(members))
     pages = table.scan_pages
     old, new = items_of(pages[0]), items_of(pages[1])
-    decoder = ItemDecoder()
 
     def decode_changed() -> float:
-        decoder.__init__()  # type: ignore[misc]
+        decoder = ItemDecoder()  # the last scan saw `old`: every item of `new` changed
         decoder.start_scan()
         for item in old:
             decoder.decode(item)
@@ -98,10 +97,9 @@ def measure(members: int, repeat: int) -> dict[str, float]:
     render_times: list[float] = []
     for scan in range(2 * repeat + 2):
         builder.start_scan()
-        decoded = [builder.decode_page(read_items_json(_PAGE_ITEMS.decode(page)["Items"]))
-                   for page in pages[scan % 2]]
-        read = TableRead("ring", 1_800_000_000.0 + 15 * scan,
-                         items=[m for page in decoded for m in page])
+        decoded = [m for page in pages[scan % 2]
+                   for m in builder.decode_page(_PAGE_ITEMS.decode(page)["Items"])]
+        read = TableRead("ring", 1_800_000_000.0 + 15 * scan, items=decoded)
         previous = snapshots[-1] if snapshots else None
         started = time.process_time()
         snapshots.append(builder.build([read], previous, read.started_at))
@@ -122,6 +120,16 @@ def measure(members: int, repeat: int) -> dict[str, float]:
     return {name: 1e6 * value / members for name, value in seconds.items()}
 
 
+def cost_lines(us: dict[str, float]) -> list[str]:
+    """The figures as printed: each step's microseconds a member, then ringwatch's sum."""
+    floor = us["floor (json.loads)"]
+    ours = us["page read"] + us["decode"] + us["build"] + us["render"]
+    return [*(f"  {name:26} {value:8.2f}" for name, value in us.items()),
+            f"  {'ringwatch, these steps':26} {ours:8.2f}  ({ours / floor:.2f}x json.loads; "
+            "the fetch is not in it)",
+            f"  {'beyond the library calls':26} {ours - us['library calls']:8.2f}"]
+
+
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,14 +144,7 @@ def main() -> None:
         return
     print(f"{args.members:,} members, every one heartbeated since the last scan; "
           "us a member (CPU, least of runs):")
-    for name, value in costs.items():
-        print(f"  {name:22s} {value:6.2f}")
-    ours = costs["page read"] + costs["decode"] + costs["build"] + costs["render"]
-    print(f"  {'ringwatch, all steps':22s} {ours:6.2f}  "
-          f"({ours / costs['floor (json.loads)']:.2f}x the floor, fetch not included)")
-    print(f"  {'of which library calls':22s} {costs['library calls']:6.2f}  "
-          f"({costs['library calls'] / costs['floor (json.loads)']:.2f}x the floor)")
-
+    print("\n".join(cost_lines(costs)))
 
 if __name__ == "__main__":
     main()
