@@ -222,8 +222,8 @@ class SnapshotBuilder:
             table=read.table, ok=True, result=read.result, error=None,
             attempted_at=read.started_at, scan_duration=read.duration,
             scanned_at=read.started_at, rings=rings, decode_errors=tuple(errors),
-            changes=tuple(changes.moved) if changes else (),
-            gone=tuple(changes.gone) if changes else (),
+            changes=tuple(changes.moved) if changes is not None else (),
+            gone=tuple(changes.gone) if changes is not None else (),
         )
         self._indexes[read.table] = (view, index)
         return view
