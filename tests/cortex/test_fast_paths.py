@@ -3,20 +3,27 @@ index) give exactly what the plain path gives, on real and on odd items."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
+import gzip
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import cramjam
 import msgspec
 import orjson
 import pytest
 from support.cortexdata import DUMPS, load_dump
+from support.harness import running_exporter
 
 from ringwatch.cortex.decode import DecodeError, ItemDecoder, WireItem, decode_item, read_items_json
 from ringwatch.cortex.proto import InstanceDesc
 from ringwatch.dynamodb.reader import TableRead
 from ringwatch.render.exposition import Renderer
+from ringwatch.serve import http as ringweb
 from ringwatch.snapshot.builder import SnapshotBuilder
 
 
@@ -63,16 +70,17 @@ ODD_ENCODINGS = {
 }
 
 
-def _same(item: dict[str, Any], decoder: ItemDecoder) -> None:
+def _outcome(decode: Callable[[Any], Any], item: Any) -> Any:
+    """What `decode` makes of `item`: a Member, or the DecodeError's reason, detail,
+    ring and member."""
     try:
-        expected = decode_item(copy.deepcopy(item))
+        return decode(item)
     except DecodeError as err:
-        with pytest.raises(DecodeError) as caught:
-            decoder.decode(item)
-        assert (caught.value.reason, caught.value.detail, caught.value.member) == (
-            err.reason, err.detail, err.member)
-        return
-    assert decoder.decode(item) == expected
+        return (err.reason, err.detail, err.ring, err.member)
+
+
+def _same(item: dict[str, Any], decoder: ItemDecoder) -> None:
+    assert _outcome(decoder.decode, item) == _outcome(decode_item, copy.deepcopy(item))
 
 
 @pytest.mark.parametrize("name", sorted(ODD_ENCODINGS))
@@ -147,29 +155,33 @@ def test_reused_blocks_and_index_give_the_same_snapshot_and_text_as_a_fresh_star
         previous = snapshot
 
 
-def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(moto_dynamo) -> None:
-    import asyncio
-    import gzip
+@asynccontextmanager
+async def _scanned_exporter(moto_dynamo: Any, table: str) -> AsyncIterator[tuple[bytes, str]]:
+    """An exporter on the healthy dump after one scan: its exposition body and URL."""
+    moto_dynamo.load_dump(table, "healthy")
+    argv = ["--dynamodb.table", table, "--dynamodb.endpoint-url", moto_dynamo.endpoint_url,
+            "--dynamodb.region", "us-east-1"]
+    async with running_exporter(argv) as (exporter, url):
+        await exporter.scan_once()
+        yield exporter.exposition().body, url
 
-    import aiohttp
-    from support.harness import running_exporter
 
-    from ringwatch.serve import http as ringweb
+async def _plain_metrics(session: aiohttp.ClientSession, url: str) -> bytes:
+    """/metrics uncompressed, as long as its Content-Length says."""
+    async with session.get(f"{url}/metrics", headers={"Accept-Encoding": "identity"}) as resp:
+        plain = await resp.read()
+        assert int(resp.headers["Content-Length"]) == len(plain)
+    return plain
 
-    moto_dynamo.load_dump("fast-paths", "healthy")
+
+def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(
+        moto_dynamo, monkeypatch) -> None:
+    monkeypatch.setattr(ringweb, "_WRITE_CHUNK", 1000)  # many slices even for a small ring
 
     async def run() -> None:
-        argv = ["--dynamodb.table", "fast-paths", "--dynamodb.endpoint-url",
-                moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1"]
-        async with running_exporter(argv) as (exporter, url):
-            await exporter.scan_once()
-            body = exporter.exposition().body
-            ringweb._WRITE_CHUNK = 1000  # many slices even for a small ring
+        async with _scanned_exporter(moto_dynamo, "fast-paths") as (body, url):
             async with aiohttp.ClientSession() as session:
-                async with session.get(f"{url}/metrics",
-                                       headers={"Accept-Encoding": "identity"}) as resp:
-                    plain = await resp.read()
-                    assert int(resp.headers["Content-Length"]) == len(plain)
+                plain = await _plain_metrics(session, url)
                 async with session.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"},
                                        auto_decompress=False) as resp:
                     assert resp.headers["Content-Encoding"] == "gzip"
@@ -182,32 +194,17 @@ def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(moto_d
             assert text.startswith(body)
             assert b"ringwatch_up{" in text[len(body):]
 
-    write_chunk = ringweb._WRITE_CHUNK
-    try:
-        asyncio.run(run())
-    finally:
-        ringweb._WRITE_CHUNK = write_chunk
+    asyncio.run(run())
 
 
 def _page_decoded(items: list[Any], decoder: ItemDecoder) -> list[Any]:
     """The items as the exporter reads them: one page's Items JSON, then each item."""
-    out = []
-    for item in read_items_json(msgspec.Raw(orjson.dumps(items))):
-        try:
-            out.append(decoder.decode(item))
-        except DecodeError as err:
-            out.append((err.reason, err.detail, err.ring, err.member))
-    return out
+    return [_outcome(decoder.decode, item)
+            for item in read_items_json(msgspec.Raw(orjson.dumps(items)))]
 
 
 def _reference(items: list[Any]) -> list[Any]:
-    out = []
-    for item in items:
-        try:
-            out.append(decode_item(copy.deepcopy(item)))
-        except DecodeError as err:
-            out.append((err.reason, err.detail, err.ring, err.member))
-    return out
+    return [_outcome(decode_item, copy.deepcopy(item)) for item in items]
 
 
 def test_typed_wire_items_give_what_decode_item_gives_for_real_dumps() -> None:
@@ -255,34 +252,18 @@ def test_empty_or_null_items_json_is_no_item(text: bytes) -> None:
     assert list(read_items_json(msgspec.Raw(text))) == []
 
 
-
 def test_metrics_body_without_kernel_sendfile_is_the_same_bytes(moto_dynamo, monkeypatch
                                                                  ) -> None:
-    import asyncio
-
-    import aiohttp
-    from support.harness import running_exporter
-
-    from ringwatch.serve import http as ringweb
-
-    moto_dynamo.load_dump("no-sendfile", "healthy")
-
     async def no_sendfile(*args: Any, **kwargs: Any) -> None:
         raise asyncio.SendfileNotAvailableError("not on this platform")
 
+    monkeypatch.setattr(ringweb, "_WRITE_CHUNK", 1000)  # many slices
+
     async def run() -> None:
-        argv = ["--dynamodb.table", "no-sendfile", "--dynamodb.endpoint-url",
-                moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1"]
-        async with running_exporter(argv) as (exporter, url):
-            await exporter.scan_once()
-            body = exporter.exposition().body
+        async with _scanned_exporter(moto_dynamo, "no-sendfile") as (body, url):
             monkeypatch.setattr(asyncio.get_running_loop(), "sendfile", no_sendfile)
-            monkeypatch.setattr(ringweb, "_WRITE_CHUNK", 1000)  # many slices
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-                async with session.get(f"{url}/metrics",
-                                       headers={"Accept-Encoding": "identity"}) as resp:
-                    plain = await resp.read()
-                    assert int(resp.headers["Content-Length"]) == len(plain)
+                plain = await _plain_metrics(session, url)
         assert len(body) > 3000 and plain.startswith(body)
         assert b"ringwatch_up{" in plain[len(body):]
 

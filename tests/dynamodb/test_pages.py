@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -14,10 +15,25 @@ from support.hostile import HostileDynamo
 
 from ringwatch.config import load_config
 from ringwatch.dynamodb.client import open_client, page_items
-from ringwatch.dynamodb.reader import read_table
+from ringwatch.dynamodb.reader import TableRead, read_table
 
 ITEMS = load_dump("healthy")["Items"]
 HANDLING = 0.3  # seconds each page's handling takes (a slow decode)
+
+
+def _read_table(hostile: HostileDynamo, on_page: Callable[[Any], list[Any]],
+                scan_timeout: float, *flags: str) -> TableRead:
+    """The hostile server's table read through ringwatch's client, pages to `on_page`."""
+    config = load_config(["--dynamodb.table", "ring-table", "--dynamodb.region", "us-east-1",
+                          "--dynamodb.endpoint-url", hostile.url, *flags], environ={})
+
+    async def run() -> TableRead:
+        async with AsyncExitStack() as stack:
+            client = await open_client(config, stack)
+            return await read_table(client, "ring-table", (), consistent_read=False,
+                                    scan_timeout=scan_timeout, on_page=on_page)
+
+    return asyncio.run(run())
 
 
 def test_each_page_is_handled_while_the_next_pages_request_is_in_flight() -> None:
@@ -33,16 +49,7 @@ def test_each_page_is_handled_while_the_next_pages_request_is_in_flight() -> Non
     with HostileDynamo(items=list(ITEMS)) as hostile:
         # Two pages that point to a next one, then the last page.
         hostile.script.extend(["endless", "endless", "good"])
-        config = load_config(["--dynamodb.table", "ring-table", "--dynamodb.region",
-                              "us-east-1", "--dynamodb.endpoint-url", hostile.url], environ={})
-
-        async def run() -> Any:
-            async with AsyncExitStack() as stack:
-                client = await open_client(config, stack)
-                return await read_table(client, "ring-table", (), consistent_read=False,
-                                        scan_timeout=10.0, on_page=on_page)
-
-        read = asyncio.run(run())
+        read = _read_table(hostile, on_page, 10.0)
         requests = list(hostile.requests)
     assert read.ok and read.pages == 3
     assert [n for _, _, n in handled] == [len(ITEMS)] * 3
@@ -76,19 +83,9 @@ def test_a_failed_read_leaves_no_page_handling_behind(caplog: pytest.LogCaptureF
     with HostileDynamo(items=list(ITEMS)) as hostile:
         # A page that points to a next one, whose request then hangs.
         hostile.script.extend(["endless", "silent"])
-        config = load_config(["--dynamodb.table", "ring-table", "--dynamodb.region",
-                              "us-east-1", "--dynamodb.endpoint-url", hostile.url,
-                              "--dynamodb.request-timeout", "300ms",
-                              "--dynamodb.max-attempts", "1"], environ={})
-
-        async def run() -> Any:
-            async with AsyncExitStack() as stack:
-                client = await open_client(config, stack)
-                return await read_table(client, "ring-table", (), consistent_read=False,
-                                        scan_timeout=5.0, on_page=on_page)
-
         with caplog.at_level("ERROR", logger="asyncio"):
-            read = asyncio.run(run())
+            read = _read_table(hostile, on_page, 5.0, "--dynamodb.request-timeout", "300ms",
+                               "--dynamodb.max-attempts", "1")
             gc.collect()
     # The read failed on the hanging request; the handler's error was taken, not
     # left for asyncio to report as "never retrieved".

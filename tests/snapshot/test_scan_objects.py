@@ -29,9 +29,8 @@ def _as_page(items: list[dict[str, Any]]) -> msgspec.Raw:
     return msgspec.Raw(msgspec.json.encode(items))
 
 
-def _scan(builder: SnapshotBuilder, members: list[BeatingMember], at: float,
+def _scan(builder: SnapshotBuilder, items: list[dict[str, Any]], at: float,
           previous: Snapshot | None, page: bool) -> Snapshot:
-    items = [m.item(at) for m in members]
     builder.start_scan()
     read = builder.decode_page(_as_page(items)) if page else items
     return builder.build([table_read(read, at)], previous, at)
@@ -45,15 +44,13 @@ def test_a_scan_of_beating_members_leaves_no_per_member_object_for_the_cyclic_gc
     previous = None
     times = every(5, T0 + 1.5, T0 + 60)
     for at in times[:-1]:  # periods learned, caches warm
-        previous = _scan(builder, members, at, previous, page)
+        previous = _scan(builder, [m.item(at) for m in members], at, previous, page)
     items = [m.item(times[-1]) for m in members]
     was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
-        builder.start_scan()
-        read = builder.decode_page(_as_page(items)) if page else items
-        snapshot = builder.build([table_read(read, times[-1])], previous, times[-1])
+        snapshot = _scan(builder, items, times[-1], previous, page)
         young = gc.get_objects(generation=0)
     finally:
         if was_enabled:
