@@ -32,6 +32,10 @@ def plain_render(tables: Sequence[TableView], member_states: str = "all") -> byt
                 if v.heartbeat_period is not None:
                     w(f'ringwatch_member_heartbeat_period_seconds{{table="{t}",ring="{r}",'
                       f'member="{m}"}} {v.heartbeat_period}\n')
+        w(header("ringwatch_member_heartbeat_stale_threshold_seconds"))
+        for t, r, m, v in rows:
+            w(f'ringwatch_member_heartbeat_stale_threshold_seconds{{table="{t}",ring="{r}",'
+              f'member="{m}"}} {format_value(v.stale_threshold)}\n')
         w(header("ringwatch_member_registered_timestamp_seconds"))
         for t, r, m, v in rows:
             w(f'ringwatch_member_registered_timestamp_seconds{{table="{t}",ring="{r}",'

@@ -45,6 +45,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "gauge", "Scan time minus the last heartbeat; negative under clock skew."),
     "ringwatch_member_heartbeat_period_seconds": (
         "gauge", "The member's heartbeat period as ringwatch observed it; absent until known."),
+    "ringwatch_member_heartbeat_stale_threshold_seconds": (
+        "gauge", "Heartbeat age past which ringwatch calls the member stale (its one stale rule)."),
     "ringwatch_member_registered_timestamp_seconds": (
         "gauge", "Unix time the member registered in the ring; 0 means unknown."),
     "ringwatch_member_state": ("gauge", "1 for the member's current state in the ring."),
@@ -78,7 +80,8 @@ def header(name: str) -> str:
 _HEADER_BYTES = {name: header(name).encode() for name in FAMILIES}
 
 
-_VIEW_FIELDS = ("heartbeat_age", "heartbeat_period", "ownership", "cas_last_change", "member")
+_VIEW_FIELDS = ("heartbeat_age", "heartbeat_period", "stale_threshold", "ownership",
+                "cas_last_change", "member")
 _MEMBER_FIELDS = ("heartbeat_timestamp", "registered_timestamp", "state", "addr", "zone",
                   "tokens", "version", "item_bytes", "ttl")
 
@@ -160,7 +163,7 @@ class Renderer:
         add = out.append
         block = self._block
         if views:
-            ages, periods, ownership, changes, members = (
+            ages, periods, thresholds, ownership, changes, members = (
                 _column(views, name) for name in _VIEW_FIELDS)
             (heartbeats, registered, states, addrs, zones, tokens, versions, item_bytes,
              ttls) = (_column(members, name) for name in _MEMBER_FIELDS)
@@ -180,6 +183,10 @@ class Renderer:
             if period_block:
                 add(_HEADER_BYTES["ringwatch_member_heartbeat_period_seconds"])
                 add(period_block)
+            add(_HEADER_BYTES["ringwatch_member_heartbeat_stale_threshold_seconds"])
+            add(block("threshold", labels, thresholds, lambda: [
+                f"ringwatch_member_heartbeat_stale_threshold_seconds{{{lb}}} {format_value(t)}\n"
+                for lb, t in zip(labels, thresholds, strict=True)]))
             add(_HEADER_BYTES["ringwatch_member_registered_timestamp_seconds"])
             add(block("registered", labels, registered, lambda: [
                 f"ringwatch_member_registered_timestamp_seconds{{{lb}}} {r}\n"
