@@ -12,7 +12,9 @@ whose zone holds other bytes is still a member (upb would refuse the item).
 from __future__ import annotations
 
 import binascii
+import re
 from base64 import b64decode
+from decimal import Decimal
 from typing import Any
 
 import cramjam
@@ -42,8 +44,12 @@ SNAPPY_MAX_RATIO = 64 / 3
 MAX_DECOMPRESSED_BYTES = int(MAX_ITEM_BYTES * SNAPPY_MAX_RATIO) + 64
 # DynamoDB numbers carry at most 38 significant digits, magnitude below 1e126:
 # anything else in `version` or `ttl` cannot come from DynamoDB (reason `value`).
+# Within that range both are kept exact (prometheus_client's parsers read such
+# integers exactly; Prometheus itself keeps a float64).
 MAX_NUMBER_TEXT = 160
 MAX_NUMBER = 10**126
+# A DynamoDB number as text: sign, digits with an optional point, optional exponent.
+_NUMBER_TEXT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 REASONS = ("snappy", "protobuf", "attribute", "value", "ring_desc", "duplicate", "unexpected")
 
@@ -90,21 +96,42 @@ def _string(item: dict[str, Any], name: str) -> str:
     return value
 
 
-def _number(item: dict[str, Any], name: str) -> int:
+def _number(item: dict[str, Any], name: str, *, counter: bool = False) -> int:
+    """A whole-number attribute, exact at any size DynamoDB allows.
+
+    Not a number at all is `attribute`; a number no DynamoDB number can be, a
+    fraction, or (for a `counter`, which may not go below 0) a negative one is
+    `value`: rendered, it would make the exposition lie or fail to parse."""
     try:
         text = item[name]["N"]
     except (KeyError, TypeError):
         raise DecodeError("attribute", f"{name} missing or not a number") from None
-    if isinstance(text, str) and len(text) > MAX_NUMBER_TEXT:
+    if not isinstance(text, str):
+        raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}")
+    if len(text) > MAX_NUMBER_TEXT:
         raise DecodeError("value", f"{name} has {len(text)} characters, more than a "
-                          "DynamoDB number can") from None
-    try:
-        # DynamoDB numbers are decimal strings; Cortex writes integers.
-        value = int(text) if isinstance(text, str) and text.isdigit() else int(float(text))
-    except (TypeError, ValueError, OverflowError):
-        raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}") from None
+                          "DynamoDB number can")
+    if text.isascii() and text.isdigit():
+        value = int(text)
+    else:
+        if not _NUMBER_TEXT.fullmatch(text):
+            raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}")
+        # Decimal, not float: "1e125" is 10**125 exactly, not 9999999999999999248...
+        try:
+            number = Decimal(text)
+            whole = number == number.to_integral_value()
+            in_range = number.copy_abs() < MAX_NUMBER
+        except ArithmeticError:  # an exponent beyond what decimal holds
+            whole = in_range = False
+        if not in_range:
+            raise DecodeError("value", f"{name} is out of DynamoDB's number range: {text!r:.40}")
+        if not whole:
+            raise DecodeError("value", f"{name} is not a whole number: {text!r:.40}")
+        value = int(number)
     if not -MAX_NUMBER < value < MAX_NUMBER:
         raise DecodeError("value", f"{name} is out of DynamoDB's number range: {text!r:.40}")
+    if counter and value < 0:
+        raise DecodeError("value", f"{name} is negative, and it is a counter: {text!r:.40}")
     return value
 
 
@@ -145,7 +172,7 @@ def decode_item(item: dict[str, Any]) -> Member:
     member = _string(item, "InstanceKey")
     try:
         data = _binary(item, "Data")
-        version = _number(item, "version")
+        version = _number(item, "version", counter=True)
         ttl = _number(item, "ttl") if "ttl" in item else None
         raw = decompress_data(data)
         try:
@@ -359,7 +386,7 @@ class ItemDecoder:
                 raise DecodeError("attribute", "Data is not binary")
             seen = self._data_next.get(key) or self._data.get(key)
             data = _data_bytes(encoded) if seen is None else b""
-            version = _number(item, "version")
+            version = _number(item, "version", counter=True)
             ttl = _number(item, "ttl") if "ttl" in item else None
             seen = (self._decode_data(data, ring, member, version, ttl) if seen is None
                     else _with_item(seen, ring, member, version, ttl))
