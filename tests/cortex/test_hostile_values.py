@@ -14,8 +14,9 @@ from prometheus_client.openmetrics.parser import (
 )
 from support.exposition import series
 from support.hostile import wire_item
+from support.oracle import decode_item
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, decode_item
+from ringwatch.cortex.decode import DecodeError, ItemDecoder
 from ringwatch.cortex.proto import InstanceDesc
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve.exporter import openmetrics_from_text

@@ -3,6 +3,7 @@
 Items come as DynamoDB's wire JSON (`{"Data": {"B": "<base64>"}, ...}`); `B`
 may also already be bytes, as boto3's parser leaves it. A bad item raises
 `DecodeError` with the reason used in `ringwatch_decode_errors_total`.
+`docs/cortex-ring-format.md` says what is read and why.
 
 `addr` and `zone` are read as bytes and decoded with replacement characters:
 Cortex's Go protobuf code does not check UTF-8 in these fields, so a member
@@ -86,7 +87,8 @@ class Member(msgspec.Struct, frozen=True, gc=False):
     item_bytes: int
 
 
-def _string(item: dict[str, Any], name: str) -> str:
+def string_attribute(item: dict[str, Any], name: str) -> str:
+    """The item's string attribute `name`, or `attribute` if missing or mistyped."""
     try:
         value = item[name]["S"]
     except (KeyError, TypeError):
@@ -96,7 +98,7 @@ def _string(item: dict[str, Any], name: str) -> str:
     return value
 
 
-def _number(item: dict[str, Any], name: str, *, counter: bool = False) -> int:
+def number_attribute(item: dict[str, Any], name: str, *, counter: bool = False) -> int:
     """A whole-number attribute, exact at any size DynamoDB allows.
 
     Not a number at all is `attribute`; a number no DynamoDB number can be, a
@@ -135,7 +137,8 @@ def _number(item: dict[str, Any], name: str, *, counter: bool = False) -> int:
     return value
 
 
-def _binary(item: dict[str, Any], name: str) -> bytes:
+def binary_attribute(item: dict[str, Any], name: str) -> bytes:
+    """The item's binary attribute `name` (bytes, or base64 as DynamoDB's JSON has it)."""
     try:
         value = item[name]["B"]
     except (KeyError, TypeError):
@@ -164,50 +167,12 @@ def decompress_data(data: bytes) -> bytes:
         raise DecodeError("snappy", str(exc) or "bad snappy block") from None
 
 
-def decode_item(item: dict[str, Any]) -> Member:
-    """The reference decoder: one DynamoDB item -> Member, or DecodeError with its reason."""
-    if not isinstance(item, dict):
-        raise DecodeError("attribute", "item is not a map")
-    ring = _string(item, "RingKey")
-    member = _string(item, "InstanceKey")
-    try:
-        data = _binary(item, "Data")
-        version = _number(item, "version", counter=True)
-        ttl = _number(item, "ttl") if "ttl" in item else None
-        raw = decompress_data(data)
-        try:
-            desc = InstanceDescRead.FromString(raw)
-        except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
-            raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
-        _refuse_ring_desc(raw, desc)
-    except DecodeError as err:
-        err.ring, err.member = ring, member
-        raise
-    state_num = desc.state
-    return Member(
-        ring=ring,
-        name=member,
-        addr=_text(desc.addr),
-        zone=_text(desc.zone),
-        state=STATE_NAMES.get(state_num, UNKNOWN_STATE),
-        state_num=state_num,
-        heartbeat_timestamp=desc.timestamp,
-        registered_timestamp=desc.registered_timestamp,
-        tokens=Tokens.from_values(desc.tokens),
-        version=version,
-        ttl=ttl,
-        item_bytes=len(data),
-    )
-
-
-
-
-def _text(value: bytes) -> str:
+def text_field(value: bytes) -> str:
     """addr or zone as Cortex wrote them; bytes that are not UTF-8 become U+FFFD."""
     return value.decode("utf-8", "replace")
 
 
-def _refuse_ring_desc(raw: bytes, desc: Any) -> None:
+def refuse_ring_desc(raw: bytes, desc: Any) -> None:
     """Raise `ring_desc` if `raw` is a whole ring `Desc`, not one `InstanceDesc`.
 
     On the wire a `Desc` is field 1 (an InstanceDesc's addr) repeated, each a
@@ -281,8 +246,8 @@ def _data_bytes(encoded: Any) -> bytes:
             # pybase64 (SIMD) is 5-7x faster than binascii on Data-sized strings.
             return _pybase64_decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            # The standard library decides, so errors match decode_item's exactly.
-            return _binary({"Data": {"B": encoded}}, "Data")
+            # The standard library decides, so errors match binary_attribute's exactly.
+            return binary_attribute({"Data": {"B": encoded}}, "Data")
     raise DecodeError("attribute", "Data is not binary")
 
 _BYTES_KEY = 0x5851F42D4C957F2D  # any odd 64-bit constant
@@ -299,7 +264,8 @@ def _with_item(seen: Member, ring: str, name: str, version: int, ttl: int | None
 
 
 class ItemDecoder:
-    """`decode_item` with memory across scans; results are identical.
+    """One DynamoDB item -> `Member`, or `DecodeError` with its reason; with memory
+    across scans (the results are those of decoding each item afresh).
 
     Most items are the same as in the last scan (frozen members, long heartbeat
     periods): their `Data` string is looked up, not decoded again, and the
@@ -364,11 +330,11 @@ class ItemDecoder:
         return seen
 
     def _decode_checked(self, item: Any) -> Member:
-        """Every check of `decode_item`, in the same order, with the caches."""
+        """Every check, in the order a plain decoder makes them, with the caches."""
         if not isinstance(item, dict):
             raise DecodeError("attribute", "item is not a map")
-        ring = _string(item, "RingKey")
-        member = _string(item, "InstanceKey")
+        ring = string_attribute(item, "RingKey")
+        member = string_attribute(item, "InstanceKey")
         try:
             try:
                 encoded = item["Data"]["B"]
@@ -386,8 +352,8 @@ class ItemDecoder:
                 raise DecodeError("attribute", "Data is not binary")
             seen = self._data_next.get(key) or self._data.get(key)
             data = _data_bytes(encoded) if seen is None else b""
-            version = _number(item, "version", counter=True)
-            ttl = _number(item, "ttl") if "ttl" in item else None
+            version = number_attribute(item, "version", counter=True)
+            ttl = number_attribute(item, "ttl") if "ttl" in item else None
             seen = (self._decode_data(data, ring, member, version, ttl) if seen is None
                     else _with_item(seen, ring, member, version, ttl))
             self._data_next[key] = seen
@@ -416,8 +382,8 @@ class ItemDecoder:
                 tokens = self._tokens.get(packed)
             if tokens is None:
                 # Tokens not seen last scan: protobuf's own parser counts the varints
-                # (0.4 us under Tokens.from_packed); one it refuses is left to the real
-                # parse below, which raises its error.
+                # (in C: 0.4 us a member under the Python varint count it replaced); one it
+                # refuses is left to the real parse below, which raises its error.
                 try:
                     tokens = Tokens(packed, len(InstanceDescRead.FromString(raw).tokens))
                 except (ProtobufDecodeError, RuntimeError, ValueError):
@@ -433,8 +399,8 @@ class ItemDecoder:
                 raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
             tokens = Tokens.from_values(source.tokens)
         if not source.timestamp and not tokens:
-            _refuse_ring_desc(raw, source)
+            refuse_ring_desc(raw, source)
         state_num = source.state
-        return Member(ring, name, _text(source.addr), _text(source.zone),
+        return Member(ring, name, text_field(source.addr), text_field(source.zone),
                       STATE_NAMES.get(state_num, UNKNOWN_STATE), state_num, source.timestamp,
                       source.registered_timestamp, tokens, version, ttl, len(data))
