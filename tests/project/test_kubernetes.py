@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -33,6 +35,8 @@ from support.deploy import (
     ringwatch_container,
     stages,
 )
+
+import ringwatch
 
 
 @pytest.fixture(scope="module")
@@ -195,15 +199,119 @@ def test_no_kubernetes_api_token_is_mounted() -> None:
     assert k8s_object("ServiceAccount")["automountServiceAccountToken"] is False
 
 
+CORE_GROUPS = ("apps", "policy", "networking.k8s.io")
+
+
+def _core(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects of Kubernetes' own API groups (not the Prometheus Operator's CRDs)."""
+    return [o for o in objects
+            if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[0] in CORE_GROUPS]
+
+
 def test_core_objects_validate_strictly_against_the_kubernetes_schemas() -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
-    core = [o for o in k8s_objects() if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[
-        0] in ("apps", "policy")]
+    core = _core(list(k8s_objects()))
     assert {o["kind"] for o in core} >= {"Deployment", "Service", "ConfigMap", "ServiceAccount",
-                                         "PodDisruptionBudget"}
+                                         "PodDisruptionBudget", "NetworkPolicy"}
     for obj in core:
         # Raises ValidationError on an unknown or mistyped field (--strict).
         kubernetes_validate.validate(obj, "1.30.0", strict=True)
+
+
+def _kustomized() -> list[dict[str, Any]]:
+    """`kubectl kustomize deploy/kubernetes`: what `kubectl apply -k` sends."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    done = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d is not None]
+
+
+def test_kustomize_builds_objects_that_validate_strictly_in_their_namespace() -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    objects = _kustomized()
+    namespace = yaml.safe_load((K8S / "kustomization.yaml").read_text())["namespace"]
+    assert {o["metadata"].get("namespace") for o in objects} == {namespace}
+    kinds = sorted(o["kind"] for o in objects)
+    files = sorted(o["kind"] for o in k8s_objects() if o["kind"] != "Kustomization")
+    assert kinds == files
+    for obj in _core(objects):
+        kubernetes_validate.validate(obj, "1.30.0", strict=True)
+
+
+def test_every_object_and_pod_carries_the_recommended_labels_never_in_selectors() -> None:
+    objects = _kustomized()
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "ringwatch", obj["kind"]
+        assert labels["app.kubernetes.io/part-of"] == "ringwatch", obj["kind"]
+        assert labels["app.kubernetes.io/version"] == ringwatch.__version__, obj["kind"]
+    by_kind = {o["kind"]: o for o in objects}
+    for kind in ("Deployment", "Service", "ServiceMonitor", "ServiceAccount",
+                 "PodDisruptionBudget", "NetworkPolicy"):
+        assert by_kind[kind]["metadata"]["labels"]["app.kubernetes.io/component"] == "exporter"
+    deployment = by_kind["Deployment"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["app.kubernetes.io/version"] == ringwatch.__version__
+    assert pod_labels["app.kubernetes.io/component"] == "exporter"
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.rpartition(":")[2] == ringwatch.__version__
+    # A selector with the version in it could not follow an upgrade (it is immutable).
+    selectors = [deployment["spec"]["selector"]["matchLabels"],
+                 by_kind["Service"]["spec"]["selector"],
+                 by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+                 by_kind["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"],
+                 by_kind["ServiceMonitor"]["spec"]["selector"]["matchLabels"]]
+    for selector in selectors:
+        assert selector == {"app.kubernetes.io/name": "ringwatch"}, selector
+
+
+def test_only_prometheus_may_reach_the_metrics_port() -> None:
+    policy = k8s_object("NetworkPolicy")
+    pod_labels = k8s_object("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": METRICS_PORT_NAME, "protocol": "TCP"}]
+    (peer,) = rule["from"]  # one peer: Prometheus' pods, in Prometheus' namespace
+    assert peer.keys() == {"namespaceSelector", "podSelector"}
+    assert peer["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    assert namespace == yaml.safe_load((K8S / "kustomization.yaml").read_text())["namespace"]
+
+
+def _mebibytes(quantity: str) -> float:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
+    return int(number) * (1024 if unit == "Gi" else 1)
+
+
+def _benchmark_rss_mb(members: int) -> float:
+    results = json.loads((REPO / "benchmarks" / "results.json").read_text())
+    (found,) = [r for r in results["results"] if r["n"] == members]
+    return found["figures"]["rss serve MB"]
+
+
+def test_the_deployment_says_which_ring_size_its_resources_are_for_and_they_fit_it() -> None:
+    """The limits are for the ring size the Deployment names, by the benchmark's peak RSS
+    at that size: request at least the peak, limit at least 1.5 times it. The figures it
+    gives for a bigger ring fit that one the same way."""
+    text = (K8S / "deployment.yaml").read_text()
+    members = int(re.search(r"Sized for up to ([\d,]+) members", text).group(1).replace(",", ""))
+    resources = ringwatch_container()["resources"]
+    peak_mib = _benchmark_rss_mb(members) * 1e6 / 2**20
+    request = _mebibytes(resources["requests"]["memory"])
+    limit = _mebibytes(resources["limits"]["memory"])
+    print(f"{members} members: peak RSS {peak_mib:.0f} MiB, request {request}, limit {limit}")
+    assert request >= peak_mib and limit >= 1.5 * peak_mib
+    big = re.search(r"For up to ([\d,]+) members.*?memory (\d+Mi); limit memory (\d+Mi)",
+                    text, re.S)
+    big_members = int(big.group(1).replace(",", ""))
+    big_peak_mib = _benchmark_rss_mb(big_members) * 1e6 / 2**20
+    assert _mebibytes(big.group(2)) >= big_peak_mib
+    assert _mebibytes(big.group(3)) >= 1.5 * big_peak_mib
+    assert "metrics.member-states: current" in text
 
 
 # --- the mixin, generated into the deploy ---------------------------------------------------
