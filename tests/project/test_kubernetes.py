@@ -38,6 +38,8 @@ from support.deploy import (
 
 import ringwatch
 
+README = (REPO / "README.md").read_text()
+
 
 @pytest.fixture(scope="module")
 def final_stage() -> list[Instruction]:
@@ -354,3 +356,53 @@ def test_dashboards_configmap_carries_every_rendered_dashboard_for_the_grafana_s
     size = len(json.dumps(configmap).encode())
     print(f"dashboards ConfigMap: {size} bytes")
     assert size < 256 * 1024
+
+
+# --- sizing ---------------------------------------------------------------------------------
+
+
+def _series_per_member(member_states: str, ttl: bool) -> float:
+    """Member series a member gets from the real decoder, builder and renderer, after enough
+    scans of heartbeating members for their periods to be known."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from support.cortexdata import load_decoded
+    from support.hostile import wire_item
+
+    from ringwatch.cortex.encode import encode_desc
+    from ringwatch.dynamodb.reader import TableRead
+    from ringwatch.render.exposition import Renderer
+    from ringwatch.snapshot.builder import SnapshotBuilder
+
+    members = load_decoded("healthy")["items"]
+    builder, snapshot, start = SnapshotBuilder(stale_after=60), None, 1_795_669_453
+    for scan in range(8):
+        items = []
+        for m in members:
+            desc = m["instance"]
+            data = encode_desc(addr=desc["addr"], timestamp=start + 5 * scan,
+                               state=desc["state"], tokens=desc["tokens"], zone=desc["zone"],
+                               registered_timestamp=desc["registered_timestamp"])
+            items.append(wire_item(m["RingKey"], m["InstanceKey"], data, 10 + scan,
+                                   start + 3600 if ttl else None))
+        read = TableRead(table="t", started_at=0.0, duration=0.0, items=items,
+                         result="success", error=None)
+        snapshot = builder.build([read], snapshot, start + 5 * scan + 1.0)
+    text = Renderer(member_states).render(snapshot.tables).decode()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name.startswith("ringwatch_member_")]
+    return len(samples) / len(members)
+
+
+def test_the_sizing_tables_series_per_member_are_what_a_render_gives() -> None:
+    sizing = README[README.index("### Sizing"):README.index("### Packaging and the image")]
+    every = _series_per_member("all", ttl=False)
+    current = _series_per_member("current", ttl=False)
+    print(f"series a member: all {every}, current {current}, "
+          f"all with ttl {_series_per_member('all', ttl=True)}")
+    assert f"`--metrics.member-states all`: {every:.0f} a member once its heartbeat period is " \
+        f"known, {every - 1:.0f} before, +1 with `ttl`" in sizing
+    assert f"`--metrics.member-states current` ({current:.0f} a member)" in sizing
+    assert _series_per_member("all", ttl=True) == every + 1
+    for members, total in ((750, "12,750"), (10_000, "170,000"), (50_000, "850,000")):
+        assert f"{members * every:,.0f}" == total
+        assert total in sizing
