@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
-# ringwatch: build the venv in one stage, ship only the venv on a slim base.
+# ringwatch: build the venv in one stage, ship only the venv on a slim base with no pip.
 # Build: docker build -t ringwatch:0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" .
-# Run:   docker run -p 10960:10960 -e AWS_REGION=eu-west-1 ringwatch serve --dynamodb.table=cortex-ring
+# Run:   docker run --rm -p 10960:10960 -e AWS_REGION=eu-west-1 -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_SESSION_TOKEN ringwatch:0.1.0 serve --dynamodb.table=cortex-ring
+# Credentials come from botocore's own chain only: above, the host's AWS_* variables passed
+# through by name (never written on the command line); on EKS, IRSA's web identity token;
+# on EC2 or ECS, the instance or task role. ringwatch takes none as a flag.
 
 # The base is pinned by digest (the multi-arch index of python:3.12-slim-bookworm): a rebuild
 # starts from the same bytes. Bump it on purpose, for Debian's and Python's security fixes:
@@ -16,9 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PATH=/opt/ringwatch/bin:$PATH
-
-RUN python -m venv /opt/ringwatch
+    PIP_ROOT_USER_ACTION=ignore
 
 WORKDIR /src
 # pyproject names README.md as the readme and LICENSE as its license file: the build needs both.
@@ -26,11 +27,12 @@ COPY pyproject.toml README.md LICENSE ./
 COPY exporter/ exporter/
 RUN echo "${REVISION}" > exporter/ringwatch/REVISION
 
-# The same install as the README: the project itself, no demo or test extras.
-# DL3013 (pin pip packages) is ignored on purpose: `pip` is upgraded to the newest release as
-# the README does, and `.` is the source tree, whose dependencies pyproject.toml bounds.
-# hadolint ignore=DL3013
-RUN pip install --upgrade pip && pip install .
+# The venv the image ships is made without pip; the base image's pip installs the project
+# into it from outside (`--python`), the same install as the README's `pip install .`: no
+# demo or test extras. `--only-binary=:all:`: every dependency comes as a wheel, so no
+# compiler or build tool is ever needed (the slim base has none, and the image gets none).
+RUN python -m venv --without-pip /opt/ringwatch \
+    && python -m pip --python /opt/ringwatch/bin/python install --only-binary=:all: .
 
 
 FROM python:3.12-slim-bookworm@sha256:782412e85d0f0984994c290652577d4018aff08145c85b262bb63dc0c7522254
@@ -54,7 +56,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/ringwatch/bin:$PATH
 
-RUN groupadd --system --gid 65532 ringwatch \
+# The running image can install nothing: the base image's pip (and setuptools and wheel,
+# where a base has them) is removed, and with it ensurepip's bundled copy of pip.
+RUN python -m pip uninstall --yes pip setuptools wheel \
+    && rm -rf /usr/local/lib/python3.*/ensurepip \
+    && groupadd --system --gid 65532 ringwatch \
     && useradd --system --uid 65532 --gid 65532 --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin ringwatch
 

@@ -4,9 +4,9 @@ mode through the real exporter. An addr that is not UTF-8 is unusual but valid:
 Cortex's Go code does not check it.
 
 Undecodable items are counted in ringwatch_decode_errors_total{reason} with
-SPEC.md's reason and the scan goes on; unusual but valid ones (unknown state
+its reason (docs/contract.md) and the scan goes on; unusual but valid ones (unknown state
 numbers, timestamps in the future or 0, duplicate tokens, no tokens, an empty
-ring) are served as SPEC.md says and are not errors. Good + bad = every item:
+ring) are served as members and are not errors. Good + bad = every item:
 nothing is silently dropped.
 """
 
@@ -29,6 +29,7 @@ import cramjam
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import TESTS
 from support.exposition import samples, value
 from support.hostile import ExporterUnderTest, HostileDynamo, wire_item
 from support.items import readable_by_cortex
@@ -115,7 +116,7 @@ class Bad:
         return good
 
     def reason(self) -> str | None:
-        """The SPEC reason this item must be counted under; None if it decodes."""
+        """The reason this item must be counted under; None if it decodes."""
         if self.kind in ("random_data", "huge_garbage"):
             data = base64.b64decode(self.item()["Data"]["B"])
             try:
@@ -293,8 +294,9 @@ def test_snappy_length_bomb_is_a_decode_error_even_under_a_memory_limit() -> Non
     allocate 4 GiB: under an address-space limit (a small node, strict overcommit)
     that allocation aborts the whole process instead of raising."""
     code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-            "import base64\n"
-            "from ringwatch.cortex.decode import DecodeError, ItemDecoder, decode_item\n"
+            f"import base64, sys; sys.path.insert(0, {str(TESTS)!r})\n"
+            "from support.oracle import decode_item\n"
+            "from ringwatch.cortex.decode import DecodeError, ItemDecoder\n"
             "item = {'RingKey': {'S': 'r'}, 'InstanceKey': {'S': 'm'}, 'version': {'N': '1'},"
             " 'Data': {'B': base64.b64encode(b'\\xff\\xff\\xff\\xff\\x0f\\x00').decode()}}\n"
             "for decode in (decode_item, ItemDecoder().decode):\n"

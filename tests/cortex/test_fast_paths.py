@@ -18,8 +18,9 @@ import orjson
 import pytest
 from support.cortexdata import DUMPS, load_dump
 from support.harness import running_exporter
+from support.oracle import decode_item
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, WireItem, decode_item, read_items_json
+from ringwatch.cortex.decode import DecodeError, ItemDecoder, WireItem, read_items_json
 from ringwatch.cortex.proto import InstanceDesc
 from ringwatch.dynamodb.reader import TableRead
 from ringwatch.render.exposition import Renderer

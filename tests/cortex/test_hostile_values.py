@@ -9,10 +9,17 @@ from typing import Any
 
 import cramjam
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from support.exposition import series
 from support.hostile import wire_item
+from support.oracle import decode_item
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, decode_item
+from ringwatch.cortex.decode import DecodeError, ItemDecoder
 from ringwatch.cortex.proto import InstanceDesc
+from ringwatch.render.exposition import Renderer
+from ringwatch.serve.exporter import openmetrics_from_text
 from ringwatch.snapshot.builder import SnapshotBuilder
 
 RING = "collectors/ring"
@@ -50,12 +57,71 @@ def test_a_version_no_dynamodb_number_can_hold_is_a_value_error(version: str) ->
         assert (result.ring, result.member) == (RING, "ingester-1")
 
 
-@pytest.mark.parametrize("version", [str(2**64), str(2**64 + 12345), "9" * 38, "1e125"])
-def test_a_huge_version_dynamodb_can_hold_is_kept_exactly(version: str) -> None:
-    expected = int(version) if version.isdigit() else int(float(version))
+@pytest.mark.parametrize(("version", "expected"), [
+    (str(2**64), 2**64), (str(2**64 + 12345), 2**64 + 12345), ("9" * 38, int("9" * 38)),
+    ("1e125", 10**125), ("9.9999999999999999999999999999999999999E+125", int("9" * 38) * 10**88),
+    ("1.0", 1), ("1E2", 100), ("-0", 0)])
+def test_a_whole_version_dynamodb_can_hold_is_kept_exactly(version: str, expected: int) -> None:
     for result in both_decoders(member_item(version=version)):
         assert not isinstance(result, DecodeError), result
         assert result.version == expected
+
+
+@pytest.mark.parametrize("version", ["-1", "-7", "-1e3", "-99999999999999999999"])
+def test_a_negative_version_is_a_value_error_not_a_negative_counter(version: str) -> None:
+    for result in both_decoders(member_item(version=version)):
+        assert isinstance(result, DecodeError), result
+        assert result.reason == "value"
+        assert "negative" in result.detail
+
+
+@pytest.mark.parametrize("version", ["1.5", "0.5", ".5", "7.25e0", "1e-3"])
+def test_a_fractional_version_is_a_value_error(version: str) -> None:
+    for result in both_decoders(member_item(version=version)):
+        assert isinstance(result, DecodeError), result
+        assert result.reason == "value"
+
+
+@pytest.mark.parametrize("version", ["nan", "inf", "0x10", " 7", "7 ", "1_000", "+7", "seven"])
+def test_text_that_is_no_dynamodb_number_is_an_attribute_error(version: str) -> None:
+    for result in both_decoders(member_item(version=version)):
+        assert isinstance(result, DecodeError), result
+        assert result.reason == "attribute"
+
+
+def test_a_negative_ttl_is_kept_it_is_a_gauge() -> None:
+    item = member_item() | {"ttl": {"N": "-5"}}
+    for result in both_decoders(item):
+        assert not isinstance(result, DecodeError), result
+        assert result.ttl == -5
+
+
+HOSTILE_VERSIONS = {"negative": "-1", "fraction": "2.5", "huge": "1e125",
+                    "beyond-64-bits": str(2**64 + 1), "plain": "7"}
+
+
+def test_the_exposition_of_hostile_versions_parses_as_text_and_openmetrics() -> None:
+    """Through the real decoder and renderer: refused values are counted, kept ones are
+    exact, and prometheus_client's text and OpenMetrics parsers both read the body."""
+    items = [member_item(name, version=v) for name, v in HOSTILE_VERSIONS.items()]
+    items.append(member_item("ttl-negative") | {"ttl": {"N": "-5"}})
+    snapshot = SnapshotBuilder(stale_after=60).build([_read(items)], None, 0.0)
+    [table] = snapshot.tables
+    assert sorted((e.reason, e.member) for e in table.decode_errors) == [
+        ("value", "fraction"), ("value", "negative")]
+    text = Renderer().render(snapshot.tables).decode()
+    as_text = series(text, "ringwatch_member_cas_writes_total")
+    openmetrics = openmetrics_from_text(text.encode()).decode() + "# EOF\n"
+    as_openmetrics = {
+        frozenset(s.labels.items()): s.value
+        for family in openmetrics_families(openmetrics) for s in family.samples
+        if s.name == "ringwatch_member_cas_writes_total"}
+    for found in (as_text, as_openmetrics):
+        by_member = {dict(labels)["member"]: v for labels, v in found.items()}
+        assert by_member == {"huge": 10**125, "beyond-64-bits": 2**64 + 1, "plain": 7,
+                             "ttl-negative": 7}
+    ttl = series(text, "ringwatch_member_ttl_timestamp_seconds")
+    assert list(ttl.values()) == [-5]
 
 
 def test_an_exception_the_decoder_did_not_foresee_costs_one_item_not_the_scan() -> None:

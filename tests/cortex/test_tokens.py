@@ -10,8 +10,9 @@ import cramjam
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.oracle import decode_item
 
-from ringwatch.cortex.decode import DecodeError, ItemDecoder, decode_item
+from ringwatch.cortex.decode import DecodeError, ItemDecoder
 from ringwatch.cortex.proto import InstanceDesc
 from ringwatch.cortex.tokens import Tokens, ring_tokens
 

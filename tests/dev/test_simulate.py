@@ -19,8 +19,9 @@ import pytest
 from botocore.exceptions import ClientError
 from support import REPO
 from support.net import free_port
+from support.oracle import decode_item
 
-from ringwatch.cortex.decode import Member, decode_item
+from ringwatch.cortex.decode import Member
 from ringwatch.dev.localdynamo import LocalDynamo, create_ring_table, ensure_dummy_credentials
 from ringwatch.dev.simulator import (
     CASConflict,

@@ -107,8 +107,63 @@ def test_image_installs_the_project_the_readme_way_without_extras(
     dockerfile: list[Instruction],
 ) -> None:
     runs = [i.value for i in stages(dockerfile)[0] if i.keyword == "RUN"]
-    assert "pip install --upgrade pip && pip install ." in runs
+    (install,) = [run for run in runs if " install " in run]
+    assert install.endswith(" install --only-binary=:all: ."), install
     assert not any("[" in run and "pip install" in run for run in runs), "extras installed"
+
+
+def test_the_shipped_venv_never_has_pip_and_is_built_from_wheels_only(
+    dockerfile: list[Instruction], final_stage: list[Instruction],
+) -> None:
+    """The venv is made `--without-pip` and filled by the base image's pip from outside;
+    the final stage copies that venv only."""
+    runs = [i.value for i in stages(dockerfile)[0] if i.keyword == "RUN"]
+    (install,) = [run for run in runs if " install " in run]
+    venv = "/opt/ringwatch"
+    assert install.startswith(f"python -m venv --without-pip {venv} && "), install
+    assert f"python -m pip --python {venv}/bin/python install --only-binary=:all: " in install
+    copies = [i.value.split() for i in final_stage if i.keyword == "COPY"]
+    assert copies == [["--from=builder", venv, venv]], copies
+
+
+def test_the_final_stage_removes_pip_and_installs_nothing(final_stage: list[Instruction]) -> None:
+    runs = [i.value for i in final_stage if i.keyword == "RUN"]
+    script = " && ".join(runs)
+    for installer in ("pip install", "apt-get", "apt ", "apk ", "dnf ", "yum ", "-m ensurepip"):
+        assert installer not in script, f"the final stage runs {installer!r}"
+    assert "python -m pip uninstall --yes pip setuptools wheel" in script
+    assert "rm -rf /usr/local/lib/python3.*/ensurepip" in script
+    environment = " ".join(i.value for i in final_stage if i.keyword == "ENV")
+    assert "PATH=/opt/ringwatch/bin:$PATH" in environment
+
+
+def _usage(word: str) -> list[str]:
+    """The Dockerfile's own `# Build:` or `# Run:` line, as a shell would split it."""
+    (line,) = [ln for ln in DOCKERFILE.read_text().splitlines() if ln.startswith(f"# {word}:")]
+    return shlex.split(line.partition(":")[2])
+
+
+def test_the_usage_lines_build_and_run_one_tag_with_credentials_from_botocore() -> None:
+    build, run = _usage("Build"), _usage("Run")
+    assert build[:2] == ["docker", "build"] and build[-1] == "."
+    tag = build[build.index("-t") + 1]
+    assert tag == f"ringwatch:{ringwatch.__version__}"
+    assert run[:2] == ["docker", "run"]
+    # Options with a value, until the image: the first word that is neither.
+    words, image = iter(run[2:]), None
+    for word in words:
+        if word in ("-p", "-e", "-v", "--env", "--publish", "--volume"):
+            next(words)
+        elif not word.startswith("-"):
+            image = word
+            break
+    assert image == tag, f"the run line runs {image}, the build line builds {tag}"
+    assert next(words) == "serve"
+    passed = [run[i + 1] for i, word in enumerate(run) if word == "-e"]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(passed), passed
+    assert not any(p.startswith(("AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")) for p in passed)
+    header = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
+    assert "botocore's own chain" in header
 
 
 class _StatusHandler(http.server.BaseHTTPRequestHandler):
@@ -338,5 +393,5 @@ def test_builder_writes_the_revision_into_the_package_before_installing_it(
     runs = [i for i in builder if i.keyword == "RUN"]
     (write,) = [i for i in runs if "REVISION" in i.value]
     assert write.value == 'echo "${REVISION}" > exporter/ringwatch/REVISION'
-    install = [i for i in runs if "pip install ." in i.value]
+    install = [i for i in runs if " install --only-binary=:all: ." in i.value]
     assert builder.index(write) < builder.index(install[0])

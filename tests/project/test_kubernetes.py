@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -33,6 +35,10 @@ from support.deploy import (
     ringwatch_container,
     stages,
 )
+
+import ringwatch
+
+README = (REPO / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -195,15 +201,119 @@ def test_no_kubernetes_api_token_is_mounted() -> None:
     assert k8s_object("ServiceAccount")["automountServiceAccountToken"] is False
 
 
+CORE_GROUPS = ("apps", "policy", "networking.k8s.io")
+
+
+def _core(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects of Kubernetes' own API groups (not the Prometheus Operator's CRDs)."""
+    return [o for o in objects
+            if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[0] in CORE_GROUPS]
+
+
 def test_core_objects_validate_strictly_against_the_kubernetes_schemas() -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
-    core = [o for o in k8s_objects() if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[
-        0] in ("apps", "policy")]
+    core = _core(list(k8s_objects()))
     assert {o["kind"] for o in core} >= {"Deployment", "Service", "ConfigMap", "ServiceAccount",
-                                         "PodDisruptionBudget"}
+                                         "PodDisruptionBudget", "NetworkPolicy"}
     for obj in core:
         # Raises ValidationError on an unknown or mistyped field (--strict).
         kubernetes_validate.validate(obj, "1.30.0", strict=True)
+
+
+def _kustomized() -> list[dict[str, Any]]:
+    """`kubectl kustomize deploy/kubernetes`: what `kubectl apply -k` sends."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    done = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d is not None]
+
+
+def test_kustomize_builds_objects_that_validate_strictly_in_their_namespace() -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    objects = _kustomized()
+    namespace = yaml.safe_load((K8S / "kustomization.yaml").read_text())["namespace"]
+    assert {o["metadata"].get("namespace") for o in objects} == {namespace}
+    kinds = sorted(o["kind"] for o in objects)
+    files = sorted(o["kind"] for o in k8s_objects() if o["kind"] != "Kustomization")
+    assert kinds == files
+    for obj in _core(objects):
+        kubernetes_validate.validate(obj, "1.30.0", strict=True)
+
+
+def test_every_object_and_pod_carries_the_recommended_labels_never_in_selectors() -> None:
+    objects = _kustomized()
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "ringwatch", obj["kind"]
+        assert labels["app.kubernetes.io/part-of"] == "ringwatch", obj["kind"]
+        assert labels["app.kubernetes.io/version"] == ringwatch.__version__, obj["kind"]
+    by_kind = {o["kind"]: o for o in objects}
+    for kind in ("Deployment", "Service", "ServiceMonitor", "ServiceAccount",
+                 "PodDisruptionBudget", "NetworkPolicy"):
+        assert by_kind[kind]["metadata"]["labels"]["app.kubernetes.io/component"] == "exporter"
+    deployment = by_kind["Deployment"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["app.kubernetes.io/version"] == ringwatch.__version__
+    assert pod_labels["app.kubernetes.io/component"] == "exporter"
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.rpartition(":")[2] == ringwatch.__version__
+    # A selector with the version in it could not follow an upgrade (it is immutable).
+    selectors = [deployment["spec"]["selector"]["matchLabels"],
+                 by_kind["Service"]["spec"]["selector"],
+                 by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+                 by_kind["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"],
+                 by_kind["ServiceMonitor"]["spec"]["selector"]["matchLabels"]]
+    for selector in selectors:
+        assert selector == {"app.kubernetes.io/name": "ringwatch"}, selector
+
+
+def test_only_prometheus_may_reach_the_metrics_port() -> None:
+    policy = k8s_object("NetworkPolicy")
+    pod_labels = k8s_object("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": METRICS_PORT_NAME, "protocol": "TCP"}]
+    (peer,) = rule["from"]  # one peer: Prometheus' pods, in Prometheus' namespace
+    assert peer.keys() == {"namespaceSelector", "podSelector"}
+    assert peer["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    assert namespace == yaml.safe_load((K8S / "kustomization.yaml").read_text())["namespace"]
+
+
+def _mebibytes(quantity: str) -> float:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
+    return int(number) * (1024 if unit == "Gi" else 1)
+
+
+def _benchmark_rss_mb(members: int) -> float:
+    results = json.loads((REPO / "benchmarks" / "results.json").read_text())
+    (found,) = [r for r in results["results"] if r["n"] == members]
+    return found["figures"]["rss serve MB"]
+
+
+def test_the_deployment_says_which_ring_size_its_resources_are_for_and_they_fit_it() -> None:
+    """The limits are for the ring size the Deployment names, by the benchmark's peak RSS
+    at that size: request at least the peak, limit at least 1.5 times it. The figures it
+    gives for a bigger ring fit that one the same way."""
+    text = (K8S / "deployment.yaml").read_text()
+    members = int(re.search(r"Sized for up to ([\d,]+) members", text).group(1).replace(",", ""))
+    resources = ringwatch_container()["resources"]
+    peak_mib = _benchmark_rss_mb(members) * 1e6 / 2**20
+    request = _mebibytes(resources["requests"]["memory"])
+    limit = _mebibytes(resources["limits"]["memory"])
+    print(f"{members} members: peak RSS {peak_mib:.0f} MiB, request {request}, limit {limit}")
+    assert request >= peak_mib and limit >= 1.5 * peak_mib
+    big = re.search(r"For up to ([\d,]+) members.*?memory (\d+Mi); limit memory (\d+Mi)",
+                    text, re.S)
+    big_members = int(big.group(1).replace(",", ""))
+    big_peak_mib = _benchmark_rss_mb(big_members) * 1e6 / 2**20
+    assert _mebibytes(big.group(2)) >= big_peak_mib
+    assert _mebibytes(big.group(3)) >= 1.5 * big_peak_mib
+    assert "metrics.member-states: current" in text
 
 
 # --- the mixin, generated into the deploy ---------------------------------------------------
@@ -246,3 +356,53 @@ def test_dashboards_configmap_carries_every_rendered_dashboard_for_the_grafana_s
     size = len(json.dumps(configmap).encode())
     print(f"dashboards ConfigMap: {size} bytes")
     assert size < 256 * 1024
+
+
+# --- sizing ---------------------------------------------------------------------------------
+
+
+def _series_per_member(member_states: str, ttl: bool) -> float:
+    """Member series a member gets from the real decoder, builder and renderer, after enough
+    scans of heartbeating members for their periods to be known."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from support.cortexdata import load_decoded
+    from support.hostile import wire_item
+
+    from ringwatch.cortex.encode import encode_desc
+    from ringwatch.dynamodb.reader import TableRead
+    from ringwatch.render.exposition import Renderer
+    from ringwatch.snapshot.builder import SnapshotBuilder
+
+    members = load_decoded("healthy")["items"]
+    builder, snapshot, start = SnapshotBuilder(stale_after=60), None, 1_795_669_453
+    for scan in range(8):
+        items = []
+        for m in members:
+            desc = m["instance"]
+            data = encode_desc(addr=desc["addr"], timestamp=start + 5 * scan,
+                               state=desc["state"], tokens=desc["tokens"], zone=desc["zone"],
+                               registered_timestamp=desc["registered_timestamp"])
+            items.append(wire_item(m["RingKey"], m["InstanceKey"], data, 10 + scan,
+                                   start + 3600 if ttl else None))
+        read = TableRead(table="t", started_at=0.0, duration=0.0, items=items,
+                         result="success", error=None)
+        snapshot = builder.build([read], snapshot, start + 5 * scan + 1.0)
+    text = Renderer(member_states).render(snapshot.tables).decode()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name.startswith("ringwatch_member_")]
+    return len(samples) / len(members)
+
+
+def test_the_sizing_tables_series_per_member_are_what_a_render_gives() -> None:
+    sizing = README[README.index("### Sizing"):README.index("### Packaging and the image")]
+    every = _series_per_member("all", ttl=False)
+    current = _series_per_member("current", ttl=False)
+    print(f"series a member: all {every}, current {current}, "
+          f"all with ttl {_series_per_member('all', ttl=True)}")
+    assert f"`--metrics.member-states all`: {every:.0f} a member once its heartbeat period is " \
+        f"known, {every - 1:.0f} before, +1 with `ttl`" in sizing
+    assert f"`--metrics.member-states current` ({current:.0f} a member)" in sizing
+    assert _series_per_member("all", ttl=True) == every + 1
+    for members, total in ((750, "12,750"), (10_000, "170,000"), (50_000, "850,000")):
+        assert f"{members * every:,.0f}" == total
+        assert total in sizing

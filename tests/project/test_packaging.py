@@ -9,7 +9,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
+import zipfile
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -130,3 +132,65 @@ def test_revision_comes_from_the_file_a_build_writes(tmp_path: Path, monkeypatch
         ringwatch.revision.cache_clear()
     package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["ringwatch"]
     assert "REVISION" in package_data
+
+
+def _source_tree(tmp_path: Path) -> Path:
+    """The files a release is built from, copied out of the checkout (no venv, caches or
+    build leftovers in the repository)."""
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
+        shutil.copy2(REPO / name, tree / name)
+    shutil.copytree(REPO / "exporter", tree / "exporter",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "REVISION"))
+    shutil.copytree(REPO / "tests", tree / "tests",
+                    ignore=shutil.ignore_patterns("__pycache__", "fixtures"))
+    return tree
+
+
+def test_the_built_wheel_installs_in_a_clean_venv_and_runs(tmp_path: Path) -> None:
+    """What `pip install ringwatch` gives: `python -m build` makes the sdist and the wheel,
+    `twine check --strict` passes both, and the wheel alone, in a fresh venv without extras,
+    runs `ringwatch --version` and `ringwatch demo --help`."""
+    tree, dist = _source_tree(tmp_path), tmp_path / "dist"
+    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(tree)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    (wheel,) = dist.glob("ringwatch-*-py3-none-any.whl")
+    (sdist,) = dist.glob("ringwatch-*.tar.gz")
+    checked = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", str(wheel),
+                              str(sdist)], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "ringwatch/py.typed" in names
+    assert "ringwatch/dev/scenarios/demo.yaml" in names
+    assert not any(n.startswith("tests/") for n in names)
+    with tarfile.open(sdist) as archive:
+        members = {name.partition("/")[2] for name in archive.getnames()}
+    assert "exporter/ringwatch/py.typed" in members and "LICENSE" in members
+    assert not any(m.startswith("tests/") for m in members), "the sdist ships stray tests"
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                                str(wheel)], capture_output=True, text=True, timeout=900)
+    assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+    command = venv / "bin" / "ringwatch"
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    version = subprocess.run([str(command), "--version"], capture_output=True, text=True,
+                             timeout=60, env=env, cwd=tmp_path)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith(f"ringwatch {ringwatch.__version__} "), version.stdout
+    demo = subprocess.run([str(command), "demo", "--help"], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert "usage: ringwatch demo" in demo.stdout
+    print(f"wheel {wheel.stat().st_size} bytes, sdist {sdist.stat().st_size} bytes; "
+          f"{version.stdout.strip()}")
+
+
+def test_the_package_says_it_is_typed() -> None:
+    assert "Typing :: Typed" in PROJECT["classifiers"]
+    assert (REPO / "exporter" / "ringwatch" / "py.typed").is_file()
+    assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["ringwatch"]

@@ -17,9 +17,9 @@ from support.cortexdata import DUMPS, FIXTURES, load_decoded, load_dump
 from support.exposition import samples, series
 from support.harness import fetch, running_exporter
 from support.moto import MotoDynamo
+from support.oracle import decode_item
 
 import ringwatch
-from ringwatch.cortex.decode import decode_item
 from ringwatch.cortex.ownership import token_ownership
 from ringwatch.cortex.proto import KNOWN_STATES
 from ringwatch.cortex.tokens import Tokens

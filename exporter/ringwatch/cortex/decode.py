@@ -3,6 +3,7 @@
 Items come as DynamoDB's wire JSON (`{"Data": {"B": "<base64>"}, ...}`); `B`
 may also already be bytes, as boto3's parser leaves it. A bad item raises
 `DecodeError` with the reason used in `ringwatch_decode_errors_total`.
+`docs/cortex-ring-format.md` says what is read and why.
 
 `addr` and `zone` are read as bytes and decoded with replacement characters:
 Cortex's Go protobuf code does not check UTF-8 in these fields, so a member
@@ -12,7 +13,9 @@ whose zone holds other bytes is still a member (upb would refuse the item).
 from __future__ import annotations
 
 import binascii
+import re
 from base64 import b64decode
+from decimal import Decimal
 from typing import Any
 
 import cramjam
@@ -42,8 +45,12 @@ SNAPPY_MAX_RATIO = 64 / 3
 MAX_DECOMPRESSED_BYTES = int(MAX_ITEM_BYTES * SNAPPY_MAX_RATIO) + 64
 # DynamoDB numbers carry at most 38 significant digits, magnitude below 1e126:
 # anything else in `version` or `ttl` cannot come from DynamoDB (reason `value`).
+# Within that range both are kept exact (prometheus_client's parsers read such
+# integers exactly; Prometheus itself keeps a float64).
 MAX_NUMBER_TEXT = 160
 MAX_NUMBER = 10**126
+# A DynamoDB number as text: sign, digits with an optional point, optional exponent.
+_NUMBER_TEXT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 REASONS = ("snappy", "protobuf", "attribute", "value", "ring_desc", "duplicate", "unexpected")
 
@@ -80,7 +87,8 @@ class Member(msgspec.Struct, frozen=True, gc=False):
     item_bytes: int
 
 
-def _string(item: dict[str, Any], name: str) -> str:
+def string_attribute(item: dict[str, Any], name: str) -> str:
+    """The item's string attribute `name`, or `attribute` if missing or mistyped."""
     try:
         value = item[name]["S"]
     except (KeyError, TypeError):
@@ -90,25 +98,47 @@ def _string(item: dict[str, Any], name: str) -> str:
     return value
 
 
-def _number(item: dict[str, Any], name: str) -> int:
+def number_attribute(item: dict[str, Any], name: str, *, counter: bool = False) -> int:
+    """A whole-number attribute, exact at any size DynamoDB allows.
+
+    Not a number at all is `attribute`; a number no DynamoDB number can be, a
+    fraction, or (for a `counter`, which may not go below 0) a negative one is
+    `value`: rendered, it would make the exposition lie or fail to parse."""
     try:
         text = item[name]["N"]
     except (KeyError, TypeError):
         raise DecodeError("attribute", f"{name} missing or not a number") from None
-    if isinstance(text, str) and len(text) > MAX_NUMBER_TEXT:
+    if not isinstance(text, str):
+        raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}")
+    if len(text) > MAX_NUMBER_TEXT:
         raise DecodeError("value", f"{name} has {len(text)} characters, more than a "
-                          "DynamoDB number can") from None
-    try:
-        # DynamoDB numbers are decimal strings; Cortex writes integers.
-        value = int(text) if isinstance(text, str) and text.isdigit() else int(float(text))
-    except (TypeError, ValueError, OverflowError):
-        raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}") from None
+                          "DynamoDB number can")
+    if text.isascii() and text.isdigit():
+        value = int(text)
+    else:
+        if not _NUMBER_TEXT.fullmatch(text):
+            raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}")
+        # Decimal, not float: "1e125" is 10**125 exactly, not 9999999999999999248...
+        try:
+            number = Decimal(text)
+            whole = number == number.to_integral_value()
+            in_range = number.copy_abs() < MAX_NUMBER
+        except ArithmeticError:  # an exponent beyond what decimal holds
+            whole = in_range = False
+        if not in_range:
+            raise DecodeError("value", f"{name} is out of DynamoDB's number range: {text!r:.40}")
+        if not whole:
+            raise DecodeError("value", f"{name} is not a whole number: {text!r:.40}")
+        value = int(number)
     if not -MAX_NUMBER < value < MAX_NUMBER:
         raise DecodeError("value", f"{name} is out of DynamoDB's number range: {text!r:.40}")
+    if counter and value < 0:
+        raise DecodeError("value", f"{name} is negative, and it is a counter: {text!r:.40}")
     return value
 
 
-def _binary(item: dict[str, Any], name: str) -> bytes:
+def binary_attribute(item: dict[str, Any], name: str) -> bytes:
+    """The item's binary attribute `name` (bytes, or base64 as DynamoDB's JSON has it)."""
     try:
         value = item[name]["B"]
     except (KeyError, TypeError):
@@ -137,50 +167,12 @@ def decompress_data(data: bytes) -> bytes:
         raise DecodeError("snappy", str(exc) or "bad snappy block") from None
 
 
-def decode_item(item: dict[str, Any]) -> Member:
-    """The reference decoder: one DynamoDB item -> Member, or DecodeError with its reason."""
-    if not isinstance(item, dict):
-        raise DecodeError("attribute", "item is not a map")
-    ring = _string(item, "RingKey")
-    member = _string(item, "InstanceKey")
-    try:
-        data = _binary(item, "Data")
-        version = _number(item, "version")
-        ttl = _number(item, "ttl") if "ttl" in item else None
-        raw = decompress_data(data)
-        try:
-            desc = InstanceDescRead.FromString(raw)
-        except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
-            raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
-        _refuse_ring_desc(raw, desc)
-    except DecodeError as err:
-        err.ring, err.member = ring, member
-        raise
-    state_num = desc.state
-    return Member(
-        ring=ring,
-        name=member,
-        addr=_text(desc.addr),
-        zone=_text(desc.zone),
-        state=STATE_NAMES.get(state_num, UNKNOWN_STATE),
-        state_num=state_num,
-        heartbeat_timestamp=desc.timestamp,
-        registered_timestamp=desc.registered_timestamp,
-        tokens=Tokens.from_values(desc.tokens),
-        version=version,
-        ttl=ttl,
-        item_bytes=len(data),
-    )
-
-
-
-
-def _text(value: bytes) -> str:
+def text_field(value: bytes) -> str:
     """addr or zone as Cortex wrote them; bytes that are not UTF-8 become U+FFFD."""
     return value.decode("utf-8", "replace")
 
 
-def _refuse_ring_desc(raw: bytes, desc: Any) -> None:
+def refuse_ring_desc(raw: bytes, desc: Any) -> None:
     """Raise `ring_desc` if `raw` is a whole ring `Desc`, not one `InstanceDesc`.
 
     On the wire a `Desc` is field 1 (an InstanceDesc's addr) repeated, each a
@@ -254,8 +246,8 @@ def _data_bytes(encoded: Any) -> bytes:
             # pybase64 (SIMD) is 5-7x faster than binascii on Data-sized strings.
             return _pybase64_decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            # The standard library decides, so errors match decode_item's exactly.
-            return _binary({"Data": {"B": encoded}}, "Data")
+            # The standard library decides, so errors match binary_attribute's exactly.
+            return binary_attribute({"Data": {"B": encoded}}, "Data")
     raise DecodeError("attribute", "Data is not binary")
 
 _BYTES_KEY = 0x5851F42D4C957F2D  # any odd 64-bit constant
@@ -272,7 +264,8 @@ def _with_item(seen: Member, ring: str, name: str, version: int, ttl: int | None
 
 
 class ItemDecoder:
-    """`decode_item` with memory across scans; results are identical.
+    """One DynamoDB item -> `Member`, or `DecodeError` with its reason; with memory
+    across scans (the results are those of decoding each item afresh).
 
     Most items are the same as in the last scan (frozen members, long heartbeat
     periods): their `Data` string is looked up, not decoded again, and the
@@ -337,11 +330,11 @@ class ItemDecoder:
         return seen
 
     def _decode_checked(self, item: Any) -> Member:
-        """Every check of `decode_item`, in the same order, with the caches."""
+        """Every check, in the order a plain decoder makes them, with the caches."""
         if not isinstance(item, dict):
             raise DecodeError("attribute", "item is not a map")
-        ring = _string(item, "RingKey")
-        member = _string(item, "InstanceKey")
+        ring = string_attribute(item, "RingKey")
+        member = string_attribute(item, "InstanceKey")
         try:
             try:
                 encoded = item["Data"]["B"]
@@ -359,8 +352,8 @@ class ItemDecoder:
                 raise DecodeError("attribute", "Data is not binary")
             seen = self._data_next.get(key) or self._data.get(key)
             data = _data_bytes(encoded) if seen is None else b""
-            version = _number(item, "version")
-            ttl = _number(item, "ttl") if "ttl" in item else None
+            version = number_attribute(item, "version", counter=True)
+            ttl = number_attribute(item, "ttl") if "ttl" in item else None
             seen = (self._decode_data(data, ring, member, version, ttl) if seen is None
                     else _with_item(seen, ring, member, version, ttl))
             self._data_next[key] = seen
@@ -389,8 +382,8 @@ class ItemDecoder:
                 tokens = self._tokens.get(packed)
             if tokens is None:
                 # Tokens not seen last scan: protobuf's own parser counts the varints
-                # (0.4 us under Tokens.from_packed); one it refuses is left to the real
-                # parse below, which raises its error.
+                # (in C: 0.4 us a member under the Python varint count it replaced); one it
+                # refuses is left to the real parse below, which raises its error.
                 try:
                     tokens = Tokens(packed, len(InstanceDescRead.FromString(raw).tokens))
                 except (ProtobufDecodeError, RuntimeError, ValueError):
@@ -406,8 +399,8 @@ class ItemDecoder:
                 raise DecodeError("protobuf", str(exc) or "bad InstanceDesc") from None
             tokens = Tokens.from_values(source.tokens)
         if not source.timestamp and not tokens:
-            _refuse_ring_desc(raw, source)
+            refuse_ring_desc(raw, source)
         state_num = source.state
-        return Member(ring, name, _text(source.addr), _text(source.zone),
+        return Member(ring, name, text_field(source.addr), text_field(source.zone),
                       STATE_NAMES.get(state_num, UNKNOWN_STATE), state_num, source.timestamp,
                       source.registered_timestamp, tokens, version, ttl, len(data))

@@ -14,9 +14,8 @@ from itertools import chain
 
 import numpy as np
 
-from ringwatch.cortex.tokens import Tokens, ring_tokens
+from ringwatch.cortex.tokens import TOKEN_SPACE, Tokens, ring_tokens
 
-RING_SIZE = 1 << 32
 _HIGH = int(sys.byteorder == "little")  # where a uint64's high uint32 half sits
 
 
@@ -52,7 +51,7 @@ def token_ownership(tokens_by_member: Mapping[str, Sequence[int]]) -> dict[str, 
     ranges = np.empty(total)
     # Sorted, so no difference is negative; float64 holds every uint32 exactly.
     np.subtract(sorted_tokens[1:], sorted_tokens[:-1], out=ranges[1:])
-    ranges[0] = (int(sorted_tokens[0]) - int(sorted_tokens[-1])) % RING_SIZE
+    ranges[0] = (int(sorted_tokens[0]) - int(sorted_tokens[-1])) % TOKEN_SPACE
     owners = packed.view(np.int64)
     owners &= 0xFFFFFFFF
     # Sums of whole ranges stay below 2^53: float64 holds them exactly.
@@ -60,8 +59,8 @@ def token_ownership(tokens_by_member: Mapping[str, Sequence[int]]) -> dict[str, 
     np.add.at(owned, owners, ranges)  # a little faster than bincount's weights
     if not owned.any():
         # Every token is the same point: the first holder owns the whole ring.
-        owned[owners[0]] = RING_SIZE
-    return dict(zip(names, (owned / RING_SIZE).tolist(), strict=True))
+        owned[owners[0]] = TOKEN_SPACE
+    return dict(zip(names, (owned / TOKEN_SPACE).tolist(), strict=True))
 
 
 class OwnershipCache:

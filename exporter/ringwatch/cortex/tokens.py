@@ -10,9 +10,11 @@ ring's tokens become one numpy array in a single vectorised pass
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 import numpy as np
+
+# Tokens are points on a ring of 2^32 (uint32): the token space a member's share is of.
+TOKEN_SPACE = 1 << 32
 
 # `ring_tokens` joins a 1-byte varint before the ring's (so every varint starts
 # one past the end of another) and zeros after (so 4-byte reads stay inside).
@@ -58,9 +60,6 @@ class Tokens:
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.array().tolist())
-
-    def __getitem__(self, index: Any) -> Any:
-        return tuple(self)[index]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Tokens):

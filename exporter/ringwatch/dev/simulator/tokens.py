@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
-TOKEN_SPACE = 2**32
+from ringwatch.cortex.tokens import TOKEN_SPACE
 
 
 class TokenPool:
