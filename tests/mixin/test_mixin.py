@@ -18,13 +18,13 @@ sys.path.insert(0, str(MIXIN))
 import build  # noqa: E402
 
 ALLOWED_PANELS = {"timeseries", "stat", "bargauge", "table", "text"}
-SPEC_ALERTS = {
+CONTRACT_ALERTS = {
     "CortexRingMemberHeartbeatStale", "CortexRingMemberCASStalled", "CortexRingMemberGhost",
     "CortexRingRolloutStalled", "CortexRingUnhealthyMembers", "CortexIngesterCASFlatlined",
     "RingwatchScanFailing", "RingwatchDown", "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors",
 }
 # Alerts the mixin adds to the SPEC's (issue 10: clock skew is its own signal).
-MIXIN_ALERTS = SPEC_ALERTS | {"CortexRingMemberClockSkewed"}
+MIXIN_ALERTS = CONTRACT_ALERTS | {"CortexRingMemberClockSkewed"}
 DASHBOARD_TITLES = {"ringwatch / Ring health", "ringwatch / Rollout progress",
                     "ringwatch / Exporter"}
 

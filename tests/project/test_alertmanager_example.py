@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support.deploy import ALERTMANAGER_EXAMPLE, MEMBER_AND_RING_ALERTS, MIXIN_ALERTS, SPEC_ALERTS
+from support.deploy import ALERTMANAGER_EXAMPLE, MEMBER_AND_RING_ALERTS, MIXIN_ALERTS, CONTRACT_ALERTS
 from support.net import stop_process
 
 
@@ -74,7 +74,7 @@ def test_alertmanager_example_names_only_existing_alerts(
     for rule in alertmanager_config["inhibit_rules"]:
         used |= alert_names(rule["source_matchers"]) | alert_names(rule["target_matchers"])
     assert used, "the example names no alert"
-    known = SPEC_ALERTS | MEMBER_AND_RING_ALERTS
+    known = CONTRACT_ALERTS | MEMBER_AND_RING_ALERTS
     assert used <= known, used - known
     if MIXIN_ALERTS.exists():
         assert used <= mixin_alert_names(), used - mixin_alert_names()

@@ -24,8 +24,8 @@ MIXIN_ALERTS = ROOT / "mixin" / "prometheus_alerts.yaml"
 METRICS_PORT = 10960
 METRICS_PORT_NAME = "http-metrics"
 
-# Copied from SPEC.md's flag table of `serve` and `scan`.
-SPEC_FLAGS = frozenset(
+# The contract's flags of `serve` and `scan` (docs/contract.md).
+CONTRACT_FLAGS = frozenset(
     {
         "dynamodb.table",
         "dynamodb.ring-key",
@@ -48,8 +48,8 @@ SPEC_FLAGS = frozenset(
     }
 )
 
-# Copied from SPEC.md's alert table.
-SPEC_ALERTS = frozenset(
+# The contract's alerts (docs/contract.md).
+CONTRACT_ALERTS = frozenset(
     {
         "CortexRingMemberHeartbeatStale",
         "CortexRingMemberCASStalled",
@@ -68,7 +68,7 @@ MEMBER_AND_RING_ALERTS = frozenset(
         "CortexRingMemberHeartbeatStale",
         "CortexRingMemberCASStalled",
         "CortexRingMemberGhost",
-        "CortexRingMemberClockSkewed",  # the mixin's own (issue 10), beyond SPEC
+        "CortexRingMemberClockSkewed",  # the mixin's own, beyond the contract
         "CortexRingRolloutStalled",
         "CortexRingUnhealthyMembers",
     }
@@ -177,8 +177,8 @@ def ringwatch_config() -> dict[str, Any]:
     return yaml.safe_load(k8s_object("ConfigMap", CONFIGMAP)["data"][name])
 
 def known_flags() -> list[frozenset[str]]:
-    """SPEC.md's flags, and the exporter's own list once ringwatch.config has one."""
-    sources = [SPEC_FLAGS]
+    """The contract's flags, and the exporter's own list once ringwatch.config has one."""
+    sources = [CONTRACT_FLAGS]
     try:
         from ringwatch import config
     except ImportError:
