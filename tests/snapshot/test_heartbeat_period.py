@@ -116,7 +116,7 @@ def test_a_new_registration_forgets_the_period() -> None:
     assert learned(views(first, every(5, T0 + 1, T0 + 60), builder=builder))[-1] == 5
     again = BeatingMember("ingester-1", 5, T0 + 61, registered=1_700_000_061)
     seen = views(again, every(5, T0 + 62, T0 + 120), builder=builder)
-    assert learned(seen)[:3] == [None, None, None]
+    assert learned(seen)[0] is None  # the first scan of the new registration
     assert seen[0].stale_threshold == 60.0
     assert learned(seen)[-1] == 5
 
@@ -148,8 +148,8 @@ def test_a_frozen_5s_member_is_stale_once_its_heartbeat_is_more_than_20s_old() -
 def test_while_the_period_is_unknown_the_threshold_is_the_cap() -> None:
     builder = SnapshotBuilder(stale_after=45.0)
     seen = views(BeatingMember("ingester-1", 5, T0), every(5, T0 + 1, T0 + 11), builder=builder)
-    assert learned(seen) == [None] * 3  # two samples so far
-    assert {v.stale_threshold for v in seen} == {45.0}
+    assert learned(seen) == [None, 5, 5]  # the first scan has no step yet
+    assert seen[0].stale_threshold == 45.0
     # A member first seen 50 s after its last heartbeat: unknown period, judged at the cap.
     old = builder.build([table_read([member_item("ghost", int(T0), 1)], T0 + 50)], None, T0 + 50)
     ghost = view_of(old, "ghost")
@@ -247,3 +247,19 @@ def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods(
         ("collectors/ring", "ingester-3"): None,  # registered again: forgotten
         ("collectors/store-gateway", "extra-1"): 15,
     }
+
+
+def test_a_member_that_freezes_30s_after_it_is_first_seen_is_judged_by_its_own_period() -> None:
+    # Scans every 15 s; ringwatch first sees the member, then two steps of three beats
+    # each, then the member freezes. The first step already says 5 s (15 s, 3 versions).
+    first_scan = T0 + 1.7
+    member = BeatingMember("ingester-new", 5, T0, frozen_at=first_scan + 30)
+    scans = every(15, first_scan, first_scan + 120)
+    seen = views(member, scans)
+    assert seen[1] is not None and seen[1].heartbeat_period == 5
+    assert seen[1].stale_threshold == 20.0
+    last_beat = member.last_beat(first_scan + 30)
+    assert last_beat is not None
+    first_stale = next(at for at, v in zip(scans, seen, strict=True) if v and v.stale)
+    print(f"stale {first_stale - last_beat[0]:.1f}s after the last heartbeat")
+    assert first_stale - last_beat[0] <= 20 + 15

@@ -31,7 +31,7 @@ _state_of = attrgetter("state")
 _heartbeat_of = attrgetter("heartbeat_timestamp")
 
 PERIOD_WINDOW = 8  # samples a period is the largest of
-PERIOD_MIN_SAMPLES = 3  # samples before a period is known
+PERIOD_MIN_SAMPLES = 1  # samples before a period is known: the first step gives one
 
 
 @dataclass(slots=True)
