@@ -26,7 +26,7 @@ def test_scan_ring_json_ring_page_and_metrics_agree_on_who_is_stale() -> None:
         BeatingMember("ingester-1", 5, T0),  # healthy
         BeatingMember("ingester-2", 5, T0, frozen_at=AT - 30),  # 30 s old: over 4 x 5 s
         BeatingMember("slow-1", 60, T0 + 0.5),  # up to 60 s old, never stale (120 s)
-        BeatingMember("ghost", 5, T0, frozen_at=T0 + 10),  # period never learned: the cap
+        BeatingMember("ghost", 5, T0, frozen_at=T0 + 2),  # one beat, no step: the cap
         BeatingMember("joiner", 5, AT - 40, registered=int(AT - 40), frozen_at=AT - 38),
     ]
     config = load_config(["--dynamodb.table", TABLE, "--dynamodb.region", "r"], environ={},
