@@ -245,6 +245,9 @@ class SnapshotBuilder:
         get_previous = previous.get
         get_ownership = ownership.get
         moved = changes.moved if changes is not None else None
+        # Ages from the scan time to the millisecond, as every page writes them: an age
+        # judged stale is written above its threshold.
+        ages_from = round(scan_time, 3)
         appeared = stale = 0
         for member in members:
             name = member.name
@@ -254,7 +257,7 @@ class SnapshotBuilder:
             else:
                 cas_last_change = scan_time
             timestamp = member.heartbeat_timestamp
-            age = scan_time - timestamp
+            age = ages_from - timestamp
             track = get_track(name)
             if track is None or track.registered != member.registered_timestamp:
                 track = HeartbeatTrack(member.registered_timestamp, timestamp,
