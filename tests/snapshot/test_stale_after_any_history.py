@@ -163,7 +163,7 @@ def history_beats(period: float, events: list[tuple[Any, ...]], jitter: list[flo
 
 
 @settings(max_examples=60, deadline=None)
-@given(period=st.sampled_from([1, 2, 5, 10, 15]), scan_interval=st.floats(1.0, 15.0),
+@given(period=st.sampled_from([1, 2, 5, 10, 15, 30, 60]), scan_interval=st.floats(1.0, 15.0),
        phase=st.floats(0.0, 1.0), jitter=st.lists(st.floats(0.0, 0.3), min_size=1, max_size=5),
        events=st.lists(EVENTS, min_size=1, max_size=6),
        missed=st.sets(st.integers(0, 400), max_size=40))
