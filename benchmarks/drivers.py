@@ -190,7 +190,7 @@ async def steady_async(args: argparse.Namespace) -> None:
 
 class NaiveCollector:
     """What a quick exporter does: read the table at scrape time, decode with
-    upb, and hand prometheus_client one metric family per SPEC.md series."""
+    upb, and hand prometheus_client one metric family per ringwatch member series."""
 
     def __init__(self, client: object, table: str, stale_after: float = 60.0) -> None:
         self.client = client

@@ -290,3 +290,11 @@ def test_everything_from_the_ring_is_escaped() -> None:
     # ring (heading, data-ring), member (text, data-member), addr, zone, error (banner, overview)
     assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 8
     assert "(clock skew)" in page
+
+
+def test_a_floor_equal_to_the_cap_is_said_once() -> None:
+    page = render_page(Snapshot(created_at=1_700_000_000.0, stale_after=20.0, stale_floor=20.0),
+                       frozenset(), 1_700_000_000.0)
+    assert "at least 20s and at most 20s" not in page
+    assert ("stale when its heartbeat is older than 20s (or 2 of its own heartbeat periods, "
+            "once known, if longer)") in page

@@ -60,6 +60,8 @@ def state_summary(ring: RingView) -> str:
 def stale_rule_text(snapshot: Snapshot) -> str:
     """How the snapshot's members were judged stale: what a heartbeat must be older than."""
     cap = format_duration(snapshot.stale_after)
+    if snapshot.stale_floor >= snapshot.stale_after:  # the floor is the cap: one threshold
+        return f"{cap} (or 2 of its own heartbeat periods, once known, if longer)"
     return (f"{snapshot.stale_periods} of its own heartbeat periods, at least "
             f"{format_duration(snapshot.stale_floor)} and at most {cap} (or 2 periods if "
             f"longer); {cap} while its period is not yet known")

@@ -6,6 +6,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from math import ceil
 from operator import attrgetter
 from typing import Any
@@ -21,67 +22,55 @@ from ringwatch.cortex.decode import (
 )
 from ringwatch.cortex.ownership import OwnershipCache
 from ringwatch.cortex.proto import KNOWN_STATES
-from ringwatch.gcpause import gc_paused
 from ringwatch.snapshot.model import MemberView, RingView, ScanResult, Snapshot, TableView
 from ringwatch.snapshot.problems import StaleRule, is_stale
 
 _by_member = attrgetter("name")
-_tokens_of = attrgetter("tokens")
-_state_of = attrgetter("state")
-_heartbeat_of = attrgetter("heartbeat_timestamp")
 
-PERIOD_WINDOW = 8  # samples a period is the largest of
-PERIOD_MIN_SAMPLES = 3  # samples before a period is known
+PERIOD_WINDOW = 8  # the last accepted gaps a period is the lower median of
 
 
 @dataclass(slots=True)
 class HeartbeatTrack:
-    """What ringwatch saw of one registration's heartbeats, kept between scans."""
+    """What ringwatch saw of one registration's heartbeats, kept between scans, and
+    the heartbeat period it learns from them (docs/staleness.md)."""
 
     registered: int
     timestamp: int  # the current heartbeat
     version: int  # the item's version when `timestamp` was first seen
     max_age: float  # the largest age seen at a scan while `timestamp` was current
-    # The last PERIOD_WINDOW samples, each rounded up to a whole second (the
-    # period is their largest). An array, changed in place: a new tuple a beat was
-    # one more object a member left for the cyclic GC to walk after each scan.
-    samples: array[int] | None = None
+    threshold: float  # the stale threshold the member is judged by now
+    cap: float  # the longest period ringwatch believes (--ring.stale-after)
+    # The last PERIOD_WINDOW accepted gaps, whole seconds, oldest first. An array
+    # (no object per gap for the cyclic GC to walk).
+    gaps: array[int] = field(default_factory=lambda: array("Q"))
     period: int | None = None
 
     def observe(self, timestamp: int, version: int, age: float) -> None:
         """One scan saw this heartbeat and version at this age (same registration)."""
         if timestamp == self.timestamp:
-            if age > self.max_age:
-                self.max_age = age
+            self.max_age = max(self.max_age, age)
             return
-        last = self.timestamp
-        if timestamp > last > 0:
-            # STALE-DESIGN.md's sample, min(step, max_age), both at most the true
-            # gap. When scans are slower than beats, max_age is only where the
-            # scan fell in a period; the version counts the beats in the step
-            # (one CAS write each), so step / beats is never below the mean
-            # gap by more than extra writes make it: the sample never falls
-            # below the design's nor rises above the step. (No min/max calls:
-            # this runs for every member at every beat.)
-            step = timestamp - last
-            beats = version - self.version
-            bound = self.max_age
-            if beats > 0 and step / beats > bound:
-                bound = step / beats
-            sample = ceil(step if step < bound else bound)
-            if sample < 1:
-                sample = 1
-            samples = self.samples
-            if samples is None:
-                samples = self.samples = array("Q")
-            elif len(samples) >= PERIOD_WINDOW:
-                del samples[0]
-            samples.append(sample)
-            if len(samples) >= PERIOD_MIN_SAMPLES:
-                self.period = max(samples)
+        step = timestamp - self.timestamp
+        if step > 0:  # a clock that went back says nothing about the period
+            self._add_gap(step, max(version - self.version, 1))
         self.timestamp = timestamp
         self.version = version
         self.max_age = age
+
+    def _add_gap(self, step: int, beats: int) -> None:
+        """Learn from one step of the heartbeat that covered `beats` CAS writes."""
+        # The mean gap in the step (one CAS write a beat); an extra write cannot pull
+        # it below the oldest age seen in the step, nor can that age raise it past
+        # the step (both are at most the true gap).
+        gap = max(ceil(min(step, max(self.max_age, step / beats))), 1)
+        if gap > self.threshold + 1:  # + 1: heartbeats are whole seconds
+            return  # the member was stale meanwhile (a freeze, a clock jump): not a period
+        gaps = self.gaps
+        if len(gaps) >= PERIOD_WINDOW:
+            del gaps[0]
+        gaps.append(gap)
+        self.period = min(sorted(gaps)[(len(gaps) - 1) // 2], ceil(self.cap))
 
 
 def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Member]:
@@ -101,12 +90,39 @@ def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Membe
     return kept
 
 
-@dataclass
-class _Changes:
-    """What changed in a table since its previous view (`TableView.changes`, `.gone`)."""
+def _changes(previous: dict[str, dict[str, MemberView]],
+             index: dict[str, dict[str, MemberView]]
+             ) -> tuple[list[tuple[str, MemberView | None, MemberView]], list[tuple[str, str]]]:
+    """What changed in a table since its previous view: each (ring, was, now) of a member
+    that appeared (was None) or whose state or staleness changed, and each (ring,
+    member id) gone (`TableView.changes`, `.gone`)."""
+    appeared_or_changed = []
+    for ring, views in index.items():
+        before = previous.get(ring, {})
+        for name, view in views.items():
+            was = before.get(name)
+            if was is None or was.stale != view.stale or was.member.state != view.member.state:
+                appeared_or_changed.append((ring, was, view))
+    gone = [(ring, name) for ring, before in previous.items()
+            for name in before if name not in index.get(ring, {})]
+    return appeared_or_changed, gone
 
-    moved: list[tuple[str, MemberView | None, MemberView]] = field(default_factory=list)
-    gone: list[tuple[str, str]] = field(default_factory=list)
+
+def _ring_view(ring: str, views: list[MemberView]) -> RingView:
+    """A ring's view: its members (sorted by id) and their roll-ups."""
+    members = [view.member for view in views]
+    counts = Counter(member.state for member in members)
+    state_counts = {state: counts.get(state, 0) for state in KNOWN_STATES}
+    if counts.get("UNKNOWN"):
+        state_counts["UNKNOWN"] = counts["UNKNOWN"]
+    return RingView(
+        ring=ring,
+        members=tuple(views),
+        state_counts=state_counts,
+        stale_members=sum(view.stale for view in views),
+        oldest_heartbeat=min((member.heartbeat_timestamp for member in members), default=None),
+        tokens=sum(len(member.tokens) for member in members),
+    )
 
 
 @dataclass
@@ -125,7 +141,6 @@ class SnapshotBuilder:
     # table -> ring -> member -> its heartbeats; kept while a table's scans fail
     _tracks: dict[str, dict[str, dict[str, HeartbeatTrack]]] = field(
         default_factory=dict, repr=False)
-    _thresholds: dict[int | None, float] = field(default_factory=dict, repr=False)
     _scan_started: bool = field(default=False, repr=False)
 
     @property
@@ -158,11 +173,6 @@ class SnapshotBuilder:
     def build(self, reads: Iterable[ScanResult], previous: Snapshot | None,
               now: float) -> Snapshot:
         """The snapshot of these reads (raw items, or pages `decode_page` decoded)."""
-        with gc_paused():
-            return self._build(reads, previous, now)
-
-    def _build(self, reads: Iterable[ScanResult], previous: Snapshot | None,
-               now: float) -> Snapshot:
         tables = []
         if not self._scan_started:
             self.decoder.start_scan()
@@ -180,6 +190,7 @@ class SnapshotBuilder:
                         stale_periods=self.stale_periods, stale_floor=self.stale_floor)
 
     def _table(self, read: ScanResult, old: TableView | None, now: float) -> TableView:
+        """One table's view: its rings as this read found them, or the last good ones."""
         if not read.ok:
             return TableView(
                 table=read.table, ok=False, result=read.result, error=read.error,
@@ -187,12 +198,39 @@ class SnapshotBuilder:
                 scanned_at=old.scanned_at if old else None,
                 rings=old.rings if old else (),
             )
+        members, errors = self._members_by_ring(read)
+        previous = self._member_index(old)
+        old_tracks = self._tracks.get(read.table, {})
+        tracks: dict[str, dict[str, HeartbeatTrack]] = {}
+        index: dict[str, dict[str, MemberView]] = {}
+        rings = []
+        for ring in sorted(members):
+            found = sorted(members[ring], key=_by_member)
+            tracks[ring] = self._tracked(found, old_tracks.get(ring, {}), read.started_at)
+            views = self._judged((read.table, ring), found, previous.get(ring, {}),
+                                 tracks[ring], read.started_at)
+            index[ring] = {view.member.name: view for view in views}
+            rings.append(_ring_view(ring, views))
+        self._tracks[read.table] = tracks
+        # Noted only against a previous view of the table (a first scan changes all).
+        changes, gone = _changes(previous, index) if old is not None else ([], [])
+        view = TableView(
+            table=read.table, ok=True, result=read.result, error=None,
+            attempted_at=read.started_at, scan_duration=read.duration,
+            scanned_at=read.started_at, rings=tuple(rings), decode_errors=tuple(errors),
+            changes=tuple(changes), gone=tuple(gone),
+        )
+        self._indexes[read.table] = (view, index)
+        return view
+
+    def _members_by_ring(self, read: ScanResult
+                         ) -> tuple[dict[str, list[Member]], list[DecodeError]]:
+        """The read's members by ring (one per id), and the items that could not be used."""
         members: dict[str, list[Member]] = {}
         errors: list[DecodeError] = []
-        decode = self._decode_one
         for item in read.items:
             # Items `decode_page` decoded as their page arrived, else raw items.
-            member = item if type(item) in (Member, DecodeError) else decode(item)
+            member = item if type(item) in (Member, DecodeError) else self._decode_one(item)
             if type(member) is DecodeError:
                 errors.append(member)
             else:
@@ -200,33 +238,7 @@ class SnapshotBuilder:
         for ring, found in members.items():
             if len({m.name for m in found}) != len(found):
                 members[ring] = _first_of_each(found, errors)
-        previous = self._member_index(old)
-        index: dict[str, dict[str, MemberView]] = {}
-        old_tracks = self._tracks.get(read.table, {})
-        tracks: dict[str, dict[str, HeartbeatTrack]] = {}
-        # Noted only against a previous view of the table (a first scan changes all).
-        changes = _Changes() if old is not None else None
-        scan_time = read.started_at
-        rings = tuple(
-            self._ring(read.table, ring, members[ring], previous.get(ring, {}),
-                       index.setdefault(ring, {}), old_tracks.get(ring, {}),
-                       tracks.setdefault(ring, {}), scan_time, changes)
-            for ring in sorted(members)
-        )
-        self._tracks[read.table] = tracks
-        if changes is not None:
-            for ring, before in previous.items():
-                if ring not in members:
-                    changes.gone += [(ring, name) for name in before]
-        view = TableView(
-            table=read.table, ok=True, result=read.result, error=None,
-            attempted_at=read.started_at, scan_duration=read.duration,
-            scanned_at=read.started_at, rings=rings, decode_errors=tuple(errors),
-            changes=tuple(changes.moved) if changes is not None else (),
-            gone=tuple(changes.gone) if changes is not None else (),
-        )
-        self._indexes[read.table] = (view, index)
-        return view
+        return members, errors
 
     def _member_index(self, old: TableView | None) -> dict[str, dict[str, MemberView]]:
         """ring -> member -> view of `old`; the one built with `old` if it is ours."""
@@ -237,65 +249,46 @@ class SnapshotBuilder:
             return built[1]
         return {r.ring: {v.member.name: v for v in r.members} for r in old.rings}
 
-    def _ring(self, table: str, ring: str, members: list[Member],
-              previous: dict[str, MemberView], index: dict[str, MemberView],
-              old_tracks: dict[str, HeartbeatTrack], tracks: dict[str, HeartbeatTrack],
-              scan_time: float, changes: _Changes | None) -> RingView:
-        members.sort(key=_by_member)
-        ownership = self.ownership_cache.ownership(
-            (table, ring), dict(zip(map(_by_member, members), map(_tokens_of, members),
-                                    strict=True)))
-        views = []
-        add = views.append
-        get_track = old_tracks.get
-        thresholds = self._thresholds
-        threshold_of = self.stale_rule.threshold
-        get_previous = previous.get
-        get_ownership = ownership.get
-        moved = changes.moved if changes is not None else None
-        appeared = stale = 0
+    def _tracked(self, members: list[Member], old: dict[str, HeartbeatTrack],
+                 scan_time: float) -> dict[str, HeartbeatTrack]:
+        """Each member's heartbeat track: carried on from the last scan with what this
+        one saw, or new for a member not seen before or registered again."""
+        tracks = {}
         for member in members:
-            name = member.name
-            before = get_previous(name)
-            if before is not None and before.member.version == member.version:
-                cas_last_change = before.cas_last_change
+            track = old.get(member.name)
+            age = scan_time - member.heartbeat_timestamp
+            if track is None or track.registered != member.registered_timestamp:
+                track = HeartbeatTrack(member.registered_timestamp, member.heartbeat_timestamp,
+                                       member.version, age, threshold=self.stale_after,
+                                       cap=self.stale_after)
+            else:
+                track.observe(member.heartbeat_timestamp, member.version, age)
+            tracks[member.name] = track
+        return tracks
+
+    def _judged(self, key: tuple[str, str], members: list[Member],
+                before: dict[str, MemberView], tracks: dict[str, HeartbeatTrack],
+                scan_time: float) -> list[MemberView]:
+        """Each member as this scan judges it: its age, stale or not against the threshold
+        of its own period, its share of the tokens, when its CAS version last moved."""
+        ownership = self.ownership_cache.ownership(key, {m.name: m.tokens for m in members})
+        # Members share a few periods: each threshold computed once (build at 10k members,
+        # benchmarks/member_costs.py: 2.5 -> 2.0 us a member).
+        threshold_of = cache(self.stale_rule.threshold)
+        # Ages from the scan time to the millisecond, as every page writes them: an age
+        # judged stale is written above its threshold.
+        ages_from = round(scan_time, 3)
+        views = []
+        for member in members:
+            track = tracks[member.name]
+            track.threshold = threshold = threshold_of(track.period)
+            age = ages_from - member.heartbeat_timestamp
+            was = before.get(member.name)
+            if was is not None and was.member.version == member.version:
+                cas_last_change = was.cas_last_change
             else:
                 cas_last_change = scan_time
-            timestamp = member.heartbeat_timestamp
-            age = scan_time - timestamp
-            track = get_track(name)
-            if track is None or track.registered != member.registered_timestamp:
-                track = HeartbeatTrack(member.registered_timestamp, timestamp,
-                                       member.version, age)
-            else:
-                track.observe(timestamp, member.version, age)
-            tracks[name] = track
-            period = track.period
-            threshold = thresholds.get(period)
-            if threshold is None:
-                threshold = thresholds[period] = threshold_of(period)
-            member_stale = is_stale(age, threshold)
-            stale += member_stale
-            view = MemberView(member, age, member_stale, get_ownership(name, 0.0),
-                              cas_last_change, period, threshold)
-            add(view)
-            index[name] = view
-            # Read here, where `before` and its member were just read for the CAS.
-            if moved is not None and (before is None or before.stale != member_stale
-                                      or before.member.state != member.state):
-                moved.append((ring, before, view))
-                appeared += before is None
-        if changes is not None and len(members) - appeared != len(previous):
-            changes.gone += [(ring, name) for name in previous if name not in index]
-        counts = Counter(map(_state_of, members))
-        state_counts = {state: counts.get(state, 0) for state in KNOWN_STATES}
-        if counts.get("UNKNOWN"):
-            state_counts["UNKNOWN"] = counts["UNKNOWN"]
-        return RingView(
-            ring=ring,
-            members=tuple(views),
-            state_counts=state_counts,
-            stale_members=stale,
-            oldest_heartbeat=min(map(_heartbeat_of, members), default=None),
-            tokens=sum(map(len, map(_tokens_of, members))),
-        )
+            views.append(MemberView(member, age, is_stale(age, threshold),
+                                    ownership.get(member.name, 0.0), cas_last_change,
+                                    track.period, threshold))
+        return views
