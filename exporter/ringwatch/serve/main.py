@@ -15,8 +15,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ringwatch.config import Config
 from ringwatch.logs import log
-from ringwatch.serve.exporter import Exporter
 from ringwatch.serve.http import make_app
+from ringwatch.serve.scanloop import ScanLoop
 from ringwatch.serve.webconfig import load_web_config
 
 SHUTDOWN_BUDGET = 3.0  # seconds; SPEC allows 5 from SIGTERM to exit
@@ -37,7 +37,7 @@ class _DropClientErrors(logging.Filter):
 async def serve(config: Config, *, stop: asyncio.Event | None = None,
                 clock: Callable[[], float] = time.time,
                 on_listening: Callable[[str, int], None] | None = None,
-                exporter: Exporter | None = None) -> int:
+                exporter: ScanLoop | None = None) -> int:
     """`ringwatch serve`: the scan loop and the HTTP server until `stop` or SIGTERM/SIGINT."""
     web_config = load_web_config(config.web_config_file)
     stop = stop or asyncio.Event()
@@ -46,7 +46,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
 
-    exporter = exporter or Exporter(config, clock=clock)
+    exporter = exporter or ScanLoop(config, clock=clock)
     stack = AsyncExitStack()
     try:
         await exporter.open(stack)
