@@ -162,8 +162,10 @@ async def steady_async(args: argparse.Namespace) -> None:
         tables = list(snapshot.tables)
         with Timer() as plain_t:
             plain = plain_render(tables, config.member_states)
-        metrics_body = b"".join(exporter.metrics_page(openmetrics=False, gzipped=False))
-        gz = b"".join(exporter.metrics_page(openmetrics=False, gzipped=True))
+        page = exporter.metrics_page(openmetrics=False, gzipped=False)
+        metrics_body = b"".join((*page.head, page.tail))
+        zipped = exporter.metrics_page(openmetrics=False, gzipped=True)
+        gz = b"".join((*zipped.head, zipped.tail))
         serving = {}
         if args.serve_requests:
             serving = await _serve_and_load(exporter, metrics_body, gz, args.clients,

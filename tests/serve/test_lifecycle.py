@@ -101,7 +101,7 @@ def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(
     async def run() -> None:
         stop = asyncio.Event()
         port: list[int] = []
-        task = asyncio.create_task(serve(config, stop=stop, exporter=exporter,
+        task = asyncio.create_task(serve(config, stop=stop, scan_loop=exporter,
                                          on_listening=lambda _h, p: port.append(p)))
         await wait_until(lambda: exporter.scans_finished >= 2, 10)
         url = f"http://127.0.0.1:{port[0]}/-/healthy"

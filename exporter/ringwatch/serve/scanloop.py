@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
+import tempfile
 import time
+import weakref
 import zlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
@@ -77,10 +80,55 @@ class ServedExposition:
             return (self.cached("openmetrics", lambda: openmetrics_from_text(self.body)),)
         return self.parts
 
+    def file(self, openmetrics: bool) -> BinaryIO:
+        """`text(openmetrics)` in an anonymous in-memory file, written once; closed
+        when this exposition is dropped."""
+        def make() -> BinaryIO:
+            file = memory_file(self.text(openmetrics))
+            weakref.finalize(self, file.close)
+            return file
+        return self.cached(f"file openmetrics={openmetrics}", make)
+
     def gzip_start(self, openmetrics: bool) -> GzipStart:
         """The start of a gzip stream of `text(openmetrics)`, to be ended by a page's tail."""
         return self.cached(f"gzip openmetrics={openmetrics}",
                            lambda: GzipStart.of(self.text(openmetrics)))
+
+
+def memory_file(parts: tuple[bytes, ...]) -> BinaryIO:
+    """`parts` in an anonymous in-memory file (memfd where there is one)."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        file: BinaryIO = open(memfd_create("ringwatch-metrics", os.MFD_CLOEXEC), "w+b",
+                              buffering=0)
+    else:
+        file = tempfile.TemporaryFile()
+    file.writelines(parts)
+    file.flush()
+    return file
+
+
+@dataclass(frozen=True)
+class MetricsPage:
+    """One /metrics body: `head` (the exposition, made once per scan) then `tail` (the
+    self metrics, which change while scanning).
+
+    Uncompressed, `head` is also in `head_file`, for one `sendfile` a scrape: at
+    10k members (20 MB) and 50 concurrent scrapers a request costs 2.2 ms of CPU so,
+    as a static file does (2.2), against 5.5 when the same bytes are written from
+    memory, 2.1x the static file (`benchmarks/bench.py --serve-only`). Gzipped pages
+    (0.9 MB) are written: 0.43 ms against 0.39 for a static .gz file."""
+
+    head: tuple[bytes, ...]
+    tail: bytes
+    head_file: BinaryIO | None
+    # Keeps the exposition (and so `head_file`) open while a response is in flight.
+    exposition: ServedExposition | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes in the body."""
+        return sum(map(len, self.head)) + len(self.tail)
 
 
 @dataclass(frozen=True)
@@ -130,7 +178,8 @@ class ScanLoop:
         self._seen_tables: set[str] = set()
         # Bumped whenever one of self.metrics changes: a scrape renders them only then.
         self._own_version = 0
-        self._pages: dict[tuple[bool, bool], tuple[bytes, ...]] = {}
+        self._pages: dict[tuple[bool, bool], MetricsPage] = {}
+        self._empty_file = memory_file(())
         self._pages_of: ServedExposition | None = None
         self._pages_version = -1
 
@@ -165,9 +214,9 @@ class ScanLoop:
         """ringwatch's own metrics; in OpenMetrics they end with `# EOF`."""
         return self.metrics.render_openmetrics() if openmetrics else self.metrics.render()
 
-    def metrics_page(self, openmetrics: bool, gzipped: bool) -> tuple[bytes, ...]:
-        """The whole /metrics body, in parts: the exposition (none before the first scan)
-        then the self metrics, as text or OpenMetrics, gzipped as one stream or not.
+    def metrics_page(self, openmetrics: bool, gzipped: bool) -> MetricsPage:
+        """The whole /metrics body: the exposition (none before the first scan) then
+        the self metrics, as text or OpenMetrics, gzipped as one stream or not.
 
         Made once per format after anything on it changed (the exposition, or one of
         the self metrics: only while scanning), whatever the state."""
@@ -181,9 +230,13 @@ class ScanLoop:
             if gzipped:
                 start = (exposition.gzip_start(openmetrics) if exposition
                          else GzipStart.of(()))
-                page = start.end(own)
+                head, tail = start.end(own)
+                page = MetricsPage((head,), tail, None, exposition)
+            elif exposition is None:
+                page = MetricsPage((), own, self._empty_file)
             else:
-                page = (*(exposition.text(openmetrics) if exposition else ()), own)
+                page = MetricsPage(exposition.text(openmetrics), own,
+                                   exposition.file(openmetrics), exposition)
             self._pages[(openmetrics, gzipped)] = page
         return page
 
@@ -347,7 +400,22 @@ class ScanLoop:
         self.scans_finished += 1
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Scan every --scan.interval until `stop` is set."""
+        """Scan every --scan.interval until `stop` is set.
+
+        A scan that fails on a bug is counted and logged, and the loop goes on. If the
+        loop itself ends on anything else, `ended` says why (and /-/healthy turns 503
+        at once) before the exception is passed on."""
+        try:
+            await self._scan_every_interval(stop)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.ended = f"{type(exc).__name__}: {exc}"
+            raise
+        if not stop.is_set():
+            self.ended = "returned before shutdown"
+
+    async def _scan_every_interval(self, stop: asyncio.Event) -> None:
         interval = self.config.scan_interval
         while not stop.is_set():
             started = time.monotonic()
