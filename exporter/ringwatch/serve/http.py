@@ -24,8 +24,9 @@ from ringwatch import __version__
 from ringwatch.render import ringpage
 from ringwatch.render.exposition import CONTENT_TYPE
 from ringwatch.render.ringjson import snapshot_json
+from ringwatch.serve.basicauth import AuthBusy, BasicAuth
 from ringwatch.serve.scanloop import MetricsPage, ScanLoop
-from ringwatch.serve.webconfig import AuthBusy, BasicAuth, peer_sans
+from ringwatch.serve.tls import peer_sans
 
 SCAN_LOOP_KEY = web.AppKey("scan_loop", ScanLoop)
 # Seconds a response may take to be written, headers to last byte; a client that
@@ -158,13 +159,18 @@ async def _send_page(request: web.Request, page: MetricsPage,
     async with _write_deadline(request):
         await response.prepare(request)
         if request.method != "HEAD":
-            try:
-                if page.head_file is None or request.transport is None:
-                    raise asyncio.SendfileNotAvailableError
-                # count None: to the end of the file, which may be empty.
-                await asyncio.get_running_loop().sendfile(
-                    request.transport, page.head_file, 0, None, fallback=False)
-            except asyncio.SendfileNotAvailableError:  # raised before a byte is sent
+            transport = request.transport
+            sent = False
+            # Not through TLS: asyncio has no sendfile for it.
+            if (page.head_file is not None and transport is not None
+                    and transport.get_extra_info("sslcontext") is None):
+                # Raised before a byte is sent, if it is.
+                with contextlib.suppress(asyncio.SendfileNotAvailableError):
+                    # count None: to the end of the file, which may be empty.
+                    await asyncio.get_running_loop().sendfile(
+                        transport, page.head_file, 0, None, fallback=False)
+                    sent = True
+            if not sent:
                 for part in page.head:
                     await _write_chunks(response, part)
             await _write_chunks(response, page.tail)
