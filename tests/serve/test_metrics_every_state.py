@@ -149,7 +149,8 @@ def _promtool_accepts(text: bytes) -> None:
 @pytest.mark.parametrize("fmt_name", list(FORMATS))
 @pytest.mark.parametrize("state", list(STATES))
 def test_metrics_is_a_whole_parseable_page_in_every_state(
-        moto_dynamo: MotoDynamo, state: str, fmt_name: str) -> None:
+        moto_dynamo: MotoDynamo, state: str, fmt_name: str,
+        caplog: pytest.LogCaptureFixture) -> None:
     fmt = FORMATS[fmt_name]
     table = _table(moto_dynamo, state)
     argv = ["--dynamodb.table", table, "--dynamodb.endpoint-url", moto_dynamo.endpoint_url,
@@ -165,6 +166,7 @@ def test_metrics_is_a_whole_parseable_page_in_every_state(
             return decoded, raw, curled
 
     (status, headers, body), (raw_status, raw_headers, raw), curled = asyncio.run(run())
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp")], "no traceback"
     assert status == raw_status == curled[0] == 200
     assert int(raw_headers["Content-Length"]) == len(raw) or fmt.method == "HEAD"
     if fmt.method == "HEAD":
