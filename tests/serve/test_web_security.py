@@ -207,6 +207,7 @@ BAD_WEB_CONFIGS = {
                          "  client_auth_type: RequireAndVerifyClientCert\n",
     "plain-password": "basic_auth_users:\n  prometheus: hunter2\n",
     "empty-users": "basic_auth_users: {{}}\n",
+    "deeply-nested": "basic_auth_users: " + "[" * 100_000 + "\n",
     "header-value-with-crlf": 'http_server_config:\n  headers:\n'
                               '    X-XSS-Protection: "1\\r\\nSet-Cookie: a=b"\n',
     "header-value-with-lf": 'http_server_config:\n  headers:\n'
@@ -222,6 +223,7 @@ BAD_WEB_CONFIGS = {
 }
 # What the line must name, beyond the file.
 BAD_WEB_CONFIG_WORDS = {
+    "deeply-nested": ("nested too deeply",),
     "header-value-with-crlf": ("http_server_config.headers.X-XSS-Protection", "CR"),
     "header-value-with-lf": ("http_server_config.headers.Content-Security-Policy", "LF"),
     "bcrypt-cost-3": ("basic_auth_users.prometheus", "cost 3"),

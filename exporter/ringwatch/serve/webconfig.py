@@ -207,6 +207,8 @@ def load_web_config(path: str | None) -> WebConfig:
         raise _fail(path, "not UTF-8 text") from None
     except yaml.YAMLError:
         raise _fail(path, "not valid YAML") from None
+    except RecursionError:
+        raise _fail(path, "nested too deeply to be a web config") from None
     if not isinstance(loaded, dict):
         raise _fail(path, "must be a mapping")
     unknown = set(loaded) - {"tls_server_config", "basic_auth_users", "http_server_config"}
