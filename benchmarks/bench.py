@@ -19,6 +19,12 @@ pages) and runs, each in its own process:
   (e)  what a member costs (b), step by step, in microseconds, beside what its
        library calls alone cost (member_costs.py), at N = 10,000
 
+`--serve-only` runs the /metrics part of (b) alone: 50 concurrent scrapers
+against /metrics and against a static file of the same bytes (aiohttp's
+FileResponse, sendfile), plain and gzip, at N = 750 and 10,000 by default:
+
+    .venv/bin/python benchmarks/bench.py --serve-only
+
 Every CPU figure is incremental: the same program against an empty table is
 measured too and subtracted. Every program runs once unmeasured first (the
 first run after an install pays byte-compilation), and an incremental figure
@@ -216,36 +222,71 @@ def run_one_ring(n: int, endpoint: str, tables: dict[str, RingTable],
         "one ring: b1/a": ratio(b1, a)}}
 
 
-def figures(raw: dict[str, Any]) -> dict[str, float]:
+SERVE_FIGURES = [
+    "serve /metrics cpu ms/req", "serve static cpu ms/req",
+    "serve /metrics / static file (cpu per request)",
+    "serve /metrics gzip cpu ms/req", "serve static gzip cpu ms/req",
+    "serve /metrics / static file gzip (cpu per request)",
+    "serve /metrics p50 ms", "serve static p50 ms",
+    "serve /metrics gzip p50 ms", "serve static gzip p50 ms",
+    "metrics bytes", "metrics gzip bytes",
+]
+
+
+def serve_only(sizes: list[int], endpoint: str, tables: dict[str, RingTable], reps: int,
+               clients: int) -> None:
+    """/metrics against a static file of the same bytes, `clients` scrapers at a time."""
+    results = []
+    for n in sizes:
+        name = f"ring-{n}"
+        tables[name] = RingTable(make_members(n, now=int(time.time())))
+        argv = [PY, DRIVERS, "steady", "--endpoint", endpoint, "--table", name,
+                "--cycles", "2", "--clients", str(clients),
+                "--serve-requests", str(4 * clients)]
+        try:
+            runs = repeat(reps, argv)
+        finally:
+            del tables[name]
+        best_run = min(runs, key=lambda r: r["serving"]["metrics"]["server_cpu_per_request_ms"])
+        f = figures({"steady": [best_run]}, serving_only=True)
+        results.append({"n": n, "figures": f})
+    print(f"\n{clients} concurrent scrapers, {4 * clients} requests each way")
+    print("figure".ljust(52) + "".join(f"{'N=' + format(r['n'], ','):>14}" for r in results))
+    for key in SERVE_FIGURES:
+        print(key.ljust(52) + "".join(f"{_fmt(r['figures'][key]):>14}" for r in results))
+
+
+def figures(raw: dict[str, Any], serving_only: bool = False) -> dict[str, float]:
     def inc(label: str, key: str) -> float:
         return incremental(raw, label, key)
 
     steady = min(raw["steady"], key=lambda r: r["cycle_cpu"])
     serving = steady["serving"]
-    f: dict[str, float] = {
-        # In-process (fetch + json.loads) minus the same on the empty table; the
-        # process totals are kept too but carry ~10 ms of start-up noise.
-        "a floor cpu s": inc("floor", "cpu"),
-        "a floor wall s": inc("floor", "wall"),
-        "a floor process cpu s": inc("floor", "process_cpu"),
-        "b steady cycle cpu s": inc("steady", "cycle_cpu"),
-        "b steady cycle wall s": inc("steady", "cycle_wall"),
-        "b0 unchanged cycle cpu s": inc("unchanged", "cycle_cpu"),
-        "b first cycle cpu s": inc("steady", "first_cycle_cpu"),
-        "b1 scan cpu s": inc("scan", "process_cpu"),
-        "b1 scan wall s": inc("scan", "process_wall"),
-        "b1 scan rss MB": best(raw["scan"], "process_rss_mb"),
-        "c naive scrape cpu s": inc("naive", "scrape_cpu"),
-        "c naive scrape wall s": inc("naive", "scrape_wall"),
-        "c naive rss MB": best(raw["naive"], "rss_mb"),
-        "rss serve MB": best(raw["steady"], "rss_scan_mb"),
-        "metrics bytes": steady["metrics_bytes"],
-        "metrics gzip bytes": steady["metrics_gzip_bytes"],
-        "render cpu s": best(raw["steady"], "render_cpu"),
-        "plain f-strings cpu s": best(raw["steady"], "plain_render_cpu"),
-        "render identical to plain": float(all(r["render_identical"] for r in raw["steady"])),
-    }
-    f["render / plain f-strings"] = ratio(f["render cpu s"], f["plain f-strings cpu s"])
+    f: dict[str, float] = {"metrics bytes": steady["metrics_bytes"],
+                           "metrics gzip bytes": steady["metrics_gzip_bytes"]}
+    if not serving_only:
+        f |= {
+            # In-process (fetch + json.loads) minus the same on the empty table; the
+            # process totals are kept too but carry ~10 ms of start-up noise.
+            "a floor cpu s": inc("floor", "cpu"),
+            "a floor wall s": inc("floor", "wall"),
+            "a floor process cpu s": inc("floor", "process_cpu"),
+            "b steady cycle cpu s": inc("steady", "cycle_cpu"),
+            "b steady cycle wall s": inc("steady", "cycle_wall"),
+            "b0 unchanged cycle cpu s": inc("unchanged", "cycle_cpu"),
+            "b first cycle cpu s": inc("steady", "first_cycle_cpu"),
+            "b1 scan cpu s": inc("scan", "process_cpu"),
+            "b1 scan wall s": inc("scan", "process_wall"),
+            "b1 scan rss MB": best(raw["scan"], "process_rss_mb"),
+            "c naive scrape cpu s": inc("naive", "scrape_cpu"),
+            "c naive scrape wall s": inc("naive", "scrape_wall"),
+            "c naive rss MB": best(raw["naive"], "rss_mb"),
+            "rss serve MB": best(raw["steady"], "rss_scan_mb"),
+            "render cpu s": best(raw["steady"], "render_cpu"),
+            "plain f-strings cpu s": best(raw["steady"], "plain_render_cpu"),
+            "render identical to plain": float(all(r["render_identical"] for r in raw["steady"])),
+        }
+        f["render / plain f-strings"] = ratio(f["render cpu s"], f["plain f-strings cpu s"])
     for key, name in (("metrics", "/metrics"), ("static", "static")):
         for suffix in ("", "_gzip"):
             s = serving.get(f"{key}{suffix}", {})
@@ -257,6 +298,8 @@ def figures(raw: dict[str, Any]) -> dict[str, float]:
         f["serve /metrics cpu ms/req"], f["serve static cpu ms/req"])
     f["serve /metrics / static file gzip (cpu per request)"] = ratio(
         f["serve /metrics gzip cpu ms/req"], f["serve static gzip cpu ms/req"])
+    if serving_only:
+        return f
     a = f["a floor cpu s"]
     f["b/a"] = ratio(f["b steady cycle cpu s"], a)
     f["b1/a"] = ratio(f["b1 scan cpu s"], a)
@@ -370,9 +413,15 @@ def main(argv: list[str] | None = None) -> int:
                              "1,000 with --quick)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each program; the best is kept")
+    parser.add_argument("--serve-only", action="store_true",
+                        help="only /metrics against a static file (sizes default 750,10000)")
+    parser.add_argument("--clients", type=int, default=50,
+                        help="concurrent scrapers of --serve-only")
     parser.add_argument("--out", type=Path, default=None,
                         help="results JSON (default benchmarks/results.json; none in --quick)")
     args = parser.parse_args(argv)
+    if args.serve_only and args.sizes == parser.get_default("sizes"):
+        args.sizes = "750,10000"
     sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
     reps = 1 if args.quick else args.repeat
     out = args.out or (None if args.quick else HERE / "results.json")
@@ -389,6 +438,14 @@ def main(argv: list[str] | None = None) -> int:
     tables: dict[str, RingTable] = {EMPTY: RingTable([])}
     endpoint, _, stop = replay.start(tables)
     results = []
+    if args.serve_only:
+        try:
+            warm_up(endpoint)
+            serve_only(sizes, endpoint, tables, reps, args.clients)
+        finally:
+            stop()
+            SPAWNER.close()
+        return 0
     try:
         warm_up(endpoint)
         for n in sizes:

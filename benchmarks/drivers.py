@@ -2,7 +2,7 @@
 peak RSS are its own) and reads one JSON line from its stdout.
 
   floor   fetch every Scan page over HTTP (http.client) and json.loads it
-  steady  ringwatch's Exporter: scan cycles (fetch, decode, snapshot, render),
+  steady  ringwatch's ScanLoop: scan cycles (fetch, decode, snapshot, render),
           then /metrics under concurrent clients vs a static file of that size
   naive   boto3 paginator + upb decode + a prometheus_client collector, at scrape time
   load    concurrent HTTP clients (used by `steady`, never measured itself)
@@ -126,17 +126,16 @@ async def _serve_and_load(exporter: object, body: bytes, gz: bytes, clients: int
 
 
 async def steady_async(args: argparse.Namespace) -> None:
-    import gzip
 
     from plainrender import plain_render
 
     from ringwatch.config import load_config
-    from ringwatch.serve.exporter import Exporter
+    from ringwatch.serve.scanloop import ScanLoop
 
     config = load_config(["--dynamodb.table", args.table, "--dynamodb.endpoint-url",
                           args.endpoint, "--dynamodb.region", "us-east-1",
                           "--web.listen-address", "127.0.0.1:0"], environ={})
-    exporter = Exporter(config)
+    exporter = ScanLoop(config)
     renderer = exporter.renderer
     render_times: list[tuple[float, float]] = []
     original_render = renderer.render_parts
@@ -163,9 +162,10 @@ async def steady_async(args: argparse.Namespace) -> None:
         tables = list(snapshot.tables)
         with Timer() as plain_t:
             plain = plain_render(tables, config.member_states)
-        own = exporter.self_metrics()
-        metrics_body = body + own
-        gz = exposition.gzipped() + gzip.compress(own, compresslevel=1) if exposition else b""
+        page = exporter.metrics_page(openmetrics=False, gzipped=False)
+        metrics_body = b"".join((*page.head, page.tail))
+        zipped = exporter.metrics_page(openmetrics=False, gzipped=True)
+        gz = b"".join((*zipped.head, zipped.tail))
         serving = {}
         if args.serve_requests:
             serving = await _serve_and_load(exporter, metrics_body, gz, args.clients,

@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 from pyinstrument import Profiler
 
 from ringwatch.config import load_config
-from ringwatch.serve.exporter import Exporter
+from ringwatch.serve.scanloop import ScanLoop
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -22,7 +22,7 @@ async def run(args: argparse.Namespace) -> None:
         os.environ.setdefault(key, "bench")
     config = load_config(["--dynamodb.table", args.table, "--dynamodb.endpoint-url",
                           args.endpoint, "--dynamodb.region", "us-east-1"], environ={})
-    exporter = Exporter(config)
+    exporter = ScanLoop(config)
     async with AsyncExitStack() as stack:
         await exporter.open(stack)
         profiler = Profiler(interval=0.0005, async_mode="disabled")

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
-from support.cortexdata import DUMPS, FIXTURES, load_decoded, load_dump
+from support.cortexdata import DUMPS, FIXTURES, capture_time, load_decoded, load_dump
 from support.exposition import samples, series
 from support.harness import fetch, running_exporter
+from support.heartbeats import table_read
 from support.moto import MotoDynamo
 from support.oracle import decode_item
 
@@ -23,6 +24,9 @@ import ringwatch
 from ringwatch.cortex.ownership import token_ownership
 from ringwatch.cortex.proto import KNOWN_STATES
 from ringwatch.cortex.tokens import Tokens
+from ringwatch.render.exposition import Renderer
+from ringwatch.serve.selfmetrics import SelfMetrics
+from ringwatch.snapshot.builder import SnapshotBuilder
 
 REGION = ["--dynamodb.region", "us-east-1"]
 
@@ -76,84 +80,108 @@ async def _scrape(moto: MotoDynamo, table: str, at: float, *extra: str) -> str:
         return body.decode()
 
 
+def _rendered_dump(dump: str, table: str = "t") -> tuple[dict, float, list[dict]]:
+    """The dump scanned once at its capture time and rendered: (samples, capture time,
+    the dump's hand-decoded items)."""
+    at = capture_time(dump)
+    snapshot = SnapshotBuilder(stale_after=60.0).build(
+        [table_read(load_dump(dump)["Items"], at, table)], None, at)
+    return samples(b"".join(Renderer().render_parts(snapshot.tables)).decode()), at, \
+        load_decoded(dump)["items"]
+
+
+def _key(name: str, **labels: str) -> tuple[str, frozenset]:
+    return name, frozenset(labels.items())
+
+
 @pytest.mark.parametrize("dump", ["healthy", "sigstop-45s", "with-ttl"])
-def test_metrics_carry_every_spec_series_with_the_dump_values(
-        moto_dynamo: MotoDynamo, dump: str) -> None:
-    table = f"metrics-{dump}"
-    document = moto_dynamo.load_dump(table, dump)
-    at = document["_capture"]["captured_at_unix"]
-    text = asyncio.run(_scrape(moto_dynamo, table, at))
-    got = samples(text)
-
-    decoded = load_decoded(dump)["items"]
-    ownership_by_ring: dict[str, dict[str, float]] = {}
-    for item in decoded:
-        ownership_by_ring.setdefault(item["RingKey"], {})[item["InstanceKey"]] = tuple(
-            item["instance"]["tokens"])
-    for ring, tokens in ownership_by_ring.items():
-        ownership_by_ring[ring] = token_ownership(tokens)
-
+def test_member_series_carry_each_member_s_decoded_values(dump: str) -> None:
+    got, at, decoded = _rendered_dump(dump)
     for item in decoded:
         inst = item["instance"]
-        labels = {"table": table, "ring": item["RingKey"], "member": item["InstanceKey"]}
-
-        def value(name: str, extra: dict[str, str] | None = None, labels=labels) -> float:
-            return got[(name, frozenset({**labels, **(extra or {})}.items()))]
-
-        assert value("ringwatch_member_heartbeat_timestamp_seconds") == inst["timestamp"]
-        assert value("ringwatch_member_heartbeat_age_seconds") == pytest.approx(
+        member = {"table": "t", "ring": item["RingKey"], "member": item["InstanceKey"]}
+        assert got[_key("ringwatch_member_heartbeat_timestamp_seconds", **member)] == inst[
+            "timestamp"]
+        assert got[_key("ringwatch_member_heartbeat_age_seconds", **member)] == pytest.approx(
             at - inst["timestamp"], abs=0.001)
-        assert value("ringwatch_member_registered_timestamp_seconds") == inst[
+        assert got[_key("ringwatch_member_registered_timestamp_seconds", **member)] == inst[
             "registered_timestamp"]
         for state in KNOWN_STATES:
-            assert value("ringwatch_member_state", {"state": state}) == (
-                1 if state == inst["state"] else 0)
-        assert value("ringwatch_member_info", {"addr": inst["addr"],
-                                               "member_zone": inst["zone"]}) == 1
-        assert value("ringwatch_member_tokens") == inst["tokens_count"]
-        assert value("ringwatch_member_token_ownership_ratio") == pytest.approx(
-            ownership_by_ring[item["RingKey"]][item["InstanceKey"]], abs=1e-12)
-        assert value("ringwatch_member_cas_writes_total") == item["version"]
-        assert value("ringwatch_member_cas_last_change_timestamp_seconds") == at
-        assert value("ringwatch_member_item_bytes") == item["data_compressed_len"]
-        ttl_key = ("ringwatch_member_ttl_timestamp_seconds", frozenset(labels.items()))
-        if item["ttl"] is None:
-            assert ttl_key not in got
-        else:
-            assert got[ttl_key] == item["ttl"]
+            assert got[_key("ringwatch_member_state", **member, state=state)] == (
+                state == inst["state"])
+        assert got[_key("ringwatch_member_info", **member, addr=inst["addr"],
+                        member_zone=inst["zone"])] == 1
+        assert got[_key("ringwatch_member_tokens", **member)] == inst["tokens_count"]
+        assert got[_key("ringwatch_member_cas_writes_total", **member)] == item["version"]
+        assert got[_key("ringwatch_member_cas_last_change_timestamp_seconds", **member)] == at
+        assert got[_key("ringwatch_member_item_bytes", **member)] == item[
+            "data_compressed_len"]
 
-    rings = {i["RingKey"] for i in decoded}
-    for ring in rings:
-        members = [i for i in decoded if i["RingKey"] == ring]
-        labels = {"table": table, "ring": ring}
+
+@pytest.mark.parametrize("dump", ["healthy", "with-ttl"])
+def test_member_ttl_series_is_there_only_for_items_with_a_ttl(dump: str) -> None:
+    got, _, decoded = _rendered_dump(dump)
+    for item in decoded:
+        key = _key("ringwatch_member_ttl_timestamp_seconds", table="t", ring=item["RingKey"],
+                   member=item["InstanceKey"])
+        assert got.get(key) == item["ttl"]
+
+
+def test_member_ownership_is_its_share_of_its_own_ring() -> None:
+    got, _, decoded = _rendered_dump("healthy")
+    rings: dict[str, dict[str, tuple[int, ...]]] = {}
+    for item in decoded:
+        rings.setdefault(item["RingKey"], {})[item["InstanceKey"]] = tuple(
+            item["instance"]["tokens"])
+    for ring, tokens in rings.items():
+        for member, share in token_ownership(tokens).items():
+            assert got[_key("ringwatch_member_token_ownership_ratio", table="t", ring=ring,
+                            member=member)] == pytest.approx(share, abs=1e-12)
+
+
+@pytest.mark.parametrize("dump", ["healthy", "sigstop-45s"])
+def test_ring_series_sum_up_their_members(dump: str) -> None:
+    got, at, decoded = _rendered_dump(dump)
+    for ring in {i["RingKey"] for i in decoded}:
+        members = [i["instance"] for i in decoded if i["RingKey"] == ring]
         for state in KNOWN_STATES:
-            want = sum(1 for i in members if i["instance"]["state"] == state)
-            key = ("ringwatch_ring_members", frozenset({**labels, "state": state}.items()))
-            assert got[key] == want
-        stale = sum(1 for i in members if at - i["instance"]["timestamp"] > 60)
-        assert got[("ringwatch_ring_stale_members", frozenset(labels.items()))] == stale
-        assert got[("ringwatch_ring_oldest_heartbeat_timestamp_seconds",
-                    frozenset(labels.items()))] == min(i["instance"]["timestamp"]
-                                                       for i in members)
-        assert got[("ringwatch_ring_tokens", frozenset(labels.items()))] == sum(
-            i["instance"]["tokens_count"] for i in members)
+            assert got[_key("ringwatch_ring_members", table="t", ring=ring, state=state)] == sum(
+                1 for m in members if m["state"] == state)
+        assert got[_key("ringwatch_ring_stale_members", table="t", ring=ring)] == sum(
+            1 for m in members if at - m["timestamp"] > 60)
+        assert got[_key("ringwatch_ring_oldest_heartbeat_timestamp_seconds", table="t",
+                        ring=ring)] == min(m["timestamp"] for m in members)
+        assert got[_key("ringwatch_ring_tokens", table="t", ring=ring)] == sum(
+            m["tokens_count"] for m in members)
 
-    table_labels = frozenset({"table": table}.items())
-    assert got[("ringwatch_up", table_labels)] == 1
-    assert got[("ringwatch_last_successful_scan_timestamp_seconds", table_labels)] == at
-    assert got[("ringwatch_scans_total", frozenset({"table": table, "result": "success"
-                                                    }.items()))] == 1
-    assert got[("ringwatch_requests_total", frozenset(
-        {"table": table, "operation": "Scan", "result": "success"}.items()))] == 1
-    assert got[("ringwatch_scan_duration_seconds_count", table_labels)] == 1
-    assert got[("ringwatch_request_duration_seconds_count", frozenset(
-        {"table": table, "operation": "Scan"}.items()))] == 1
-    assert ("ringwatch_consumed_capacity_units_total", table_labels) in got
+
+def test_one_successful_scan_is_counted_in_the_self_metrics(moto_dynamo: MotoDynamo) -> None:
+    table = "self-metrics-one-scan"
+    at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
+
+    async def run() -> str:
+        async with running_exporter(_argv(moto_dynamo, table), clock=lambda: at) as (loop, _):
+            await loop.scan_once()
+            return loop.self_metrics().decode()
+
+    got = samples(asyncio.run(run()))
+    assert got[_key("ringwatch_up", table=table)] == 1
+    assert got[_key("ringwatch_last_successful_scan_timestamp_seconds", table=table)] == at
+    assert got[_key("ringwatch_scans_total", table=table, result="success")] == 1
+    assert got[_key("ringwatch_requests_total", table=table, operation="Scan",
+                    result="success")] == 1
+    assert got[_key("ringwatch_scan_duration_seconds_count", table=table)] == 1
+    assert got[_key("ringwatch_request_duration_seconds_count", table=table,
+                    operation="Scan")] == 1
+    assert _key("ringwatch_consumed_capacity_units_total", table=table) in got
     for reason in ("snappy", "protobuf", "attribute"):
-        assert got[("ringwatch_decode_errors_total", frozenset(
-            {"table": table, "reason": reason}.items()))] == 0
-    build = series(text, "ringwatch_build_info")
-    (labels,) = build
+        assert got[_key("ringwatch_decode_errors_total", table=table, reason=reason)] == 0
+
+
+def test_build_info_names_version_revision_and_protobuf_backend() -> None:
+    text = SelfMetrics(["t"], ["Scan"]).render().decode()
+    ((labels, value),) = series(text, "ringwatch_build_info").items()
+    assert value == 1
     assert dict(labels)["protobuf_backend"] == "upb"
     assert dict(labels)["version"] == ringwatch.__version__
     assert dict(labels)["revision"] == ringwatch.revision() != ""

@@ -18,8 +18,8 @@ import pytest
 from support.hostile import HostileDynamo, wait_until
 
 from ringwatch.config import load_config
-from ringwatch.serve.exporter import Exporter
 from ringwatch.serve.main import serve
+from ringwatch.serve.scanloop import ScanLoop
 
 
 def _start(hostile: HostileDynamo, *extra: str) -> tuple[subprocess.Popen, int, list[str]]:
@@ -85,7 +85,7 @@ def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(
                           "--dynamodb.endpoint-url", hostile.url,
                           "--web.listen-address", "127.0.0.1:0",
                           "--scan.interval", "200ms", "--scan.timeout", "200ms"], environ={})
-    exporter = Exporter(config)
+    exporter = ScanLoop(config)
     real_scan = exporter.scan_once
     wedge = asyncio.Event()
     wedged: list[bool] = []
@@ -101,7 +101,7 @@ def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(
     async def run() -> None:
         stop = asyncio.Event()
         port: list[int] = []
-        task = asyncio.create_task(serve(config, stop=stop, exporter=exporter,
+        task = asyncio.create_task(serve(config, stop=stop, scan_loop=exporter,
                                          on_listening=lambda _h, p: port.append(p)))
         await wait_until(lambda: exporter.scans_finished >= 2, 10)
         url = f"http://127.0.0.1:{port[0]}/-/healthy"

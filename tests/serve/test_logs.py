@@ -21,7 +21,7 @@ from support.moto import MotoDynamo
 
 from ringwatch.config import load_config
 from ringwatch.logs import LOGGER, RateLimitedLog, log, setup_logging
-from ringwatch.serve.exporter import Exporter
+from ringwatch.serve.scanloop import ScanLoop
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LOGFMT_PAIR = re.compile(r'([A-Za-z_][\w.]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?:\s+|$)')
@@ -120,7 +120,7 @@ def test_library_errors_and_tracebacks_come_out_in_the_same_format(captured, fmt
 
 # -- the exporter's own events ------------------------------------------------
 class Driver:
-    """An Exporter with an injected clock, scanned by hand."""
+    """A ScanLoop with an injected clock, scanned by hand."""
 
     def __init__(self, moto: MotoDynamo, *tables: str, stale_after: str = "30s") -> None:
         argv = ["--dynamodb.endpoint-url", moto.endpoint_url, "--dynamodb.region", "us-east-1",
@@ -128,7 +128,7 @@ class Driver:
         for table in tables:
             argv += ["--dynamodb.table", table]
         self.now = 0.0
-        self.exporter = Exporter(load_config(argv, environ={}), clock=lambda: self.now)
+        self.exporter = ScanLoop(load_config(argv, environ={}), clock=lambda: self.now)
 
     async def scans(self, count: int, at: float) -> None:
         self.now = at

@@ -291,36 +291,10 @@ def test_verify_client_cert_if_given_refuses_only_an_unverifiable_one(
 
 
 @pytest.mark.parametrize("auth_type", ["RequireAnyClientCert", "RequireClientCert"])
-def test_require_any_client_cert_accepts_any_certificate_but_not_none(
-        hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str], auth_type: str) -> None:
-    config = _config(tmp_path, pki, f"  client_auth_type: {auth_type}\n")
-
-    async def run() -> None:
-        async with serving(hostile, config) as port:
-            assert (await tls_get(port, client_context(pki)))[0] is None
-            assert (await tls_get(port, _stranger(tmp_path, pki)))[0] == 200
-            assert (await tls_get(port, client_context(pki, with_cert=True)))[0] == 200
-
-    asyncio.run(run())
-
-
-def test_client_allowed_sans_apply_to_unverified_certificates_too(
-        hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]) -> None:
-    config = _config(tmp_path, pki, "  client_auth_type: RequireAnyClientCert\n"
-                     "  client_allowed_sans: [prometheus.example]\n")
-    key = new_key()
-    self_signed = client_context(pki)
-    self_signed.load_cert_chain(
-        write_pem(tmp_path / "p.pem", issue_cert("p", key, sans=[
-            x509.DNSName("prometheus.example")])),
-        write_pem(tmp_path / "p-key.pem", key=key))
-
-    async def run() -> None:
-        async with serving(hostile, config) as port:
-            assert (await tls_get(port, self_signed))[0] == 200
-            assert (await tls_get(port, _stranger(tmp_path, pki)))[0] is None
-
-    asyncio.run(run())
+def test_require_any_client_cert_is_refused_with_what_to_use_instead(
+        tmp_path: Path, pki: dict[str, str], auth_type: str) -> None:
+    _refused(_config(tmp_path, pki, f"  client_auth_type: {auth_type}\n"),
+             f"client_auth_type {auth_type}", "RequireAndVerifyClientCert", "client_ca_file")
 
 
 def test_client_ca_file_without_client_auth_type_is_refused(tmp_path: Path,

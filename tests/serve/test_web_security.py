@@ -104,7 +104,7 @@ def test_bcrypt_results_are_cached_for_successes_and_failures(
     asyncio.run(run())
 
 
-def test_unknown_user_is_checked_against_a_dummy_hash_of_the_same_cost(
+def test_unknown_user_is_checked_against_the_costliest_hash_and_refused(
         hostile: HostileDynamo, tmp_path: Path, bcrypt_checks: BcryptChecks) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
@@ -117,8 +117,7 @@ def test_unknown_user_is_checked_against_a_dummy_hash_of_the_same_cost(
     asyncio.run(run())
     assert bcrypt_checks.passwords == ["guess", PASSWORD]
     for _, hashed in bcrypt_checks.checked:
-        assert hashed != PASSWORD_HASH.encode()
-        assert hashed[:7] == PASSWORD_HASH.encode()[:7], "same algorithm and cost"
+        assert hashed == PASSWORD_HASH.encode(), "the only (so the costliest) hash"
 
 
 # -- TLS -----------------------------------------------------------------------
@@ -208,6 +207,31 @@ BAD_WEB_CONFIGS = {
                          "  client_auth_type: RequireAndVerifyClientCert\n",
     "plain-password": "basic_auth_users:\n  prometheus: hunter2\n",
     "empty-users": "basic_auth_users: {{}}\n",
+    "deeply-nested": "basic_auth_users: " + "[" * 100_000 + "\n",
+    "header-value-with-crlf": 'http_server_config:\n  headers:\n'
+                              '    X-XSS-Protection: "1\\r\\nSet-Cookie: a=b"\n',
+    "header-value-with-lf": 'http_server_config:\n  headers:\n'
+                            '    Content-Security-Policy: "a\\nb"\n',
+    "bcrypt-cost-3": "basic_auth_users:\n  prometheus: '$2b$03$" + "a" * 53 + "'\n",
+    "bcrypt-cost-99": "basic_auth_users:\n  prometheus: '" + PASSWORD_HASH.replace(
+        "$06$", "$99$") + "'\n",
+    "bcrypt-cost-31": "basic_auth_users:\n  prometheus: '" + PASSWORD_HASH.replace(
+        "$06$", "$31$") + "'\n",
+    "bcrypt-bad-salt": "basic_auth_users:\n  prometheus: '$2b$06$" + "z" * 53 + "'\n",
+    "require-any-client-cert": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+                               "  client_auth_type: RequireAnyClientCert\n",
+}
+# What the line must name, beyond the file.
+BAD_WEB_CONFIG_WORDS = {
+    "deeply-nested": ("nested too deeply",),
+    "header-value-with-crlf": ("http_server_config.headers.X-XSS-Protection", "CR"),
+    "header-value-with-lf": ("http_server_config.headers.Content-Security-Policy", "LF"),
+    "bcrypt-cost-3": ("basic_auth_users.prometheus", "cost 3"),
+    "bcrypt-cost-99": ("basic_auth_users.prometheus", "cost 99", "4 to 16"),
+    "bcrypt-cost-31": ("basic_auth_users.prometheus", "cost 31"),
+    "bcrypt-bad-salt": ("basic_auth_users.prometheus", "salt"),
+    "require-any-client-cert": ("RequireAnyClientCert", "RequireAndVerifyClientCert",
+                                "client_ca_file"),
 }
 
 
@@ -226,7 +250,9 @@ def test_bad_web_config_stops_startup_with_one_line_and_exit_2(
     print(f"\n{name}: {lines}")
     assert done.returncode == 2
     assert len(lines) == 1
-    assert "--web.config.file" in lines[0]
+    assert "--web.config.file" in lines[0] and str(config) in lines[0]
+    for word in BAD_WEB_CONFIG_WORDS.get(name, ()):
+        assert word in lines[0]
     assert hostile.count() == before, "no DynamoDB request before the config is good"
 
 

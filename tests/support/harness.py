@@ -11,11 +11,11 @@ import aiohttp
 from aiohttp import web
 
 from ringwatch.config import load_config
-from ringwatch.serve.exporter import Exporter
 from ringwatch.serve.http import make_app
+from ringwatch.serve.scanloop import ScanLoop
 
 
-async def serve_exporter(exporter: Exporter, stack: AsyncExitStack) -> str:
+async def serve_exporter(exporter: ScanLoop, stack: AsyncExitStack) -> str:
     """Open `exporter`'s client and serve its HTTP app on a free loopback port, both
     closed with `stack`; the base URL."""
     await exporter.open(stack)
@@ -29,10 +29,10 @@ async def serve_exporter(exporter: Exporter, stack: AsyncExitStack) -> str:
 
 @asynccontextmanager
 async def running_exporter(argv: Sequence[str], clock: Callable[[], float] = time.time
-                           ) -> AsyncIterator[tuple[Exporter, str]]:
-    """An Exporter with its client open and its HTTP app served; no scan loop
+                           ) -> AsyncIterator[tuple[ScanLoop, str]]:
+    """A ScanLoop with its client open and its HTTP app served; no scan loop
     (tests call `scan_once()` themselves)."""
-    exporter = Exporter(load_config(list(argv), environ={}), clock=clock)
+    exporter = ScanLoop(load_config(list(argv), environ={}), clock=clock)
     async with AsyncExitStack() as stack:
         yield exporter, await serve_exporter(exporter, stack)
 

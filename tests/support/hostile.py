@@ -300,15 +300,15 @@ class Attempt:
 
 
 class ExporterUnderTest:
-    """An Exporter with its HTTP app on a free port and every attempt recorded;
+    """A ScanLoop with its HTTP app on a free port and every attempt recorded;
     no scan loop: tests call `scan()` (timed) themselves."""
 
     def __init__(self, argv: list[str]) -> None:
         from ringwatch.config import load_config
-        from ringwatch.serve.exporter import Exporter
+        from ringwatch.serve.scanloop import ScanLoop
 
         self.config = load_config(argv, environ={})
-        self.exporter = Exporter(self.config)
+        self.exporter = ScanLoop(self.config)
         self.attempts: list[Attempt] = []
         observe = self.exporter.observe_attempt
 
@@ -338,7 +338,7 @@ class ExporterUnderTest:
         """Another client of the same exporter, on another endpoint."""
         import dataclasses
 
-        from ringwatch.serve.exporter import open_client
+        from ringwatch.dynamodb.client import open_client
 
         config = dataclasses.replace(self.config, endpoint_url=endpoint_url)
         return await open_client(config, self._stack, observer=self.exporter.observe_attempt)

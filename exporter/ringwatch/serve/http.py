@@ -13,11 +13,9 @@ import base64
 import binascii
 import contextlib
 import html
-import os
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import BinaryIO
 
 import orjson
 from aiohttp import web
@@ -26,10 +24,11 @@ from ringwatch import __version__
 from ringwatch.render import ringpage
 from ringwatch.render.exposition import CONTENT_TYPE
 from ringwatch.render.ringjson import snapshot_json
-from ringwatch.serve.exporter import Exporter
-from ringwatch.serve.webconfig import AuthBusy, BasicAuth, peer_sans
+from ringwatch.serve.basicauth import AuthBusy, BasicAuth
+from ringwatch.serve.scanloop import MetricsPage, ScanLoop
+from ringwatch.serve.tls import peer_sans
 
-EXPORTER_KEY = web.AppKey("exporter", Exporter)
+SCAN_LOOP_KEY = web.AppKey("scan_loop", ScanLoop)
 # Seconds a response may take to be written, headers to last byte; a client that
 # reads slower than that loses its connection (it would otherwise hold a socket
 # and a buffer for ever). Longer than any sane scrape_timeout of a big ring, the
@@ -139,6 +138,7 @@ async def _write_deadline(request: web.Request) -> AsyncIterator[None]:
 
 async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
                       headers: dict[str, str]) -> web.StreamResponse:
+    """`parts` as one body with its Content-Length (headers only for HEAD)."""
     response = web.StreamResponse(headers=headers)
     response.content_length = sum(len(part) for part in parts)
     async with _write_deadline(request):
@@ -150,71 +150,62 @@ async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
     return response
 
 
-async def _sendfile_then(request: web.Request, file: BinaryIO, size: int, tail: bytes,
-                         headers: dict[str, str]) -> web.StreamResponse | None:
-    """`size` bytes of `file` by the kernel's sendfile, then `tail`; None (nothing
-    sent) where sendfile cannot be used (HEAD, TLS)."""
-    transport = request.transport
-    if (request.method == "HEAD" or transport is None
-            or transport.get_extra_info("sslcontext") is not None):
-        return None
+async def _send_page(request: web.Request, page: MetricsPage,
+                     headers: dict[str, str]) -> web.StreamResponse:
+    """A /metrics page: its head by the kernel's sendfile where it is in a file and
+    the transport allows (not TLS), else written; then its tail."""
     response = web.StreamResponse(headers=headers)
-    response.content_length = size + len(tail)
+    response.content_length = page.size
     async with _write_deadline(request):
         await response.prepare(request)
-        try:
-            await asyncio.get_running_loop().sendfile(transport, file, 0, size,
-                                                      fallback=False)
-        except asyncio.SendfileNotAvailableError:
-            # Raised before a byte is sent: send the bytes the usual way.
-            await _write_chunks(response, os.pread(file.fileno(), size, 0))
-        await response.write(tail)
+        if request.method != "HEAD":
+            transport = request.transport
+            sent = False
+            # Not through TLS: asyncio has no sendfile for it.
+            if (page.head_file is not None and transport is not None
+                    and transport.get_extra_info("sslcontext") is None):
+                # Raised before a byte is sent, if it is.
+                with contextlib.suppress(asyncio.SendfileNotAvailableError):
+                    # count None: to the end of the file, which may be empty.
+                    await asyncio.get_running_loop().sendfile(
+                        transport, page.head_file, 0, None, fallback=False)
+                    sent = True
+            if not sent:
+                for part in page.head:
+                    await _write_chunks(response, part)
+            await _write_chunks(response, page.tail)
         await response.write_eof()
     return response
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    """`/metrics`: the current exposition plus ringwatch's own series, no I/O."""
-    exporter = request.app[EXPORTER_KEY]
-    exposition = exporter.exposition()
+    """`/metrics`: the page the scan loop made for this format, no I/O."""
     openmetrics = _wants_openmetrics(request.headers.get("Accept", ""))
     zipped = _accepts_gzip(request)
-    own = exporter.self_metrics(openmetrics, gzipped=zipped)
-    content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE}
     if zipped:
-        # Concatenated gzip members are one valid gzip stream (RFC 1952); the
-        # large part is compressed once per scan.
         headers["Content-Encoding"] = "gzip"
-    if exposition is None:
-        return await _send_parts(request, (own,), headers)
-    parts = exposition.served_parts(zipped, openmetrics)
-    # Written to an in-memory file once per scan: each scrape is then one
-    # sendfile, as cheap as a static file of the same size.
-    sent = await _sendfile_then(request, exposition.file(zipped, openmetrics),
-                                sum(map(len, parts)), own, headers)
-    if sent is not None:
-        return sent
-    return await _send_parts(request, (*parts, own), headers)
+    page = request.app[SCAN_LOOP_KEY].metrics_page(openmetrics, zipped)
+    return await _send_page(request, page, headers)
 
 
 async def healthy(request: web.Request) -> web.Response:
     """`/-/healthy`: 200 while the scan loop is alive, else 503."""
-    if request.app[EXPORTER_KEY].healthy():
+    if request.app[SCAN_LOOP_KEY].healthy():
         return web.Response(text="Healthy.\n")
     return web.Response(status=503, text="Unhealthy: no scan has finished for too long.\n")
 
 
 async def ready(request: web.Request) -> web.Response:
     """`/-/ready`: 200 once every table was scanned once, else 503."""
-    if request.app[EXPORTER_KEY].ready:
+    if request.app[SCAN_LOOP_KEY].ready:
         return web.Response(text="Ready.\n")
     return web.Response(status=503, text="Not ready: the first scan has not finished.\n")
 
 
 async def ring_json(request: web.Request) -> web.StreamResponse:
     """`/ring.json`: the snapshot in the JSON shape `ringwatch scan -o json` shares."""
-    exposition = request.app[EXPORTER_KEY].exposition()
+    exposition = request.app[SCAN_LOOP_KEY].exposition()
     if exposition is None:
         return web.json_response({"scanned_at": None, "tables": []}, status=503)
     body = exposition.cached("ring.json", lambda: orjson.dumps(
@@ -224,12 +215,12 @@ async def ring_json(request: web.Request) -> web.StreamResponse:
 
 async def ring_page(request: web.Request) -> web.StreamResponse:
     """`/ring`: the snapshot as an HTML page with no JavaScript."""
-    exporter = request.app[EXPORTER_KEY]
-    exposition = exporter.exposition()
+    scan_loop = request.app[SCAN_LOOP_KEY]
+    exposition = scan_loop.exposition()
     page = ringpage.render_page(exposition.snapshot if exposition else None,
                                 exposition.fresh_tables if exposition else frozenset(),
-                                exporter.clock(),
-                                snapshot_max_age=exporter.config.snapshot_max_age,
+                                scan_loop.clock(),
+                                snapshot_max_age=scan_loop.config.snapshot_max_age,
                                 cache=exposition.cached if exposition else None)
     headers = {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": RING_CSP}
     if exposition is None:
@@ -239,7 +230,7 @@ async def ring_page(request: web.Request) -> web.StreamResponse:
 
 async def landing(request: web.Request) -> web.Response:
     """`/`: links to the endpoints."""
-    tables = ", ".join(html.escape(t) for t in request.app[EXPORTER_KEY].config.tables)
+    tables = ", ".join(html.escape(t) for t in request.app[SCAN_LOOP_KEY].config.tables)
     return web.Response(text=_LANDING.format(version=__version__, tables=tables),
                         content_type="text/html")
 
@@ -296,7 +287,7 @@ def _allowed_sans_middleware(allowed: frozenset[str]) -> Callable:
     return middleware
 
 
-def make_app(exporter: Exporter, basic_auth: BasicAuth | None = None, *,
+def make_app(scan_loop: ScanLoop, basic_auth: BasicAuth | None = None, *,
              headers: dict[str, str] | None = None,
              allowed_sans: frozenset[str] | None = None) -> web.Application:
     """The aiohttp application: endpoints, auth, headers and bounded writes."""
@@ -313,7 +304,7 @@ def make_app(exporter: Exporter, basic_auth: BasicAuth | None = None, *,
             response.headers.setdefault(name, value)
 
     app.on_response_prepare.append(add_headers)
-    app[EXPORTER_KEY] = exporter
+    app[SCAN_LOOP_KEY] = scan_loop
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)

@@ -15,14 +15,17 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ringwatch.config import Config
 from ringwatch.logs import log
-from ringwatch.serve.exporter import Exporter
 from ringwatch.serve.http import make_app
+from ringwatch.serve.scanloop import ScanLoop
 from ringwatch.serve.webconfig import load_web_config
 
 SHUTDOWN_BUDGET = 3.0  # seconds; SPEC allows 5 from SIGTERM to exit
 # A connection must complete its request (headers included) this long after it
 # opens or goes idle, or it is closed: slow clients cannot hold sockets forever.
 CLIENT_IDLE_TIMEOUT = 30.0
+# Exit status when the scan loop ended without being asked to: a watchdog that no
+# longer scans must not look like one that was stopped.
+EXIT_SCAN_LOOP_ENDED = 1
 
 
 class _DropClientErrors(logging.Filter):
@@ -37,8 +40,9 @@ class _DropClientErrors(logging.Filter):
 async def serve(config: Config, *, stop: asyncio.Event | None = None,
                 clock: Callable[[], float] = time.time,
                 on_listening: Callable[[str, int], None] | None = None,
-                exporter: Exporter | None = None) -> int:
-    """`ringwatch serve`: the scan loop and the HTTP server until `stop` or SIGTERM/SIGINT."""
+                scan_loop: ScanLoop | None = None) -> int:
+    """`ringwatch serve`: the scan loop and the HTTP server until `stop` or SIGTERM/SIGINT
+    (exit status 0), or until the scan loop ends on its own (EXIT_SCAN_LOOP_ENDED)."""
     web_config = load_web_config(config.web_config_file)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -46,14 +50,15 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
 
-    exporter = exporter or Exporter(config, clock=clock)
+    scan_loop = scan_loop or ScanLoop(config, clock=clock)
+    exit_code = 0
     stack = AsyncExitStack()
     try:
-        await exporter.open(stack)
+        await scan_loop.open(stack)
         server_log = logging.getLogger("aiohttp.server")
         if not any(isinstance(f, _DropClientErrors) for f in server_log.filters):
             server_log.addFilter(_DropClientErrors())
-        app = make_app(exporter, web_config.basic_auth, headers=web_config.headers,
+        app = make_app(scan_loop, web_config.basic_auth, headers=web_config.headers,
                        allowed_sans=web_config.allowed_sans)
         runner = web.AppRunner(app, access_log=None,
                                handle_signals=False, shutdown_timeout=1.0,
@@ -71,10 +76,15 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
         if on_listening:
             on_listening(host, bound_port)
 
-        scan_task = asyncio.create_task(exporter.run(stop), name="ringwatch-scan-loop")
+        scan_task = asyncio.create_task(scan_loop.run(stop), name="ringwatch-scan-loop")
         stop_wait = asyncio.create_task(stop.wait())
         await asyncio.wait({scan_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        log(logging.INFO, "shutting down")
+        if scan_loop.ended is not None:
+            # /-/healthy answers 503 from here on, until the process is gone.
+            log(logging.ERROR, "scan loop ended; exiting", error=scan_loop.ended)
+            exit_code = EXIT_SCAN_LOOP_ENDED
+        else:
+            log(logging.INFO, "shutting down")
         # In-flight DynamoDB requests are abandoned, not awaited.
         scan_task.cancel()
         stop_wait.cancel()
@@ -89,4 +99,4 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 await stack.aclose()
-    return 0
+    return exit_code
