@@ -19,7 +19,7 @@ from support.oracle import decode_item
 from ringwatch.cortex.decode import DecodeError, ItemDecoder
 from ringwatch.cortex.proto import InstanceDesc
 from ringwatch.render.exposition import Renderer
-from ringwatch.serve.exporter import openmetrics_from_text
+from ringwatch.serve.scanloop import openmetrics_from_text
 from ringwatch.snapshot.builder import SnapshotBuilder
 
 RING = "collectors/ring"
