@@ -128,7 +128,7 @@ def _ring(ring: RingView, scan_time: float) -> str:
     )
 
 
-# (key, make) -> bytes, made at most once per snapshot: Exposition.cached.
+# (key, make) -> bytes, made at most once per snapshot (the served exposition's `cached`).
 Cache = Callable[[str, Callable[[], bytes]], bytes]
 
 
