@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.cli import assert_one_line_exit_2, run_ringwatch
 
 from ringwatch.config import FLAGS, ConfigError, load_config, parse_duration
 
@@ -155,11 +155,7 @@ def test_every_flag_has_an_environment_variable_spelled_as_spec_says() -> None:
     assert names["web.config.file"] == "RINGWATCH_WEB_CONFIG_FILE"
 
 
-def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "ringwatch", *args], capture_output=True,
-                          text=True, env=full_env, timeout=60)
+_run_cli = run_ringwatch
 
 
 def test_cli_exits_2_with_one_line_for_a_bad_flag() -> None:
@@ -185,12 +181,7 @@ def test_cli_refuses_the_pure_python_protobuf_backend() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def _one_line_exit_2(result: subprocess.CompletedProcess, named: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr[-800:])
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr[-800:]
-    assert lines[0].startswith("ringwatch: error: ")
-    assert named in lines[0]
+_one_line_exit_2 = assert_one_line_exit_2
 
 
 NO_ENDPOINT = ["--dynamodb.endpoint-url", "http://127.0.0.1:9"]

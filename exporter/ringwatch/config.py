@@ -25,16 +25,34 @@ class ConfigError(Exception):
     """A bad flag, environment variable or config file; the message is one line."""
 
 
+# A value longer than this is shown cut, with its length, in an error line.
+_SHOWN_CHARS = 256
+
+
+def _shown(text: str) -> str:
+    """`text` as an error line shows it: cut past _SHOWN_CHARS, control characters escaped."""
+    if len(text) > _SHOWN_CHARS:
+        text = f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
 _DURATION_RE = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
 )
 _DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
 
 
+# Longer than any duration a flag allows, written in any units: refused before the
+# digits are converted (a number of hundreds of digits would overflow a float).
+_MAX_DURATION_TEXT = 32
+
+
 def parse_duration(text: str) -> float:
     """A Prometheus duration (`500ms`, `15s`, `1h30m`) in seconds."""
     if text == "0":
         return 0.0
+    if len(text) > _MAX_DURATION_TEXT:
+        raise ValueError(f"not a duration: too long ({len(text)} characters)")
     match = _DURATION_RE.match(text)
     if not text or not match:
         raise ValueError(f"not a duration: {text!r} (write it like 500ms, 15s or 2m)")
@@ -53,29 +71,51 @@ def format_duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def _positive_duration(text: str) -> float:
-    value = parse_duration(text)
-    if value <= 0:
-        raise ValueError(f"must be greater than 0, got {text!r}")
-    return value
+@dataclass(frozen=True)
+class _Durations:
+    """A parser of durations from `low` to `high`, both included."""
+    low: str
+    high: str
+
+    @property
+    def bounds(self) -> str:
+        """The range as --help and error lines write it."""
+        return f"{self.low} to {self.high}"
+
+    def __call__(self, text: str) -> float:
+        value = parse_duration(text)
+        if not parse_duration(self.low) <= value <= parse_duration(self.high):
+            raise ValueError(f"must be from {self.bounds}")
+        return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {text!r}")
-    return value
+# Whole numbers are read from at most this many digits (Python refuses to convert
+# thousands, and no flag needs more).
+_MAX_INT_DIGITS = 9
 
 
-def _stale_periods(text: str) -> int:
-    value = _positive_int(text)
-    if value < 2:
-        raise ValueError(f"must be at least 2, got {text!r} (within one period a member "
-                         "beating on time would be stale just before each beat)")
-    return value
+@dataclass(frozen=True)
+class _Ints:
+    """A parser of whole numbers from `low` to `high`, both included; `why` says why `low`."""
+    low: int
+    high: int
+    why: str = ""
+
+    @property
+    def bounds(self) -> str:
+        """The range as --help and error lines write it."""
+        return f"{self.low} to {self.high}"
+
+    def __call__(self, text: str) -> int:
+        stripped = text.strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", stripped) or len(stripped) > _MAX_INT_DIGITS:
+            raise ValueError(f"not a whole number: {_shown(text)!r}")
+        value = int(stripped)
+        if value < self.low:
+            raise ValueError(f"must be at least {self.low}, got {text!r}{self.why}")
+        if value > self.high:
+            raise ValueError(f"must be at most {self.high}, got {text!r}")
+        return value
 
 
 def parse_bool(text: str) -> bool:
@@ -85,13 +125,13 @@ def parse_bool(text: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"not a boolean: {text!r} (use true or false)")
+    raise ValueError(f"not a boolean: {_shown(text)!r} (use true or false)")
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
-            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
+            raise ValueError(f"{_shown(text)!r} is not one of {', '.join(allowed)}")
         return text
 
     return parse
@@ -103,11 +143,54 @@ def _non_empty(text: str) -> str:
     return text
 
 
+# As DynamoDB names tables, but from 1 character: DynamoDB itself wants 3 or more
+# and refuses a shorter name at the first scan (counted and logged, not hidden).
+_TABLE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]{1,255}")
+
+
+def _table_name(text: str) -> str:
+    if not _TABLE_NAME_RE.fullmatch(text):
+        raise ValueError("not a DynamoDB table name (at most 255 of a-z, A-Z, 0-9, "
+                         "'_', '.' and '-')")
+    return text
+
+
+# A partition key value: DynamoDB allows 2048 bytes.
+_MAX_RING_KEY_BYTES = 2048
+
+
+def _ring_key(text: str) -> str:
+    _non_empty(text)
+    if len(text.encode("utf-8", "surrogatepass")) > _MAX_RING_KEY_BYTES:
+        raise ValueError(f"longer than DynamoDB's {_MAX_RING_KEY_BYTES} bytes of a key")
+    if not text.isprintable():
+        raise ValueError("has a control character")
+    return text
+
+
+# PATH_MAX on Linux.
+_MAX_PATH = 4096
+
+
+def _path(text: str) -> str:
+    _non_empty(text)
+    if len(text) > _MAX_PATH:
+        raise ValueError(f"longer than {_MAX_PATH} characters")
+    if re.search(r"[\x00-\x1f\x7f]", text):
+        raise ValueError("has a control character")
+    return text
+
+
+# A DNS name: labels of letters, digits and '-', 253 characters in all.
+_HOSTNAME_RE = re.compile(r"(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.?)+")
+
+
 def parse_listen_address(text: str) -> tuple[str, int]:
     """`host:port` (host may be empty or bracketed IPv6) -> (host, port); ValueError otherwise."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"not host:port: {text!r} (for example :10960 or 127.0.0.1:10960)")
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port_text) or int(port_text) > 65535:
+        raise ValueError(f"not host:port: {_shown(text)!r} "
+                         "(for example :10960 or 127.0.0.1:10960)")
     host = host.strip("[]")
     return (host or "0.0.0.0", int(port_text))
 
@@ -118,11 +201,19 @@ def _listen_address(text: str) -> str:
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise ValueError(f"not an IP address: {host!r}") from None
+            raise ValueError(f"not an IP address: {_shown(host)!r}") from None
+    elif not _HOSTNAME_RE.fullmatch(host):
+        raise ValueError(f"not a host name: {_shown(host)!r}")
     return text
 
 
+# What browsers and most servers take in a URL.
+_MAX_URL = 2048
+
+
 def _url(text: str) -> str:
+    if len(text) > _MAX_URL:
+        raise ValueError(f"not an http(s) URL: longer than {_MAX_URL} characters")
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 (raises ValueError on a bad port)
@@ -140,7 +231,7 @@ _REGION_RE = re.compile(r"^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
 
 def _region(text: str) -> str:
     if not _REGION_RE.match(text):
-        raise ValueError(f"not an AWS region name: {text!r} (for example us-east-1)")
+        raise ValueError(f"not an AWS region name: {_shown(text)!r} (for example us-east-1)")
     return text
 
 
@@ -149,6 +240,8 @@ _MAX_UNIX_SECONDS = 253402300799.0
 
 
 def _unix_seconds(text: str) -> float:
+    if len(text) > 64:
+        raise ValueError(f"not unix seconds: {_shown(text)!r}")
     try:
         value = float(text)
     except ValueError:
@@ -186,11 +279,15 @@ class Flag:
         return "--" + self.name
 
 
+# Timeouts of one request: long enough for a slow round trip, short enough that a
+# wedged one is noticed while the scan that waits on it still matters.
+_REQUEST_TIMEOUTS = _Durations("100ms", "10m")
+
 FLAGS: tuple[Flag, ...] = (
-    Flag("dynamodb.table", "DynamoDB table holding the ring (repeatable).", _non_empty,
+    Flag("dynamodb.table", "DynamoDB table holding the ring (repeatable).", _table_name,
          repeatable=True, metavar="TABLE"),
     Flag("dynamodb.ring-key", "Only this RingKey, read with one Query each (repeatable); "
-         "default: Scan every ring in the table.", _non_empty, repeatable=True,
+         "default: Scan every ring in the table.", _ring_key, repeatable=True,
          metavar="RING_KEY"),
     Flag("dynamodb.region", "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
          _region, metavar="REGION"),
@@ -198,46 +295,47 @@ FLAGS: tuple[Flag, ...] = (
          "then AWS's own.", _url, metavar="URL"),
     Flag("dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
          parse_bool, "false", boolean=True),
-    Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _positive_duration, "1s",
+    Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _REQUEST_TIMEOUTS, "1s",
          metavar="DURATION"),
     Flag("dynamodb.request-timeout", "Hard deadline on one attempt of one request, "
-         "whatever the server does.", _positive_duration, "2s", metavar="DURATION"),
+         "whatever the server does.", _REQUEST_TIMEOUTS, "2s", metavar="DURATION"),
     Flag("dynamodb.max-attempts", "Attempts per request, the first included.",
-         _positive_int, "2", metavar="N"),
+         _Ints(1, 10), "2", metavar="N"),
     Flag("scan.interval", "Time between scan starts; scans never overlap.",
-         _positive_duration, "15s", metavar="DURATION", serve_only=True),
+         _Durations("100ms", "1h"), "15s", metavar="DURATION", serve_only=True),
     Flag("scan.timeout", "Hard deadline on a whole scan of one table, all attempts included.",
-         _positive_duration, "10s", metavar="DURATION"),
+         _Durations("100ms", "1h"), "10s", metavar="DURATION"),
     Flag("ring.stale-after", "A member whose heartbeat is older counts as stale; the cap "
          "of the threshold, and the threshold while a member's heartbeat period is unknown.",
-         _positive_duration, "1m", metavar="DURATION"),
+         _Durations("1s", "1d"), "1m", metavar="DURATION"),
     Flag("ring.stale-periods", "A member is stale when its heartbeat is older than this many "
-         "of its own observed heartbeat periods (within the floor and the cap); at least 2.",
-         _stale_periods, "4", metavar="N"),
+         "of its own observed heartbeat periods (within the floor and the cap).",
+         _Ints(2, 100, " (within one period a member beating on time would be stale just "
+               "before each beat)"), "4", metavar="N"),
     Flag("ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
-         "is never below this; at most --ring.stale-after.", _positive_duration, "20s",
+         "is never below this; at most --ring.stale-after.", _Durations("1s", "1d"), "20s",
          metavar="DURATION"),
     Flag("snapshot.max-age", "Past this age member and ring series are no longer served; "
-         "default 3 x --scan.interval.", _positive_duration,
+         "default 3 x --scan.interval.", _Durations("100ms", "1d"),
          metavar="DURATION", serve_only=True),
     Flag("metrics.member-states", "all: a ringwatch_member_state series per known state; "
          "current: only the current state.", _choice("all", "current"), "all",
          metavar="MODE", serve_only=True),
     Flag("web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960",
          metavar="HOST:PORT", serve_only=True),
-    Flag("web.config.file", "exporter-toolkit web config (TLS, basic auth).", _non_empty,
+    Flag("web.config.file", "exporter-toolkit web config (TLS, basic auth).", _path,
          metavar="FILE", serve_only=True),
     Flag("log.level", "debug, info, warn or error.", _choice("debug", "info", "warn", "error"),
          "info", metavar="LEVEL"),
     Flag("log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt",
          metavar="FORMAT"),
-    Flag("config.file", "YAML file of flag names without dashes.", _non_empty,
+    Flag("config.file", "YAML file of flag names without dashes.", _path,
          metavar="FILE"),
     # `ringwatch scan` only.
     Flag("at", "Judge ages as of these unix seconds (for a dump looked at after the fact).",
          _unix_seconds, scan_only=True, metavar="UNIX_SECONDS"),
     Flag("ring.stuck-after", "JOINING/PENDING registered longer ago than this is a problem.",
-         _positive_duration, "10m", scan_only=True, metavar="DURATION"),
+         _Durations("1s", "1y"), "10m", scan_only=True, metavar="DURATION"),
     Flag("output", "text or json.", _choice("text", "json"), "text", scan_only=True,
          metavar="FORMAT"),
     Flag("problems-only", "Show only members with a problem.", parse_bool, "false",
@@ -289,6 +387,9 @@ class _Parser(argparse.ArgumentParser):
 def flag_help(flag: Flag) -> str:
     """A flag's --help text: what it does, its default and its environment variable."""
     notes = [f"default {flag.default}"] if flag.default is not None else []
+    bounds = getattr(flag.parse, "bounds", None)
+    if bounds:
+        notes.append(bounds)
     notes.append(f"env {flag.env_var}")
     return f"{flag.help} [{'; '.join(notes)}]"
 
@@ -318,18 +419,68 @@ def build_arg_parser(prog: str, with_scan_flags: bool) -> argparse.ArgumentParse
     return parser
 
 
-def _read_config_file(path: str, allowed: Mapping[str, Flag]) -> dict[str, list[str]]:
+# Bounds of a YAML file ringwatch reads: a config file is a few lines; these only stop
+# a file that would take the parser's stack or memory with it.
+YAML_MAX_BYTES = 1024 * 1024
+YAML_MAX_DEPTH = 32
+# Plain scalars that YAML reads as numbers: Python refuses to convert one of thousands
+# of digits, and no setting needs more than a few.
+_YAML_MAX_NUMBER = 64
+_YAML_NUMBER_RE = re.compile(r"[-+]?(0[bxo])?[0-9_.eE+-]*[0-9][0-9a-fA-F_.eE+:-]*")
+
+
+def load_yaml_bounded(path: str, what: str) -> Any:
+    """The YAML document in `path`, or ConfigError (one line naming `what`=`path`) when it
+    cannot be read, is not UTF-8 or YAML, is over YAML_MAX_BYTES, nests deeper than
+    YAML_MAX_DEPTH, or has a number of more than 64 characters."""
+    where = f"{what}={path}"
     try:
-        with open(path, encoding="utf-8") as handle:
-            loaded = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(YAML_MAX_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"--config.file={path}: cannot read it: {exc.strerror}") from None
+        raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
+    except ValueError as exc:  # a path with a NUL byte
+        raise ConfigError(f"{where}: cannot read it: {exc}") from None
+    if len(data) > YAML_MAX_BYTES:
+        raise ConfigError(f"{where}: larger than {YAML_MAX_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"--config.file={path}: not UTF-8 (byte {exc.start})") from None
+        raise ConfigError(f"{where}: not UTF-8 (byte {exc.start})") from None
+    try:
+        # The event parser is a loop, not a recursion: the depth is known before the
+        # (recursive) constructor runs.
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > YAML_MAX_DEPTH:
+                    raise ConfigError(f"{where}: nested deeper than {YAML_MAX_DEPTH} levels "
+                                      f"at line {event.start_mark.line + 1}")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif (isinstance(event, yaml.ScalarEvent) and event.style is None
+                  and len(event.value) > _YAML_MAX_NUMBER
+                  and _YAML_NUMBER_RE.fullmatch(event.value)):
+                raise ConfigError(f"{where}: a number of {len(event.value)} characters at "
+                                  f"line {event.start_mark.line + 1} (at most "
+                                  f"{_YAML_MAX_NUMBER}; quote it if it is text)")
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise ConfigError(f"--config.file={path}: not valid YAML{line}") from None
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}: not valid YAML{line}") from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # a value YAML cannot build
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{where}: a value cannot be read: {_shown(first)}") from None
+
+
+# More values than this for a repeatable flag is a mistake, not a ring.
+MAX_REPEATED = 100
+
+
+def _read_config_file(path: str, allowed: Mapping[str, Flag]) -> dict[str, list[str]]:
+    loaded = load_yaml_bounded(path, "--config.file")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -338,7 +489,7 @@ def _read_config_file(path: str, allowed: Mapping[str, Flag]) -> dict[str, list[
     for key, value in loaded.items():
         flag = allowed.get(str(key))
         if flag is None or key == "config.file":
-            raise ConfigError(f"--config.file={path}: unknown key {key!r}")
+            raise ConfigError(f"--config.file={path}: unknown key {_shown(str(key))!r}")
         items = value if isinstance(value, list) else [value]
         if len(items) != 1 and not flag.repeatable:
             raise ConfigError(f"--config.file={path}: {key} takes one value, got a list")
@@ -416,10 +567,12 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         where = wheres[name] = {"flag": flag.option, "env": flag.env_var,
                                 "file": f"{name} in {config_path}",
                                 "default": flag.option}[sources[name]]
+        if len(texts) > MAX_REPEATED:
+            raise ConfigError(f"{where}: more than {MAX_REPEATED} values")
         try:
             parsed_values = [flag.parse(text) for text in texts]
         except ValueError as exc:
-            raise ConfigError(f"{where}={','.join(texts)}: {exc}") from None
+            raise ConfigError(f"{where}={_shown(','.join(texts))}: {exc}") from None
         values[name] = tuple(parsed_values) if flag.repeatable else parsed_values[0]
 
     tables = values.get("dynamodb.table", ())
