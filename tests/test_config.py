@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from support.cli import assert_one_line_exit_2, run_ringwatch
 
-from ringwatch.config import FLAGS, ConfigError, load_config, parse_duration
+from ringwatch.config import FLAGS, ConfigError, load_config
+from ringwatch.units import parse_duration
 
 BASE = ["--dynamodb.table", "t", "--dynamodb.region", "eu-west-1"]
 

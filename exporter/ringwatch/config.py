@@ -20,6 +20,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ringwatch.units import format_duration, parse_bool, parse_duration, parse_host_port
+
+__all__ = ["FLAGS", "FLAGS_BY_NAME", "Config", "ConfigError", "Flag", "build_arg_parser",
+           "flag_help", "load_config", "load_yaml_bounded", "parse_duration"]
+
 
 class ConfigError(Exception):
     """A bad flag, environment variable or config file; the message is one line."""
@@ -34,41 +39,6 @@ def _shown(text: str) -> str:
     if len(text) > _SHOWN_CHARS:
         text = f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-
-
-_DURATION_RE = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
-)
-_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-
-
-# Longer than any duration a flag allows, written in any units: refused before the
-# digits are converted (a number of hundreds of digits would overflow a float).
-_MAX_DURATION_TEXT = 32
-
-
-def parse_duration(text: str) -> float:
-    """A Prometheus duration (`500ms`, `15s`, `1h30m`) in seconds."""
-    if text == "0":
-        return 0.0
-    if len(text) > _MAX_DURATION_TEXT:
-        raise ValueError(f"not a duration: too long ({len(text)} characters)")
-    match = _DURATION_RE.match(text)
-    if not text or not match:
-        raise ValueError(f"not a duration: {text!r} (write it like 500ms, 15s or 2m)")
-    return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if g)
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds written the Prometheus way: `500ms`, `15s`, `2m`, `1h`."""
-    if (seconds and seconds < 1) or seconds != int(seconds):
-        return f"{round(seconds * 1000)}ms"
-    seconds = int(seconds)
-    if seconds and seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds and seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -116,16 +86,6 @@ class _Ints:
         if value > self.high:
             raise ValueError(f"must be at most {self.high}, got {text!r}")
         return value
-
-
-def parse_bool(text: str) -> bool:
-    """`true`/`false` (also 1/0, yes/no, on/off); ValueError otherwise."""
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {_shown(text)!r} (use true or false)")
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -185,18 +145,8 @@ def _path(text: str) -> str:
 _HOSTNAME_RE = re.compile(r"(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.?)+")
 
 
-def parse_listen_address(text: str) -> tuple[str, int]:
-    """`host:port` (host may be empty or bracketed IPv6) -> (host, port); ValueError otherwise."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not re.fullmatch(r"[0-9]{1,5}", port_text) or int(port_text) > 65535:
-        raise ValueError(f"not host:port: {_shown(text)!r} "
-                         "(for example :10960 or 127.0.0.1:10960)")
-    host = host.strip("[]")
-    return (host or "0.0.0.0", int(port_text))
-
-
 def _listen_address(text: str) -> str:
-    host, _ = parse_listen_address(text)
+    host, _ = parse_host_port(text)
     if re.fullmatch(r"[\d.]+", host) or ":" in host:
         try:
             ipaddress.ip_address(host)
@@ -376,7 +326,7 @@ class Config:
     @property
     def listen_host_port(self) -> tuple[str, int]:
         """`--web.listen-address` as (host, port)."""
-        return parse_listen_address(self.listen_address)
+        return parse_host_port(self.listen_address)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from ringwatch.config import format_duration
 from ringwatch.render.text import (
     by_heartbeat_age,
     format_age,
@@ -20,6 +19,7 @@ from ringwatch.render.text import (
     state_summary,
 )
 from ringwatch.snapshot.model import MemberView, RingView, Snapshot, TableView
+from ringwatch.units import format_duration
 
 _STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;
