@@ -267,3 +267,25 @@ def test_every_subcommand_in_the_help_exists() -> None:
         result = _run_cli(command, "--help")
         assert result.returncode == 0, (command, result.stderr[-500:])
     _one_line_exit_2(_run_cli("bench"), "unknown subcommand 'bench'")
+
+
+def test_every_config_field_but_sources_is_a_flag_and_every_flag_a_field() -> None:
+    import dataclasses
+
+    from ringwatch.config import Config
+
+    fields = [f.name for f in dataclasses.fields(Config)]
+    assert fields == [flag.field for flag in FLAGS] + ["sources"]
+    assert len({flag.env_var for flag in FLAGS}) == len(FLAGS)
+
+
+@pytest.mark.parametrize("flag", [f for f in FLAGS if f.default is not None],
+                         ids=lambda f: f.name)
+def test_each_flag_reaches_its_field_from_the_environment_and_the_default(flag) -> None:
+    scan = flag.scan_only
+    expected = flag.parse(flag.default)
+    expected = (expected,) if flag.repeatable else expected
+    from_default = load_config(BASE, environ={}, scan_flags=scan)
+    from_env = load_config(BASE, environ={flag.env_var: flag.default}, scan_flags=scan)
+    assert getattr(from_env, flag.field) == getattr(from_default, flag.field) == expected
+    assert (from_default.sources[flag.name], from_env.sources[flag.name]) == ("default", "env")

@@ -1,7 +1,11 @@
 """Flags, environment and YAML file -> one validated `Config`.
 
-Precedence: flag, then environment (`RINGWATCH_` + flag name), then the YAML
-file (flat mapping of flag names), then the default. Any bad value raises
+Each flag is declared once, as a field of `Config` (`flag_field`): its help, parser,
+range, default, environment variable and YAML key follow from that declaration, and
+`FLAGS` is read off the fields.
+
+Precedence: flag, then environment (`RINGWATCH_` + flag name), then the YAML file
+(flat mapping of flag names), then the default. Any bad value raises
 `ConfigError` with one line naming the flag and the value; the CLI prints it
 and exits 2.
 """
@@ -14,7 +18,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -217,6 +221,8 @@ class Flag:
     # Accepted by `ringwatch scan` (a config file shared with serve) but left out of its --help:
     # it changes nothing for one scan.
     serve_only: bool = False
+    # The Config attribute holding the value (the field the flag is declared on).
+    field: str = ""
 
     @property
     def env_var(self) -> str:
@@ -228,105 +234,119 @@ class Flag:
         """`--` + the name."""
         return "--" + self.name
 
+    @property
+    def empty(self) -> Any:
+        """The value when the flag is not given and has no default."""
+        return () if self.repeatable else None
+
+
+def flag_field(name: str, help: str, parse: Callable[[str], Any] = str, default: str | None = None,
+         **options: Any) -> Any:
+    """A Config field that is a flag: the one place a flag is declared (its help, parser,
+    default, environment variable and YAML key all follow from here)."""
+    return field(metadata={"flag": Flag(name, help, parse, default, **options)})
+
 
 # Timeouts of one request: long enough for a slow round trip, short enough that a
 # wedged one is noticed while the scan that waits on it still matters.
 _REQUEST_TIMEOUTS = _Durations("100ms", "10m")
 
-FLAGS: tuple[Flag, ...] = (
-    Flag("dynamodb.table", "DynamoDB table holding the ring (repeatable).", _table_name,
-         repeatable=True, metavar="TABLE"),
-    Flag("dynamodb.ring-key", "Only this RingKey, read with one Query each (repeatable); "
-         "default: Scan every ring in the table.", _ring_key, repeatable=True,
-         metavar="RING_KEY"),
-    Flag("dynamodb.region", "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
-         _region, metavar="REGION"),
-    Flag("dynamodb.endpoint-url", "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, "
-         "then AWS's own.", _url, metavar="URL"),
-    Flag("dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
-         parse_bool, "false", boolean=True),
-    Flag("dynamodb.connect-timeout", "TCP/TLS connect timeout.", _REQUEST_TIMEOUTS, "1s",
-         metavar="DURATION"),
-    Flag("dynamodb.request-timeout", "Hard deadline on one attempt of one request, "
-         "whatever the server does.", _REQUEST_TIMEOUTS, "2s", metavar="DURATION"),
-    Flag("dynamodb.max-attempts", "Attempts per request, the first included.",
-         _Ints(1, 10), "2", metavar="N"),
-    Flag("scan.interval", "Time between scan starts; scans never overlap.",
-         _Durations("100ms", "1h"), "15s", metavar="DURATION", serve_only=True),
-    Flag("scan.timeout", "Hard deadline on a whole scan of one table, all attempts included.",
-         _Durations("100ms", "1h"), "10s", metavar="DURATION"),
-    Flag("ring.stale-after", "A member whose heartbeat is older counts as stale; the cap "
-         "of the threshold, and the threshold while a member's heartbeat period is unknown.",
-         _Durations("1s", "1d"), "1m", metavar="DURATION"),
-    Flag("ring.stale-periods", "A member is stale when its heartbeat is older than this many "
-         "of its own observed heartbeat periods (within the floor and the cap).",
-         _Ints(2, 100, " (within one period a member beating on time would be stale just "
-               "before each beat)"), "4", metavar="N"),
-    Flag("ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
-         "is never below this; at most --ring.stale-after.", _Durations("1s", "1d"), "20s",
-         metavar="DURATION"),
-    Flag("snapshot.max-age", "Past this age member and ring series are no longer served; "
-         "default 3 x --scan.interval.", _Durations("100ms", "1d"),
-         metavar="DURATION", serve_only=True),
-    Flag("metrics.member-states", "all: a ringwatch_member_state series per known state; "
-         "current: only the current state.", _choice("all", "current"), "all",
-         metavar="MODE", serve_only=True),
-    Flag("web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960",
-         metavar="HOST:PORT", serve_only=True),
-    Flag("web.config.file", "exporter-toolkit web config (TLS, basic auth).", _path,
-         metavar="FILE", serve_only=True),
-    Flag("log.level", "debug, info, warn or error.", _choice("debug", "info", "warn", "error"),
-         "info", metavar="LEVEL"),
-    Flag("log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt",
-         metavar="FORMAT"),
-    Flag("config.file", "YAML file of flag names without dashes.", _path,
-         metavar="FILE"),
-    # `ringwatch scan` only.
-    Flag("at", "Judge ages as of these unix seconds (for a dump looked at after the fact).",
-         _unix_seconds, scan_only=True, metavar="UNIX_SECONDS"),
-    Flag("ring.stuck-after", "JOINING/PENDING registered longer ago than this is a problem.",
-         _Durations("1s", "1y"), "10m", scan_only=True, metavar="DURATION"),
-    Flag("output", "text or json.", _choice("text", "json"), "text", scan_only=True,
-         metavar="FORMAT"),
-    Flag("problems-only", "Show only members with a problem.", parse_bool, "false",
-         boolean=True, scan_only=True),
-)
-FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
-
 
 @dataclass(frozen=True)
 class Config:
-    """Every setting of serve or scan, parsed and checked."""
-    tables: tuple[str, ...]
-    ring_keys: tuple[str, ...]
-    region: str
-    endpoint_url: str | None
-    consistent_read: bool
-    connect_timeout: float
-    request_timeout: float
-    max_attempts: int
-    scan_interval: float
-    scan_timeout: float
-    stale_after: float
-    snapshot_max_age: float
-    member_states: str
-    listen_address: str
-    web_config_file: str | None
-    log_level: str
-    log_format: str
-    config_file: str | None
-    at: float | None = None
-    stuck_after: float = 600.0
-    output: str = "text"
-    problems_only: bool = False
-    stale_periods: int = 4
-    stale_floor: float = 20.0
+    """Every setting of serve or scan, parsed and checked: one field per flag, in --help's
+    order. Adding a flag is adding its field here."""
+    tables: tuple[str, ...] = flag_field(
+        "dynamodb.table", "DynamoDB table holding the ring (repeatable).", _table_name,
+        repeatable=True, metavar="TABLE")
+    ring_keys: tuple[str, ...] = flag_field(
+        "dynamodb.ring-key", "Only this RingKey, read with one Query each (repeatable); "
+        "default: Scan every ring in the table.", _ring_key, repeatable=True,
+        metavar="RING_KEY")
+    region: str = flag_field(
+        "dynamodb.region", "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
+        _region, metavar="REGION")
+    endpoint_url: str | None = flag_field(
+        "dynamodb.endpoint-url", "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, "
+        "then AWS's own.", _url, metavar="URL")
+    consistent_read: bool = flag_field(
+        "dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
+        parse_bool, "false", boolean=True)
+    connect_timeout: float = flag_field(
+        "dynamodb.connect-timeout", "TCP/TLS connect timeout.", _REQUEST_TIMEOUTS, "1s",
+        metavar="DURATION")
+    request_timeout: float = flag_field(
+        "dynamodb.request-timeout", "Hard deadline on one attempt of one request, "
+        "whatever the server does.", _REQUEST_TIMEOUTS, "2s", metavar="DURATION")
+    max_attempts: int = flag_field(
+        "dynamodb.max-attempts", "Attempts per request, the first included.",
+        _Ints(1, 10), "2", metavar="N")
+    scan_interval: float = flag_field(
+        "scan.interval", "Time between scan starts; scans never overlap.",
+        _Durations("100ms", "1h"), "15s", metavar="DURATION", serve_only=True)
+    scan_timeout: float = flag_field(
+        "scan.timeout", "Hard deadline on a whole scan of one table, all attempts included.",
+        _Durations("100ms", "1h"), "10s", metavar="DURATION")
+    stale_after: float = flag_field(
+        "ring.stale-after", "A member whose heartbeat is older counts as stale; the cap of "
+        "the threshold, and the threshold while a member's heartbeat period is unknown.",
+        _Durations("1s", "1d"), "1m", metavar="DURATION")
+    stale_periods: int = flag_field(
+        "ring.stale-periods", "A member is stale when its heartbeat is older than this many "
+        "of its own observed heartbeat periods (within the floor and the cap).",
+        _Ints(2, 100, " (within one period a member beating on time would be stale just "
+              "before each beat)"), "4", metavar="N")
+    stale_floor: float = flag_field(
+        "ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
+        "is never below this; at most --ring.stale-after.", _Durations("1s", "1d"), "20s",
+        metavar="DURATION")
+    snapshot_max_age: float = flag_field(
+        "snapshot.max-age", "Past this age member and ring series are no longer served; "
+        "default 3 x --scan.interval.", _Durations("100ms", "1d"),
+        metavar="DURATION", serve_only=True)
+    member_states: str = flag_field(
+        "metrics.member-states", "all: a ringwatch_member_state series per known state; "
+        "current: only the current state.", _choice("all", "current"), "all",
+        metavar="MODE", serve_only=True)
+    listen_address: str = flag_field(
+        "web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960",
+        metavar="HOST:PORT", serve_only=True)
+    web_config_file: str | None = flag_field(
+        "web.config.file", "exporter-toolkit web config (TLS, basic auth).", _path,
+        metavar="FILE", serve_only=True)
+    log_level: str = flag_field(
+        "log.level", "debug, info, warn or error.",
+        _choice("debug", "info", "warn", "error"), "info", metavar="LEVEL")
+    log_format: str = flag_field(
+        "log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt",
+        metavar="FORMAT")
+    config_file: str | None = flag_field(
+        "config.file", "YAML file of flag names without dashes.", _path, metavar="FILE")
+    # `ringwatch scan` only.
+    at: float | None = flag_field(
+        "at", "Judge ages as of these unix seconds (for a dump looked at after the fact).",
+        _unix_seconds, scan_only=True, metavar="UNIX_SECONDS")
+    stuck_after: float = flag_field(
+        "ring.stuck-after", "JOINING/PENDING registered longer ago than this is a problem.",
+        _Durations("1s", "1y"), "10m", scan_only=True, metavar="DURATION")
+    output: str = flag_field(
+        "output", "text or json.", _choice("text", "json"), "text", scan_only=True,
+        metavar="FORMAT")
+    problems_only: bool = flag_field(
+        "problems-only", "Show only members with a problem.", parse_bool, "false",
+        boolean=True, scan_only=True)
+    # Where each flag's value came from: flag, env, file or default.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
         """`--web.listen-address` as (host, port)."""
         return parse_host_port(self.listen_address)
+
+
+FLAGS: tuple[Flag, ...] = tuple(
+    replace(f.metadata["flag"], field=f.name) for f in fields(Config) if "flag" in f.metadata)
+FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -469,6 +489,22 @@ def _from_environment(environ: Mapping[str, str], allowed: Mapping[str, Flag]
     return values
 
 
+def _from_flags(argv: Sequence[str], allowed: Mapping[str, Flag], prog: str,
+                scan_flags: bool) -> dict[str, list[str]]:
+    parsed = vars(build_arg_parser(prog, scan_flags).parse_args(list(argv)))
+    parsed.pop("version", None)  # the CLI answers --version before it loads a config
+    values: dict[str, list[str]] = {}
+    for name, value in parsed.items():
+        flag = allowed[name]
+        if flag.boolean:
+            values[name] = ["true" if value else "false"]
+        elif flag.repeatable:
+            values[name] = list(value)
+        else:
+            values[name] = [value]
+    return values
+
+
 def _from_aws_environment(name: str, text: str, parse: Callable[[str], str]) -> str:
     try:
         return parse(text)
@@ -476,55 +512,61 @@ def _from_aws_environment(name: str, text: str, parse: Callable[[str], str]) -> 
         raise ConfigError(f"{name}={text}: {exc}") from None
 
 
-def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
-                prog: str = "ringwatch serve", scan_flags: bool = False) -> Config:
-    """Parse and validate; raises ConfigError with one line on any bad value."""
-    environ = os.environ if environ is None else environ
-    allowed = {name: flag for name, flag in FLAGS_BY_NAME.items()
-               if scan_flags or not flag.scan_only}
-    parsed = vars(build_arg_parser(prog, scan_flags).parse_args(list(argv)))
-    parsed.pop("version", None)  # the CLI answers --version before it loads a config
+@dataclass(frozen=True)
+class _Given:
+    """One flag's value as given, before parsing: its texts and where they came from."""
+    texts: list[str]
+    source: str  # flag, env, file or default
+    where: str  # how an error line names it: --scan.interval, RINGWATCH_SCAN_INTERVAL, ...
 
-    from_flags: dict[str, list[str]] = {}
-    for name, value in parsed.items():
-        flag = allowed[name]
-        if flag.boolean:
-            from_flags[name] = ["true" if value else "false"]
-        elif flag.repeatable:
-            from_flags[name] = list(value)
-        else:
-            from_flags[name] = [value]
+
+def _merge(argv: Sequence[str], environ: Mapping[str, str], allowed: Mapping[str, Flag],
+           prog: str, scan_flags: bool) -> dict[str, _Given]:
+    """Each flag's texts from the first source that has it: flag, env, file, default."""
+    from_flags = _from_flags(argv, allowed, prog, scan_flags)
     from_env = _from_environment(environ, allowed)
-
-    config_path = (from_flags.get("config.file") or from_env.get("config.file") or [None])[0]
-    from_file = _read_config_file(config_path, allowed) if config_path else {}
-
-    raw: dict[str, list[str]] = {}
-    sources: dict[str, str] = {}
+    config_file = FLAGS_BY_NAME["config.file"]
+    from_file: dict[str, list[str]] = {}
+    path = None
+    for source, layer in (("flag", from_flags), ("env", from_env)):
+        if config_file.name in layer:
+            given = _Given(layer[config_file.name], source, _where(config_file, source, None))
+            path = _parse(config_file, given)
+            from_file = _read_config_file(path, allowed)
+            break
+    merged: dict[str, _Given] = {}
     for name, flag in allowed.items():
         for source, layer in (("flag", from_flags), ("env", from_env), ("file", from_file)):
             if name in layer:
-                raw[name], sources[name] = layer[name], source
+                merged[name] = _Given(layer[name], source, _where(flag, source, path))
                 break
         else:
             if flag.default is not None:
-                raw[name], sources[name] = [flag.default], "default"
+                merged[name] = _Given([flag.default], "default", flag.option)
+    return merged
 
-    values: dict[str, Any] = {}
-    wheres: dict[str, str] = {}
-    for name, texts in raw.items():
-        flag = allowed[name]
-        where = wheres[name] = {"flag": flag.option, "env": flag.env_var,
-                                "file": f"{name} in {config_path}",
-                                "default": flag.option}[sources[name]]
-        if len(texts) > MAX_REPEATED:
-            raise ConfigError(f"{where}: more than {MAX_REPEATED} values")
-        try:
-            parsed_values = [flag.parse(text) for text in texts]
-        except ValueError as exc:
-            raise ConfigError(f"{where}={_shown(','.join(texts))}: {exc}") from None
-        values[name] = tuple(parsed_values) if flag.repeatable else parsed_values[0]
 
+def _where(flag: Flag, source: str, path: str | None) -> str:
+    """How an error line names a flag given by `source`."""
+    return {"flag": flag.option, "env": flag.env_var, "file": f"{flag.name} in {path}",
+            "default": flag.option}[source]
+
+
+def _parse(flag: Flag, given: _Given) -> Any:
+    """A flag's value from its texts: a tuple for a repeatable flag."""
+    if len(given.texts) > MAX_REPEATED:
+        raise ConfigError(f"{given.where}: more than {MAX_REPEATED} values")
+    try:
+        parsed = [flag.parse(text) for text in given.texts]
+    except ValueError as exc:
+        raise ConfigError(f"{given.where}={_shown(','.join(given.texts))}: {exc}") from None
+    return tuple(parsed) if flag.repeatable else parsed[0]
+
+
+def _cross_check(values: dict[str, Any], given: Mapping[str, _Given],
+                 environ: Mapping[str, str]) -> None:
+    """Checks between flags, AWS's own variables as fallbacks, and defaults that follow
+    other flags; `values` (by flag name) is completed in place."""
     tables = values.get("dynamodb.table", ())
     if not tables:
         raise ConfigError("--dynamodb.table is required (or RINGWATCH_DYNAMODB_TABLE, "
@@ -535,54 +577,56 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     if len(set(ring_keys)) != len(ring_keys):
         raise ConfigError(f"--dynamodb.ring-key={','.join(ring_keys)}: a ring key is named "
                           "twice (its members would be counted twice)")
-    region = values.get("dynamodb.region")
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        if not region and environ.get(name):
-            region = _from_aws_environment(name, environ[name], _region)
-    if not region:
+        if not values.get("dynamodb.region") and environ.get(name):
+            values["dynamodb.region"] = _from_aws_environment(name, environ[name], _region)
+    if not values.get("dynamodb.region"):
         raise ConfigError("--dynamodb.region is not set, and neither AWS_REGION nor "
                           "AWS_DEFAULT_REGION is in the environment")
-    endpoint_url = values.get("dynamodb.endpoint-url")
-    if not endpoint_url and environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        endpoint_url = _from_aws_environment("AWS_ENDPOINT_URL_DYNAMODB",
-                                             environ["AWS_ENDPOINT_URL_DYNAMODB"], _url)
+    if not values.get("dynamodb.endpoint-url") and environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        values["dynamodb.endpoint-url"] = _from_aws_environment(
+            "AWS_ENDPOINT_URL_DYNAMODB", environ["AWS_ENDPOINT_URL_DYNAMODB"], _url)
     scan_interval = values["scan.interval"]
     max_age = values.get("snapshot.max-age")
     if max_age is not None and max_age < scan_interval:
         raise ConfigError(f"--snapshot.max-age={format_duration(max_age)} is shorter than "
                           f"--scan.interval={format_duration(scan_interval)}: every snapshot "
                           "would expire before the next scan")
+    values["snapshot.max-age"] = 3 * scan_interval if max_age is None else max_age
     stale_after, stale_floor = values["ring.stale-after"], values["ring.stale-floor"]
     if stale_floor > stale_after:
-        if sources["ring.stale-floor"] != "default":
+        floor = given["ring.stale-floor"]
+        if floor.source != "default":
             raise ConfigError(
-                f"{wheres['ring.stale-floor']}={raw['ring.stale-floor'][0]}: must not exceed "
+                f"{floor.where}={floor.texts[0]}: must not exceed "
                 f"--ring.stale-after ({format_duration(stale_after)})")
-        stale_floor = stale_after  # a short --ring.stale-after alone stays valid
-    return Config(
-        tables=tables,
-        ring_keys=ring_keys,
-        region=region,
-        endpoint_url=endpoint_url or None,
-        consistent_read=values["dynamodb.consistent-read"],
-        connect_timeout=values["dynamodb.connect-timeout"],
-        request_timeout=values["dynamodb.request-timeout"],
-        max_attempts=values["dynamodb.max-attempts"],
-        scan_interval=scan_interval,
-        scan_timeout=values["scan.timeout"],
-        stale_after=stale_after,
-        snapshot_max_age=3 * scan_interval if max_age is None else max_age,
-        member_states=values["metrics.member-states"],
-        listen_address=values["web.listen-address"],
-        web_config_file=values.get("web.config.file"),
-        log_level=values["log.level"],
-        log_format=values["log.format"],
-        config_file=config_path,
-        at=values.get("at"),
-        stuck_after=values.get("ring.stuck-after", 600.0),
-        output=values.get("output", "text"),
-        problems_only=values.get("problems-only", False),
-        stale_periods=values["ring.stale-periods"],
-        stale_floor=stale_floor,
-        sources=sources,
-    )
+        values["ring.stale-floor"] = stale_after  # a short --ring.stale-after alone stays valid
+
+
+def _build(values: Mapping[str, Any], given: Mapping[str, _Given]) -> Config:
+    """The Config of every flag's value; a flag without one (a scan flag for serve, or
+    one not given that has no default) gets its default or nothing."""
+    def value(flag: Flag) -> Any:
+        if flag.name in values:
+            return values[flag.name]
+        if flag.default is not None:
+            return _parse(flag, _Given([flag.default], "default", flag.option))
+        return flag.empty
+
+    return Config(**{flag.field: value(flag) for flag in FLAGS},
+                  sources={name: g.source for name, g in given.items()})
+
+
+def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
+                prog: str = "ringwatch serve", scan_flags: bool = False) -> Config:
+    """Parse and validate; raises ConfigError with one line on any bad value.
+
+    Four steps: merge the sources (flag, env, file, default), parse each value,
+    cross-check the values together, build the Config."""
+    environ = os.environ if environ is None else environ
+    allowed = {name: flag for name, flag in FLAGS_BY_NAME.items()
+               if scan_flags or not flag.scan_only}
+    given = _merge(argv, environ, allowed, prog, scan_flags)
+    values = {name: _parse(allowed[name], texts) for name, texts in given.items()}
+    _cross_check(values, given, environ)
+    return _build(values, given)
