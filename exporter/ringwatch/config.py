@@ -161,6 +161,21 @@ def _listen_address(text: str) -> str:
     return text
 
 
+# The paths of ringwatch's other endpoints, which the metrics cannot take.
+RESERVED_PATHS = ("/", "/-/healthy", "/-/ready", "/ring", "/ring.json")
+# A URL path of plain characters: no query, fragment, escape or route pattern.
+_TELEMETRY_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]{0,255}")
+
+
+def _telemetry_path(text: str) -> str:
+    if not _TELEMETRY_PATH_RE.fullmatch(text):
+        raise ValueError("not a URL path: it starts with '/' and has at most 256 of "
+                         "A-Z a-z 0-9 and ._~!$&'()*+,;=:@/- (no query, no %-escapes)")
+    if text in RESERVED_PATHS:
+        raise ValueError(f"is one of ringwatch's other endpoints ({', '.join(RESERVED_PATHS)})")
+    return text
+
+
 # What browsers and most servers take in a URL.
 _MAX_URL = 2048
 
@@ -308,9 +323,12 @@ class Config:
         "metrics.member-states", "all: a ringwatch_member_state series per known state; "
         "current: only the current state.", _choice("all", "current"), "all",
         metavar="MODE", serve_only=True)
-    listen_address: str = flag_field(
-        "web.listen-address", "Address to serve /metrics on.", _listen_address, ":10960",
-        metavar="HOST:PORT", serve_only=True)
+    listen_addresses: tuple[str, ...] = flag_field(
+        "web.listen-address", "Address to serve HTTP on (repeatable: every one is served).",
+        _listen_address, ":10960", repeatable=True, metavar="HOST:PORT", serve_only=True)
+    web_telemetry_path: str = flag_field(
+        "web.telemetry-path", "Path under which to serve the metrics.", _telemetry_path,
+        "/metrics", metavar="PATH", serve_only=True)
     web_config_file: str | None = flag_field(
         "web.config.file", "exporter-toolkit web config (TLS, basic auth).", _path,
         metavar="FILE", serve_only=True)
@@ -339,9 +357,19 @@ class Config:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def listen_address(self) -> str:
+        """The first `--web.listen-address`."""
+        return self.listen_addresses[0]
+
+    @property
     def listen_host_port(self) -> tuple[str, int]:
-        """`--web.listen-address` as (host, port)."""
+        """The first `--web.listen-address` as (host, port)."""
         return parse_host_port(self.listen_address)
+
+    @property
+    def listen_host_ports(self) -> list[tuple[str, int]]:
+        """Every `--web.listen-address` as (host, port)."""
+        return [parse_host_port(address) for address in self.listen_addresses]
 
 
 FLAGS: tuple[Flag, ...] = tuple(
@@ -586,6 +614,10 @@ def _cross_check(values: dict[str, Any], given: Mapping[str, _Given],
     if not values.get("dynamodb.endpoint-url") and environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
         values["dynamodb.endpoint-url"] = _from_aws_environment(
             "AWS_ENDPOINT_URL_DYNAMODB", environ["AWS_ENDPOINT_URL_DYNAMODB"], _url)
+    addresses = values.get("web.listen-address", ())
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError(f"--web.listen-address={','.join(addresses)}: an address is named "
+                          "twice")
     scan_interval = values["scan.interval"]
     max_age = values.get("snapshot.max-age")
     if max_age is not None and max_age < scan_interval:

@@ -47,6 +47,8 @@ BAD_VALUES = [
     ("web.config.file", "f" * 5000),
     ("log.level", "x" * 10000),
     ("dynamodb.consistent-read", "maybe"),
+    ("web.telemetry-path", "/ring"),
+    ("web.telemetry-path", "/" + "m" * 300),
 ]
 
 
