@@ -429,6 +429,11 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_NUMBER_RE = re.compile(r"[-+]?(0[bxo])?[0-9_.eE+-]*[0-9][0-9a-fA-F_.eE+:-]*")
 
 
+def _at_line(mark: Any) -> str:
+    """` at line N` of a YAML mark, or nothing without one."""
+    return f" at line {mark.line + 1}" if mark is not None else ""
+
+
 def load_yaml_bounded(path: str, what: str) -> Any:
     """The YAML document in `path`, or ConfigError (one line naming `what`=`path`) when it
     cannot be read, is not UTF-8 or YAML, is over YAML_MAX_BYTES, nests deeper than
@@ -455,20 +460,19 @@ def load_yaml_bounded(path: str, what: str) -> Any:
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > YAML_MAX_DEPTH:
-                    raise ConfigError(f"{where}: nested deeper than {YAML_MAX_DEPTH} levels "
-                                      f"at line {event.start_mark.line + 1}")
+                    raise ConfigError(f"{where}: nested deeper than {YAML_MAX_DEPTH} levels"
+                                      f"{_at_line(event.start_mark)}")
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
             elif (isinstance(event, yaml.ScalarEvent) and event.implicit[0]  # plain
                   and len(event.value) > _YAML_MAX_NUMBER
                   and _YAML_NUMBER_RE.fullmatch(event.value)):
-                raise ConfigError(f"{where}: a number of {len(event.value)} characters at "
-                                  f"line {event.start_mark.line + 1} (at most "
+                raise ConfigError(f"{where}: a number of {len(event.value)} characters"
+                                  f"{_at_line(event.start_mark)} (at most "
                                   f"{_YAML_MAX_NUMBER}; quote it if it is text)")
         return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader, C or Python
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
+        line = _at_line(getattr(exc, "problem_mark", None))
         problem = getattr(exc, "problem", None)
         said = f": {_shown(str(problem))}" if problem else ""
         raise ConfigError(f"{where}: not valid YAML{line}{said}") from None
