@@ -145,8 +145,10 @@ def _path(text: str) -> str:
     return text
 
 
-# A DNS name: labels of letters, digits and '-', 253 characters in all.
-_HOSTNAME_RE = re.compile(r"(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.?)+")
+# A DNS name: dot-separated labels of letters, digits and inner '-', 253 characters in
+# all (each label matched one way only: no backtracking blow-up on a long bad name).
+_DNS_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+_HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}$){_DNS_LABEL}(?:\.{_DNS_LABEL})*\.?")
 
 
 def _listen_address(text: str) -> str:
@@ -426,7 +428,8 @@ YAML_MAX_DEPTH = 32
 _YAML_MAX_NUMBER = 64
 # libyaml's safe loader where PyYAML has it: 256 KiB in a quarter of a second, not two.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_YAML_NUMBER_RE = re.compile(r"[-+]?(0[bxo])?[0-9_.eE+-]*[0-9][0-9a-fA-F_.eE+:-]*")
+_YAML_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+_YAML_RESOLVER = yaml.resolver.Resolver()
 
 
 def _at_line(mark: Any) -> str:
@@ -466,7 +469,8 @@ def load_yaml_bounded(path: str, what: str) -> Any:
                 depth -= 1
             elif (isinstance(event, yaml.ScalarEvent) and event.implicit[0]  # plain
                   and len(event.value) > _YAML_MAX_NUMBER
-                  and _YAML_NUMBER_RE.fullmatch(event.value)):
+                  and _YAML_RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
+                  in _YAML_NUMBER_TAGS):
                 raise ConfigError(f"{where}: a number of {len(event.value)} characters"
                                   f"{_at_line(event.start_mark)} (at most "
                                   f"{_YAML_MAX_NUMBER}; quote it if it is text)")
