@@ -123,3 +123,18 @@ def test_a_bad_telemetry_path_or_a_listen_address_named_twice_is_refused(
     result = run_ringwatch("serve", "--dynamodb.table", "t", "--dynamodb.region", "r",
                            "--dynamodb.endpoint-url", "http://127.0.0.1:9", *args)
     assert_one_line_exit_2(result, named)
+
+
+def test_a_second_listen_address_in_use_is_one_line_and_exit_2() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = run_ringwatch("serve", "--dynamodb.table", "t", "--dynamodb.region", "r",
+                               "--dynamodb.endpoint-url", "http://127.0.0.1:9",
+                               "--web.listen-address", "127.0.0.2:0",
+                               "--web.listen-address", address)
+    assert_one_line_exit_2(result, f"--web.listen-address=127.0.0.2:0,{address}: cannot listen")
+    assert "in use" in result.stderr
