@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.cli import assert_one_line_exit_2, run_ringwatch
 
-from ringwatch.config import FLAGS, ConfigError, load_config, parse_duration
+from ringwatch.config import FLAGS, ConfigError, load_config
+from ringwatch.units import parse_duration
 
 BASE = ["--dynamodb.table", "t", "--dynamodb.region", "eu-west-1"]
 
@@ -155,11 +156,7 @@ def test_every_flag_has_an_environment_variable_spelled_as_spec_says() -> None:
     assert names["web.config.file"] == "RINGWATCH_WEB_CONFIG_FILE"
 
 
-def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "ringwatch", *args], capture_output=True,
-                          text=True, env=full_env, timeout=60)
+_run_cli = run_ringwatch
 
 
 def test_cli_exits_2_with_one_line_for_a_bad_flag() -> None:
@@ -185,12 +182,7 @@ def test_cli_refuses_the_pure_python_protobuf_backend() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def _one_line_exit_2(result: subprocess.CompletedProcess, named: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr[-800:])
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr[-800:]
-    assert lines[0].startswith("ringwatch: error: ")
-    assert named in lines[0]
+_one_line_exit_2 = assert_one_line_exit_2
 
 
 NO_ENDPOINT = ["--dynamodb.endpoint-url", "http://127.0.0.1:9"]
@@ -275,3 +267,25 @@ def test_every_subcommand_in_the_help_exists() -> None:
         result = _run_cli(command, "--help")
         assert result.returncode == 0, (command, result.stderr[-500:])
     _one_line_exit_2(_run_cli("bench"), "unknown subcommand 'bench'")
+
+
+def test_every_config_field_but_sources_is_a_flag_and_every_flag_a_field() -> None:
+    import dataclasses
+
+    from ringwatch.config import Config
+
+    fields = [f.name for f in dataclasses.fields(Config)]
+    assert fields == [flag.field for flag in FLAGS] + ["sources"]
+    assert len({flag.env_var for flag in FLAGS}) == len(FLAGS)
+
+
+@pytest.mark.parametrize("flag", [f for f in FLAGS if f.default is not None],
+                         ids=lambda f: f.name)
+def test_each_flag_reaches_its_field_from_the_environment_and_the_default(flag) -> None:
+    scan = flag.scan_only
+    expected = flag.parse(flag.default)
+    expected = (expected,) if flag.repeatable else expected
+    from_default = load_config(BASE, environ={}, scan_flags=scan)
+    from_env = load_config(BASE, environ={flag.env_var: flag.default}, scan_flags=scan)
+    assert getattr(from_env, flag.field) == getattr(from_default, flag.field) == expected
+    assert (from_default.sources[flag.name], from_env.sources[flag.name]) == ("default", "env")

@@ -129,8 +129,8 @@ def _main(argv: Sequence[str] | None) -> int:
             # Nothing before listening does network I/O but resolving and binding the
             # listen address.
             if isinstance(exc, socket.gaierror) or exc.errno in _LISTEN_ERRNOS:
-                return _fail(f"--web.listen-address={config.listen_address}: cannot "
-                             f"listen there: {reason}")
+                return _fail(f"--web.listen-address={','.join(config.listen_addresses)}: "
+                             f"cannot listen there: {reason}")
             return _fail(f"cannot start: {reason}")
     except ConfigError as exc:
         return _fail(str(exc))

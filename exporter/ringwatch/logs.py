@@ -3,8 +3,9 @@
 Every line has `ts` (RFC 3339, UTC, milliseconds), `caller` (file:line of the
 call), `level` (debug, info, warn, error) and `msg`, then the event's own fields,
 as Prometheus' own exporters write them (go-kit/slog): an error is `err`, a
-duration or an age carries its unit (`1.234s`, `250ms`, `2m5s`). Other libraries'
-warnings and errors come out in the same format.
+duration or an age carries its unit (`1.234s`, `250ms`, `2m5s`, `1h`, as
+`units.format_duration` writes it). Other libraries' warnings and errors come out
+in the same format.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import math
 import sys
 import time
 from typing import Any, TextIO
+
+from ringwatch.units import format_duration
 
 LOGGER = logging.getLogger("ringwatch")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -35,22 +38,6 @@ def _logfmt_value(value: Any) -> str:
 # Fields given in seconds (a float) that are written with their unit.
 _DURATION_KEYS = frozenset({"duration", "age", "elapsed", "timeout", "interval"})
 _DURATION_SUFFIXES = ("_duration", "_age", "_timeout", "_interval")
-
-
-def format_go_duration(seconds: float) -> str:
-    """Seconds as Go writes a time.Duration: 250ms, 1.234s, 2m5s, 1h0m0s; negative with a '-'."""
-    if seconds < 0:
-        return "-" + format_go_duration(-seconds)
-    if seconds == 0:
-        return "0s"
-    if seconds < 1:
-        return f"{round(seconds * 1000, 3):g}ms"
-    if seconds < 60:
-        return f"{round(seconds, 3):g}s"
-    whole_minutes, rest = divmod(seconds, 60)
-    hours, minutes = divmod(int(whole_minutes), 60)
-    text = f"{minutes}m{round(rest, 3):g}s"
-    return f"{hours}h{text}" if hours else text
 
 
 def _is_duration(key: str, value: Any) -> bool:
@@ -85,7 +72,7 @@ class _Formatter(logging.Formatter):
             if key == "error":
                 key = "err"
             if _is_duration(key, value):
-                value = format_go_duration(value)
+                value = format_duration(value)
             fields[key if key not in ("ts", "caller", "level", "msg") else f"field_{key}"] = value
         if record.exc_info:
             fields["err" if "err" not in fields else "exc"] = self.formatException(

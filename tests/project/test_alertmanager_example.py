@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
-from support.deploy import ALERTMANAGER_EXAMPLE, MEMBER_AND_RING_ALERTS, MIXIN_ALERTS, CONTRACT_ALERTS
+from support.deploy import (
+    ALERTMANAGER_EXAMPLE,
+    CONTRACT_ALERTS,
+    MEMBER_AND_RING_ALERTS,
+    MIXIN_ALERTS,
+)
 from support.net import stop_process
 
 

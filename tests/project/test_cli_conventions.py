@@ -9,9 +9,9 @@ from ringwatch.cli import main, version_line
 from ringwatch.config import FLAGS, load_config
 
 SERVE_ONLY = {"scan.interval", "snapshot.max-age", "metrics.member-states", "web.listen-address",
-              "web.config.file"}
+              "web.telemetry-path", "web.config.file"}
 PLACEHOLDERS = {"TABLE", "RING_KEY", "REGION", "URL", "DURATION", "N", "MODE", "HOST:PORT",
-                "FILE", "LEVEL", "FORMAT", "UNIX_SECONDS"}
+                "FILE", "LEVEL", "FORMAT", "UNIX_SECONDS", "PATH"}
 
 
 @pytest.mark.parametrize("args", [["--version"], ["version"], ["serve", "--version"],

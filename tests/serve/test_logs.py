@@ -260,7 +260,7 @@ def test_rate_limit_logs_again_after_the_window_with_the_suppressed_count() -> N
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (0, "0s"), (0.25, "250ms"), (1.2345, "1.234s"), (46.3, "46.3s"), (125, "2m5s"),
-    (3600, "1h0m0s"), (-2.5, "-2.5s"),
+    (3600, "1h"), (3725.5, "1h2m5.5s"), (-2.5, "-2.5s"),
 ])
 def test_durations_are_written_with_their_unit_as_go_does(captured, seconds, text) -> None:
     buffer = captured("logfmt")

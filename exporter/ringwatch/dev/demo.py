@@ -13,8 +13,9 @@ import signal
 import sys
 from pathlib import Path
 
-from ringwatch.config import ConfigError, load_config, parse_duration
+from ringwatch.config import ConfigError, load_config
 from ringwatch.logs import setup_logging
+from ringwatch.units import parse_duration
 
 TABLE = "cortex-ring"
 # Short, so that the frozen member turns stale within the demo's first minute.

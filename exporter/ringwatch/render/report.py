@@ -10,9 +10,8 @@ be written.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-from ringwatch.config import Config, format_duration
 from ringwatch.render.ringjson import snapshot_json
 from ringwatch.render.text import (
     by_heartbeat_age,
@@ -24,6 +23,24 @@ from ringwatch.render.text import (
 )
 from ringwatch.snapshot.model import RingView, Snapshot, TableView
 from ringwatch.snapshot.problems import PROBLEM_KINDS, Problem, member_problems
+from ringwatch.units import format_duration
+
+
+class ReportOptions(Protocol):
+    """What the report is asked for (`ringwatch scan`'s flags): plain values, no options."""
+
+    @property
+    def at(self) -> float | None:
+        """The unix seconds ages are judged as of, if not now (`--at`)."""
+
+    @property
+    def stuck_after(self) -> float:
+        """Seconds in JOINING or PENDING that make a problem (`--ring.stuck-after`)."""
+
+    @property
+    def problems_only(self) -> bool:
+        """Whether only members with a problem are listed (`--problems-only`)."""
+
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED, EXIT_OUTPUT_FAILED = 0, 1, 2, 3
 
@@ -62,7 +79,7 @@ def _write_columns(rows: list[tuple[str, ...]], out: TextIO) -> None:
         out.write("  " + "  ".join(cells).rstrip() + "\n")
 
 
-def write_table(table: TableView, config: Config, at: float, out: TextIO) -> None:
+def write_table(table: TableView, options: ReportOptions, at: float, out: TextIO) -> None:
     """One table's rings and members, oldest heartbeat first, problems marked."""
     if not table.ok:
         out.write(f"== table {table.table}: SCAN FAILED ({table.result}): {table.error}\n\n")
@@ -80,8 +97,8 @@ def write_table(table: TableView, config: Config, at: float, out: TextIO) -> Non
         rows: list[tuple[str, ...]] = []
         for v in by_heartbeat_age(ring.members):
             problems = [describe(p) for p in member_problems(
-                table.table, ring.ring, v, at, config.stuck_after)]
-            if config.problems_only and not problems:
+                table.table, ring.ring, v, at, options.stuck_after)]
+            if options.problems_only and not problems:
                 continue
             m = v.member
             period = "-" if v.heartbeat_period is None else format_duration(v.heartbeat_period)
@@ -115,23 +132,23 @@ def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int,
                   f"no problems (exit {status})\n")
 
 
-def write_text(snapshot: Snapshot, config: Config, at: float, problems: list[Problem],
+def write_text(snapshot: Snapshot, options: ReportOptions, at: float, problems: list[Problem],
                status: int, out: TextIO) -> None:
     """The whole text report: how members are judged, every table, the verdict."""
     judged = f"as of {format_time(at)}" + (
-        f" (--at {config.at})" if config.at is not None else "")
+        f" (--at {options.at})" if options.at is not None else "")
     learned = any(v.heartbeat_period is not None for t in snapshot.tables for v in t.members)
     stale = (f"stale when the heartbeat is older than {stale_rule_text(snapshot)}" if learned
              else f"stale after {format_duration(snapshot.stale_after)} (one scan learns no "
                   f"heartbeat period)")
     out.write(f"ringwatch scan {judged}; {stale}, "
-              f"stuck after {format_duration(config.stuck_after)}\n\n")
+              f"stuck after {format_duration(options.stuck_after)}\n\n")
     for table in snapshot.tables:
-        write_table(table, config, at, out)
+        write_table(table, options, at, out)
     write_verdict(snapshot, problems, status, out)
 
 
-def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[Problem],
+def json_document(snapshot: Snapshot, options: ReportOptions, at: float, problems: list[Problem],
                   status: int) -> dict[str, Any]:
     """The `/ring.json` shape plus each member's problems, the problems and the exit status."""
     document = snapshot_json(snapshot)
@@ -149,9 +166,9 @@ def json_document(snapshot: Snapshot, config: Config, at: float, problems: list[
             else:
                 for member in members:
                     member["problems"] = no_problems
-            if config.problems_only:
+            if options.problems_only:
                 ring["members"] = [m for m in members if m["problems"]]
-    document["stuck_after_seconds"] = config.stuck_after
+    document["stuck_after_seconds"] = options.stuck_after
     document["problems"] = [{**asdict(p), "what": describe(p)} for p in problems]
     document["exit_status"] = status
     return document

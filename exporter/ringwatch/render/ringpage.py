@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from ringwatch.config import format_duration
 from ringwatch.render.text import (
     by_heartbeat_age,
     format_age,
@@ -20,6 +19,7 @@ from ringwatch.render.text import (
     state_summary,
 )
 from ringwatch.snapshot.model import MemberView, RingView, Snapshot, TableView
+from ringwatch.units import format_duration
 
 _STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;
@@ -202,21 +202,22 @@ def _overview(table: TableView, fresh: bool) -> str:
     return f"<li>{link}: {status}</li>"
 
 
-def _document(title: str, body: str) -> str:
+def _document(title: str, body: str, metrics_path: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
             f'<p class="meta"><a href="./">ringwatch</a> · <a href="ring.json">ring.json</a>'
-            f' · <a href="metrics">metrics</a></p>{body}</body></html>\n')
+            f' · <a href="{_e(metrics_path.lstrip("/"))}">metrics</a></p>{body}</body></html>\n')
 
 
 def render_page(snapshot: Snapshot | None, fresh_tables: frozenset[str], now: float, *,
-                snapshot_max_age: float | None = None, cache: Cache | None = None) -> str:
+                snapshot_max_age: float | None = None, cache: Cache | None = None,
+                metrics_path: str = "/metrics") -> str:
     """The whole page; with `cache` (one per snapshot), the member tables are
     rendered once per snapshot, not on every request."""
     if snapshot is None:
         return _document("ringwatch: ring members",
-                         "<h1>Ring members</h1><p>No scan has finished yet.</p>")
+                         "<h1>Ring members</h1><p>No scan has finished yet.</p>", metrics_path)
     stale = sum(r.stale_members for t in snapshot.tables if t.table in fresh_tables
                 for r in t.rings)
     failed = [t.table for t in snapshot.tables if not t.ok]
@@ -235,4 +236,5 @@ def render_page(snapshot: Snapshot | None, fresh_tables: frozenset[str], now: fl
     overview = "".join(_overview(t, t.table in fresh_tables) for t in snapshot.tables)
     tables = "".join(_table(t, t.table in fresh_tables, now, snapshot_max_age, cache)
                      for t in snapshot.tables)
-    return _document(title, f'{header}<ul class="overview">{overview}</ul>{tables}')
+    return _document(title, f'{header}<ul class="overview">{overview}</ul>{tables}',
+                     metrics_path)

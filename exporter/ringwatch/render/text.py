@@ -6,22 +6,15 @@ import time
 from collections.abc import Iterable
 from operator import attrgetter
 
-from ringwatch.config import format_duration
 from ringwatch.cortex.proto import KNOWN_STATES, UNKNOWN_STATE
 from ringwatch.snapshot.model import MemberView, RingView, Snapshot
+from ringwatch.units import format_duration
 
 
 def format_age(seconds: float) -> str:
-    """A duration for a person: `42.0s`, `3m05s`, `2h10m`, `3d04h` (negative under skew)."""
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 120:
-        return f"{sign}{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{sign}{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    if seconds < 172800:
-        return f"{sign}{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    return f"{sign}{int(seconds // 86400)}d{int(seconds % 86400 // 3600):02d}h"
+    """An age for a person: to a tenth of a second, at most its two largest units
+    (`42.3s`, `3m5s`, `2h10m`, `3d4h`); negative under clock skew."""
+    return format_duration(seconds, decimals=1, parts=2)
 
 
 def format_time(unix: float) -> str:

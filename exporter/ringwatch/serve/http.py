@@ -43,7 +43,7 @@ _LANDING = """<!DOCTYPE html>
 <body><h1>ringwatch {version}</h1>
 <p>Watches the Cortex ring in DynamoDB table(s): {tables}.</p>
 <ul>
-<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="{metrics_link}">{metrics_path}</a>: Prometheus metrics</li>
 <li><a href="ring">/ring</a>: every member of every ring, oldest heartbeat first</li>
 <li><a href="ring.json">/ring.json</a>: the same as JSON</li>
 <li><a href="-/healthy">/-/healthy</a> and <a href="-/ready">/-/ready</a></li>
@@ -221,6 +221,7 @@ async def ring_page(request: web.Request) -> web.StreamResponse:
                                 exposition.fresh_tables if exposition else frozenset(),
                                 scan_loop.clock(),
                                 snapshot_max_age=scan_loop.config.snapshot_max_age,
+                                metrics_path=scan_loop.config.web_telemetry_path,
                                 cache=exposition.cached if exposition else None)
     headers = {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": RING_CSP}
     if exposition is None:
@@ -230,8 +231,11 @@ async def ring_page(request: web.Request) -> web.StreamResponse:
 
 async def landing(request: web.Request) -> web.Response:
     """`/`: links to the endpoints."""
-    tables = ", ".join(html.escape(t) for t in request.app[SCAN_LOOP_KEY].config.tables)
-    return web.Response(text=_LANDING.format(version=__version__, tables=tables),
+    config = request.app[SCAN_LOOP_KEY].config
+    tables = ", ".join(html.escape(t) for t in config.tables)
+    path = html.escape(config.web_telemetry_path)
+    return web.Response(text=_LANDING.format(version=__version__, tables=tables,
+                                             metrics_path=path, metrics_link=path.lstrip("/")),
                         content_type="text/html")
 
 
@@ -306,7 +310,7 @@ def make_app(scan_loop: ScanLoop, basic_auth: BasicAuth | None = None, *,
     app.on_response_prepare.append(add_headers)
     app[SCAN_LOOP_KEY] = scan_loop
     app.router.add_get("/", landing)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get(scan_loop.config.web_telemetry_path, metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/ring", ring_page)

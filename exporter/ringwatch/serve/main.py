@@ -64,17 +64,19 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
                                handle_signals=False, shutdown_timeout=1.0,
                                keepalive_timeout=CLIENT_IDLE_TIMEOUT)
         await runner.setup()
-        host, port = config.listen_host_port
-        site = web.TCPSite(runner, host=None if host == "0.0.0.0" else host, port=port,
-                           ssl_context=web_config.ssl_context, backlog=512)
-        await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        bound_port = sockets[0].getsockname()[1] if sockets else port
+        bound: list[tuple[str, int]] = []  # every address bound before any is announced
+        for host, port in config.listen_host_ports:
+            site = web.TCPSite(runner, host=None if host == "0.0.0.0" else host, port=port,
+                               ssl_context=web_config.ssl_context, backlog=512)
+            await site.start()
+            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+            bound.append((host, sockets[0].getsockname()[1] if sockets else port))
         scheme = "https" if web_config.ssl_context else "http"
-        log(logging.INFO, "listening", address=f"{scheme}://{host}:{bound_port}",
-            tables=",".join(config.tables), scan_interval=config.scan_interval)
-        if on_listening:
-            on_listening(host, bound_port)
+        for host, bound_port in bound:
+            log(logging.INFO, "listening", address=f"{scheme}://{host}:{bound_port}",
+                tables=",".join(config.tables), scan_interval=config.scan_interval)
+            if on_listening:
+                on_listening(host, bound_port)
 
         scan_task = asyncio.create_task(scan_loop.run(stop), name="ringwatch-scan-loop")
         stop_wait = asyncio.create_task(stop.wait())

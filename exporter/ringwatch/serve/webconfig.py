@@ -12,9 +12,7 @@ import re
 import ssl
 from dataclasses import dataclass, field
 
-import yaml
-
-from ringwatch.config import ConfigError
+from ringwatch.config import ConfigError, load_yaml_bounded
 from ringwatch.serve.basicauth import BasicAuth, bcrypt_hash_problem
 from ringwatch.serve.tls import (
     CIPHER_SUITES,
@@ -198,17 +196,7 @@ def load_web_config(path: str | None) -> WebConfig:
     """Parse and check the web config file; ConfigError (one line) on any problem."""
     if not path:
         return WebConfig()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            loaded = yaml.safe_load(handle) or {}
-    except OSError as exc:
-        raise _fail(path, f"cannot read it: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise _fail(path, "not UTF-8 text") from None
-    except yaml.YAMLError:
-        raise _fail(path, "not valid YAML") from None
-    except RecursionError:
-        raise _fail(path, "nested too deeply to be a web config") from None
+    loaded = load_yaml_bounded(path, "--web.config.file") or {}
     if not isinstance(loaded, dict):
         raise _fail(path, "must be a mapping")
     unknown = set(loaded) - {"tls_server_config", "basic_auth_users", "http_server_config"}

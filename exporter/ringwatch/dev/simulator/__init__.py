@@ -8,7 +8,6 @@ from ringwatch.dev.simulator.actions import (
     load_scenario,
     parse_scenario,
 )
-from ringwatch.dev.simulator.durations import parse_duration
 from ringwatch.dev.simulator.engine import RingSimulator, SimConfig
 from ringwatch.dev.simulator.items import (
     CAS_CONDITION,
@@ -17,6 +16,7 @@ from ringwatch.dev.simulator.items import (
     delete_member,
     read_version,
 )
+from ringwatch.units import parse_duration
 
 __all__ = [
     "ACTIONS",

@@ -8,8 +8,7 @@ from typing import Any
 
 import yaml
 
-from ringwatch.config import parse_bool
-from ringwatch.dev.simulator.durations import parse_duration
+from ringwatch.units import parse_bool, parse_duration
 
 ACTIONS = ("freeze", "thaw", "leave", "kill", "restart", "join-stuck", "add")
 DEFAULT_LEAVE_SECONDS = 30.0  # Cortex's final sleep before an ingester deletes its item

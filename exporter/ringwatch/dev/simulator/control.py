@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ringwatch.config import parse_listen_address as parse_host_port
 from ringwatch.dev.simulator.actions import ActionError
+from ringwatch.units import parse_host_port
 
 log = logging.getLogger("ringwatch.simulator")
 
