@@ -83,14 +83,14 @@ class _Formatter(logging.Formatter):
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stderr` is when a line is logged, not when it was set up
     (an embedding program or a test harness may swap it, and close the old one)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 
@@ -109,12 +109,13 @@ def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | Non
     LOGGER.propagate = False
     # Libraries (aiohttp, botocore) log through the root logger: their warnings
     # and errors get the same format instead of Python's bare last-resort lines.
-    root_handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    root_handler: logging.StreamHandler[TextIO] = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler())
     root_handler.setFormatter(_Formatter(fmt))
     root_handler.setLevel(logging.WARNING)
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if not getattr(h, "_ringwatch", False)]
-    root_handler._ringwatch = True  # type: ignore[attr-defined]
+    setattr(root_handler, "_ringwatch", True)  # noqa: B010  (marks ours among foreign handlers)
     root.addHandler(root_handler)
 
 

@@ -37,7 +37,9 @@ class OutputError(Exception):
 
 async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
     """One read of every table, built into a snapshot judged as of `at` (default: now)."""
-    clock = (lambda: at) if at is not None else time.time
+    def clock() -> float:
+        return at if at is not None else time.time()
+
     async with AsyncExitStack() as stack:
         client = await open_client(config, stack)
         builder = SnapshotBuilder(

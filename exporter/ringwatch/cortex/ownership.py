@@ -11,15 +11,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import chain
+from typing import cast
 
 import numpy as np
 
 from ringwatch.cortex.tokens import TOKEN_SPACE, Tokens, ring_tokens
 
+# A member's tokens: packed as read from an item, or plain ints.
+TokenList = Sequence[int] | Tokens
+
 _HIGH = int(sys.byteorder == "little")  # where a uint64's high uint32 half sits
 
 
-def token_ownership(tokens_by_member: Mapping[str, Sequence[int]]) -> dict[str, float]:
+def token_ownership(tokens_by_member: Mapping[str, TokenList]) -> dict[str, float]:
     """Share of the token space each member owns, 0..1; members without tokens get 0.
 
     `Tokens` (packed varints) become one array in a vectorised pass, other
@@ -42,7 +46,7 @@ def token_ownership(tokens_by_member: Mapping[str, Sequence[int]]) -> dict[str, 
     halves = packed.view(np.uint32)
     high, low = halves[_HIGH::2], halves[1 - _HIGH::2]
     if all(type(t) is Tokens for t in ordered):
-        high[:] = ring_tokens(ordered)  # type: ignore[arg-type]
+        high[:] = ring_tokens(cast(list[Tokens], ordered))
     else:
         high[:] = np.fromiter(chain.from_iterable(ordered), dtype=np.uint32, count=total)
     low[:] = np.repeat(np.arange(len(names), dtype=np.uint32), lengths)
@@ -67,12 +71,12 @@ class OwnershipCache:
     """Per (table, ring): the last tokens seen and the ownership computed from them."""
 
     def __init__(self) -> None:
-        self._rings: dict[tuple[str, str], tuple[dict[str, Sequence[int]],
+        self._rings: dict[tuple[str, str], tuple[dict[str, TokenList],
                                                  dict[str, float]]] = {}
         self.computations = 0
 
     def ownership(self, key: tuple[str, str],
-                  tokens_by_member: dict[str, Sequence[int]]) -> dict[str, float]:
+                  tokens_by_member: dict[str, TokenList]) -> dict[str, float]:
         """The ring's ownership, computed again only when some member's tokens changed."""
         cached = self._rings.get(key)
         if cached is not None and cached[0] == tokens_by_member:

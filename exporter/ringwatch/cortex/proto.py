@@ -6,6 +6,8 @@ runtime keeps protoc out of the build; the message class is a real upb message.
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.internal import api_implementation
 
@@ -24,12 +26,12 @@ UNKNOWN_STATE = "UNKNOWN"
 
 def protobuf_backend() -> str:
     """`upb`, `cpp` or `python` (the last is refused by the CLI: 50-80x slower)."""
-    return api_implementation.Type()
+    return str(api_implementation.Type())
 
 
 # InstanceDesc's fields as Cortex's ring.proto numbers them: (name, number, type, label).
 _F = descriptor_pb2.FieldDescriptorProto
-INSTANCE_DESC_FIELDS = (
+INSTANCE_DESC_FIELDS: tuple[tuple[str, int, int, int], ...] = (
     ("addr", 1, _F.TYPE_STRING, _F.LABEL_OPTIONAL),
     ("timestamp", 2, _F.TYPE_INT64, _F.LABEL_OPTIONAL),
     ("state", 3, _F.TYPE_ENUM, _F.LABEL_OPTIONAL),
@@ -50,7 +52,7 @@ def _instance_desc_message(fdp: descriptor_pb2.FileDescriptorProto, name: str,
     msg.reserved_range.add(start=4, end=6)
 
 
-def _build_messages() -> dict[str, type]:
+def _build_messages() -> dict[str, Any]:
     """The one descriptor: InstanceDesc (the writer's), its read views, a ring Desc view.
 
     Read views take addr and zone as bytes (Cortex does not check their UTF-8, so neither
@@ -84,7 +86,7 @@ def _build_messages() -> dict[str, type]:
                          "RingDescView")}
 
 
-_MESSAGES = _build_messages()
+_MESSAGES: dict[str, Any] = _build_messages()
 InstanceDesc = _MESSAGES["InstanceDesc"]
 InstanceDescRead = _MESSAGES["InstanceDescRead"]
 InstanceDescTokensView = _MESSAGES["InstanceDescTokensView"]

@@ -60,6 +60,7 @@ class LocalDynamo:
             ensure_dummy_credentials()
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=not self.quiet)
         server.start()
+        assert server._server is not None  # started
         self.port = server._server.server_port
         self._server = server
         return self

@@ -104,12 +104,16 @@ def _info_labels(addr_zone: tuple[str, str]) -> str:
     return f',addr="{escape_label(addr_zone[0])}",member_zone="{escape_label(addr_zone[1])}"'
 
 
+def _is_state(state: str) -> Callable[[str], int]:
+    """1 for a member in `state`, else 0."""
+    return lambda s: 1 if s == state else 0
+
+
 def _state_blocks(member_states: str) -> list[_Block]:
     """`ringwatch_member_state`: a 0/1 series per known state, or the current state only."""
     if member_states != "all":
         return [_Block("state current", "member.state", labels_of=lambda s: f',state="{s}"')]
-    blocks = [_Block(f"state {state}", "member.state",
-                     lambda s, state=state: 1 if s == state else 0, f',state="{state}"')
+    blocks = [_Block(f"state {state}", "member.state", _is_state(state), f',state="{state}"')
               for state in KNOWN_STATES]
     blocks.append(_Block("state UNKNOWN", "member.state",
                          lambda s: 1 if s == "UNKNOWN" else None, ',state="UNKNOWN"',

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ringwatch import __version__
 from ringwatch.render import ringpage
@@ -253,7 +254,7 @@ async def _bounded_write(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
-def _auth_middleware(auth: BasicAuth) -> Callable:
+def _auth_middleware(auth: BasicAuth) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
@@ -276,7 +277,7 @@ def _auth_middleware(auth: BasicAuth) -> Callable:
     return middleware
 
 
-def _allowed_sans_middleware(allowed: frozenset[str]) -> Callable:
+def _allowed_sans_middleware(allowed: frozenset[str]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         transport = request.transport
@@ -295,7 +296,7 @@ def make_app(scan_loop: ScanLoop, basic_auth: BasicAuth | None = None, *,
              headers: dict[str, str] | None = None,
              allowed_sans: frozenset[str] | None = None) -> web.Application:
     """The aiohttp application: endpoints, auth, headers and bounded writes."""
-    middlewares: list[Callable] = [_bounded_write]
+    middlewares: list[Middleware] = [_bounded_write]
     if allowed_sans is not None:
         middlewares.append(_allowed_sans_middleware(allowed_sans))
     if basic_auth:

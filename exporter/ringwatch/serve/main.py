@@ -69,7 +69,8 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
             site = web.TCPSite(runner, host=None if host == "0.0.0.0" else host, port=port,
                                ssl_context=web_config.ssl_context, backlog=512)
             await site.start()
-            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+            server = site._server
+            sockets = server.sockets if isinstance(server, asyncio.Server) else []
             bound.append((host, sockets[0].getsockname()[1] if sockets else port))
         scheme = "https" if web_config.ssl_context else "http"
         for host, bound_port in bound:

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
 from ringwatch.config import Config
 from ringwatch.dynamodb.client import open_client
@@ -36,6 +36,8 @@ _COUNTER_TYPE = re.compile(rb"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*)_total counter\n"
 MAX_DECODE_LOG_LINES = 20
 # ringwatch_scans_total's result for a scan that failed on a bug in ringwatch.
 CRASHED = "crashed"
+
+_T = TypeVar("_T")
 
 
 def openmetrics_from_text(body: bytes) -> bytes:
@@ -62,12 +64,12 @@ class ServedExposition:
     parts: tuple[bytes, ...]
     _derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+    def cached(self, key: str, make: Callable[[], _T]) -> _T:
         """Something derived from this exposition, made at most once."""
         value = self._derived.get(key)
         if value is None:
             value = self._derived[key] = make()
-        return value
+        return cast(_T, value)  # `key` always maps to what `make` makes
 
     @property
     def body(self) -> bytes:
@@ -336,10 +338,11 @@ class ScanLoop:
             log(logging.INFO, "first scan", table=table, rings=len(view.rings),
                 members=sum(len(r.members) for r in view.rings),
                 stale=sum(r.stale_members for r in view.rings))
-            for ring in view.rings:
-                for v in ring.members:
+            for ring_view in view.rings:
+                for v in ring_view.members:
                     if v.stale:
-                        log(logging.WARNING, "member is stale", table=table, ring=ring.ring,
+                        log(logging.WARNING, "member is stale", table=table,
+                            ring=ring_view.ring,
                             member=v.member.name, state=v.member.state,
                             heartbeat_age=round(v.heartbeat_age, 1),
                             stale_threshold=v.stale_threshold)

@@ -115,4 +115,5 @@ class SelfMetrics:
 
     def render_openmetrics(self) -> bytes:
         """OpenMetrics 1.0.0, ending in `# EOF`."""
-        return generate_openmetrics(self.registry)
+        body: bytes = generate_openmetrics(self.registry)  # the library leaves it untyped
+        return body

@@ -11,6 +11,7 @@ import logging
 import os
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from ringwatch.config import ConfigError
 from ringwatch.logs import log
@@ -163,7 +164,7 @@ class ReloadingTLS:
             log(logging.WARNING, "TLS reload check failed", err=repr(exc))
 
 
-def peer_sans(peercert: dict | None) -> set[str]:
+def peer_sans(peercert: dict[str, Any] | None) -> set[str]:
     """A verified peer certificate's SANs, written as Go writes them (IPs normalised)."""
     out: set[str] = set()
     for kind, value in (peercert or {}).get("subjectAltName", ()):

@@ -11,6 +11,7 @@ import os
 import re
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 from ringwatch.config import ConfigError, load_yaml_bounded
 from ringwatch.serve.basicauth import BasicAuth, bcrypt_hash_problem
@@ -75,7 +76,7 @@ def _string_list(path: str, key: str, value: object) -> list[str]:
     return value
 
 
-def _version(path: str, tls: dict, key: str, default: ssl.TLSVersion) -> ssl.TLSVersion:
+def _version(path: str, tls: dict[str, Any], key: str, default: ssl.TLSVersion) -> ssl.TLSVersion:
     if key not in tls:
         return default
     version = TLS_VERSIONS.get(str(tls[key]))
@@ -85,7 +86,7 @@ def _version(path: str, tls: dict, key: str, default: ssl.TLSVersion) -> ssl.TLS
     return version
 
 
-def _tls_settings(path: str, tls: dict) -> TLSSettings:
+def _tls_settings(path: str, tls: dict[str, Any]) -> TLSSettings:
     unknown = set(tls) - _TLS_KEYS
     if unknown:
         raise _fail(path, f"unknown key tls_server_config.{sorted(unknown)[0]}")

@@ -22,7 +22,7 @@ from ringwatch.cortex.decode import (
 )
 from ringwatch.cortex.ownership import OwnershipCache
 from ringwatch.cortex.proto import KNOWN_STATES
-from ringwatch.snapshot.model import MemberView, RingView, ScanResult, Snapshot, TableView
+from ringwatch.snapshot.model import MemberView, RingView, Snapshot, TableRead, TableView
 from ringwatch.snapshot.problems import StaleRule, is_stale
 
 _by_member = attrgetter("name")
@@ -170,7 +170,7 @@ class SnapshotBuilder:
         except Exception as exc:  # a decoder bug costs this item, not the scan
             return unexpected_error(item, exc)
 
-    def build(self, reads: Iterable[ScanResult], previous: Snapshot | None,
+    def build(self, reads: Iterable[TableRead], previous: Snapshot | None,
               now: float) -> Snapshot:
         """The snapshot of these reads (raw items, or pages `decode_page` decoded)."""
         tables = []
@@ -189,7 +189,7 @@ class SnapshotBuilder:
         return Snapshot(created_at=now, tables=tuple(tables), stale_after=self.stale_after,
                         stale_periods=self.stale_periods, stale_floor=self.stale_floor)
 
-    def _table(self, read: ScanResult, old: TableView | None, now: float) -> TableView:
+    def _table(self, read: TableRead, old: TableView | None, now: float) -> TableView:
         """One table's view: its rings as this read found them, or the last good ones."""
         if not read.ok:
             return TableView(
@@ -223,7 +223,7 @@ class SnapshotBuilder:
         self._indexes[read.table] = (view, index)
         return view
 
-    def _members_by_ring(self, read: ScanResult
+    def _members_by_ring(self, read: TableRead
                          ) -> tuple[dict[str, list[Member]], list[DecodeError]]:
         """The read's members by ring (one per id), and the items that could not be used."""
         members: dict[str, list[Member]] = {}
@@ -233,7 +233,7 @@ class SnapshotBuilder:
             member = item if type(item) in (Member, DecodeError) else self._decode_one(item)
             if type(member) is DecodeError:
                 errors.append(member)
-            else:
+            elif type(member) is Member:
                 members.setdefault(member.ring, []).append(member)
         for ring, found in members.items():
             if len({m.name for m in found}) != len(found):

@@ -17,16 +17,23 @@ import msgspec
 from ringwatch.cortex.decode import DecodeError, Member
 
 
-class ScanResult(Protocol):
-    """What the builder needs of one table's read (the DynamoDB reader's `TableRead`)."""
+class TableRead(Protocol):
+    """What the builder needs of one table's read (`ringwatch.dynamodb.reader.TableRead`).
 
-    table: str
-    started_at: float
-    duration: float
-    items: Sequence[dict[str, Any]]
-    result: str
-    error: str | None
+    `items` are item dicts, or the `Member`s and `DecodeError`s `decode_page` made of them."""
 
+    @property
+    def table(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def items(self) -> Sequence[Any]: ...
+    @property
+    def result(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
     @property
     def ok(self) -> bool:
         """True when the whole table was read."""
