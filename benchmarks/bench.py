@@ -71,22 +71,43 @@ TARGETS = [
 ]
 
 FIGURES = [
-    "a floor cpu s", "a floor wall s", "a floor process cpu s",
-    "b steady cycle cpu s", "b steady cycle wall s", "b0 unchanged cycle cpu s",
+    "a floor cpu s",
+    "a floor wall s",
+    "a floor process cpu s",
+    "b steady cycle cpu s",
+    "b steady cycle wall s",
+    "b0 unchanged cycle cpu s",
     "b first cycle cpu s",
-    "b1 scan cpu s", "b1 scan wall s", "b1 scan rss MB",
-    "c naive scrape cpu s", "c naive scrape wall s", "c naive rss MB",
-    "rss serve MB", "metrics bytes", "metrics gzip bytes",
-    "render cpu s", "plain f-strings cpu s", "render / plain f-strings",
-    "serve /metrics cpu ms/req", "serve static cpu ms/req",
-    "serve /metrics p50 ms", "serve static p50 ms",
-    "serve /metrics gzip cpu ms/req", "serve static gzip cpu ms/req",
+    "b1 scan cpu s",
+    "b1 scan wall s",
+    "b1 scan rss MB",
+    "c naive scrape cpu s",
+    "c naive scrape wall s",
+    "c naive rss MB",
+    "rss serve MB",
+    "metrics bytes",
+    "metrics gzip bytes",
+    "render cpu s",
+    "plain f-strings cpu s",
+    "render / plain f-strings",
+    "serve /metrics cpu ms/req",
+    "serve static cpu ms/req",
+    "serve /metrics p50 ms",
+    "serve static p50 ms",
+    "serve /metrics gzip cpu ms/req",
+    "serve static gzip cpu ms/req",
     "serve /metrics / static file (cpu per request)",
     "serve /metrics / static file gzip (cpu per request)",
-    "b/a", "b1/a", "c/b",
+    "b/a",
+    "b1/a",
+    "c/b",
 ]
-ONE_RING_FIGURES = ["one ring: a floor cpu s", "one ring: b1 scan cpu s",
-                    "one ring: b1 scan rss MB", "one ring: b1/a"]
+ONE_RING_FIGURES = [
+    "one ring: a floor cpu s",
+    "one ring: b1 scan cpu s",
+    "one ring: b1 scan rss MB",
+    "one ring: b1/a",
+]
 
 
 class Spawner:
@@ -94,8 +115,9 @@ class Spawner:
     that a program's peak RSS is its own, not bench.py's (see spawner.py)."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([PY, str(HERE / "spawner.py")], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [PY, str(HERE / "spawner.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def run(self, args: list[str]) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -145,38 +167,53 @@ def ratio(top: float, bottom: float) -> float:
 def warm_up(endpoint: str) -> None:
     """Run every program once against the empty table, unmeasured: the first
     run after an install byte-compiles the modules it imports."""
-    for argv in ([PY, DRIVERS, "floor", "--endpoint", endpoint],
-                 [PY, DRIVERS, "steady", "--endpoint", endpoint, "--cycles", "1"],
-                 [PY, DRIVERS, "naive", "--endpoint", endpoint, "--scrapes", "1"]):
+    for argv in (
+        [PY, DRIVERS, "floor", "--endpoint", endpoint],
+        [PY, DRIVERS, "steady", "--endpoint", endpoint, "--cycles", "1"],
+        [PY, DRIVERS, "naive", "--endpoint", endpoint, "--scrapes", "1"],
+    ):
         measure([*argv, "--table", EMPTY])
     measure([*scan_argv(endpoint), EMPTY], report=False)
 
 
 def scan_argv(endpoint: str) -> list[str]:
-    return [PY, "-m", "ringwatch", "scan", "--output", "json", "--dynamodb.region",
-            "us-east-1", "--dynamodb.endpoint-url", endpoint, "--dynamodb.table"]
+    return [
+        PY,
+        "-m",
+        "ringwatch",
+        "scan",
+        "--output",
+        "json",
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        endpoint,
+        "--dynamodb.table",
+    ]
 
 
 def repeat(times: int, args: list[str], report: bool = True) -> list[dict[str, Any]]:
     return [measure(args, report) for _ in range(times)]
 
 
-def run_size(n: int, endpoint: str, tables: dict[str, RingTable], reps: int,
-             serve_requests: int) -> dict[str, Any]:
+def run_size(
+    n: int, endpoint: str, tables: dict[str, RingTable], reps: int, serve_requests: int
+) -> dict[str, Any]:
     build_started = time.perf_counter()
     table = RingTable(make_members(n, now=int(time.time())))
     name = f"ring-{n}"
     tables[name] = table
-    print(f"\n== N = {n:,} members: {len(table.scan_pages[0])} Scan pages, "
-          f"{table.scan_bytes / 1e6:.1f} MB (built in {time.perf_counter() - build_started:.1f}s)",
-          flush=True)
+    print(
+        f"\n== N = {n:,} members: {len(table.scan_pages[0])} Scan pages, "
+        f"{table.scan_bytes / 1e6:.1f} MB (built in {time.perf_counter() - build_started:.1f}s)",
+        flush=True,
+    )
     common = ["--endpoint", endpoint]
     raw: dict[str, Any] = {}
     try:
         for label, argv in {
             "floor": [PY, DRIVERS, "floor", *common],
-            "steady": [PY, DRIVERS, "steady", *common, "--serve-requests",
-                       str(serve_requests)],
+            "steady": [PY, DRIVERS, "steady", *common, "--serve-requests", str(serve_requests)],
             "unchanged": [PY, DRIVERS, "steady", *common, "--cycles", "2"],
             "naive": [PY, DRIVERS, "naive", *common],
         }.items():
@@ -192,18 +229,21 @@ def run_size(n: int, endpoint: str, tables: dict[str, RingTable], reps: int,
         print("   scan: done", flush=True)
     finally:
         del tables[name]
-    return {"n": n, "scan_pages": len(table.scan_pages[0]), "scan_page_bytes": table.scan_bytes,
-            "figures": figures(raw), "raw": raw}
+    return {
+        "n": n,
+        "scan_pages": len(table.scan_pages[0]),
+        "scan_page_bytes": table.scan_bytes,
+        "figures": figures(raw),
+        "raw": raw,
+    }
 
 
-def run_one_ring(n: int, endpoint: str, tables: dict[str, RingTable],
-                 reps: int) -> dict[str, Any]:
+def run_one_ring(n: int, endpoint: str, tables: dict[str, RingTable], reps: int) -> dict[str, Any]:
     """(a) and (b1) with all N members in one ring."""
     table = RingTable(make_members(n, now=int(time.time()), rings=ONE_RING), generations=1)
     name = f"onering-{n}"
     tables[name] = table
-    print(f"\n== one ring of N = {n:,} members: {len(table.scan_pages[0])} Scan pages",
-          flush=True)
+    print(f"\n== one ring of N = {n:,} members: {len(table.scan_pages[0])} Scan pages", flush=True)
     raw: dict[str, Any] = {}
     try:
         floor = [PY, DRIVERS, "floor", "--endpoint", endpoint, "--table"]
@@ -216,33 +256,57 @@ def run_one_ring(n: int, endpoint: str, tables: dict[str, RingTable],
         del tables[name]
     a = incremental(raw, "floor", "cpu")
     b1 = incremental(raw, "scan", "process_cpu")
-    return {"n": n, "raw": raw, "figures": {
-        "one ring: a floor cpu s": a, "one ring: b1 scan cpu s": b1,
-        "one ring: b1 scan rss MB": best(raw["scan"], "process_rss_mb"),
-        "one ring: b1/a": ratio(b1, a)}}
+    return {
+        "n": n,
+        "raw": raw,
+        "figures": {
+            "one ring: a floor cpu s": a,
+            "one ring: b1 scan cpu s": b1,
+            "one ring: b1 scan rss MB": best(raw["scan"], "process_rss_mb"),
+            "one ring: b1/a": ratio(b1, a),
+        },
+    }
 
 
 SERVE_FIGURES = [
-    "serve /metrics cpu ms/req", "serve static cpu ms/req",
+    "serve /metrics cpu ms/req",
+    "serve static cpu ms/req",
     "serve /metrics / static file (cpu per request)",
-    "serve /metrics gzip cpu ms/req", "serve static gzip cpu ms/req",
+    "serve /metrics gzip cpu ms/req",
+    "serve static gzip cpu ms/req",
     "serve /metrics / static file gzip (cpu per request)",
-    "serve /metrics p50 ms", "serve static p50 ms",
-    "serve /metrics gzip p50 ms", "serve static gzip p50 ms",
-    "metrics bytes", "metrics gzip bytes",
+    "serve /metrics p50 ms",
+    "serve static p50 ms",
+    "serve /metrics gzip p50 ms",
+    "serve static gzip p50 ms",
+    "metrics bytes",
+    "metrics gzip bytes",
 ]
 
 
-def serve_only(sizes: list[int], endpoint: str, tables: dict[str, RingTable], reps: int,
-               clients: int) -> None:
+def serve_only(
+    sizes: list[int], endpoint: str, tables: dict[str, RingTable], reps: int, clients: int
+) -> None:
     """/metrics against a static file of the same bytes, `clients` scrapers at a time."""
     results = []
     for n in sizes:
         name = f"ring-{n}"
         tables[name] = RingTable(make_members(n, now=int(time.time())))
-        argv = [PY, DRIVERS, "steady", "--endpoint", endpoint, "--table", name,
-                "--cycles", "2", "--clients", str(clients),
-                "--serve-requests", str(4 * clients)]
+        argv = [
+            PY,
+            DRIVERS,
+            "steady",
+            "--endpoint",
+            endpoint,
+            "--table",
+            name,
+            "--cycles",
+            "2",
+            "--clients",
+            str(clients),
+            "--serve-requests",
+            str(4 * clients),
+        ]
         try:
             runs = repeat(reps, argv)
         finally:
@@ -262,8 +326,10 @@ def figures(raw: dict[str, Any], serving_only: bool = False) -> dict[str, float]
 
     steady = min(raw["steady"], key=lambda r: r["cycle_cpu"])
     serving = steady["serving"]
-    f: dict[str, float] = {"metrics bytes": steady["metrics_bytes"],
-                           "metrics gzip bytes": steady["metrics_gzip_bytes"]}
+    f: dict[str, float] = {
+        "metrics bytes": steady["metrics_bytes"],
+        "metrics gzip bytes": steady["metrics_gzip_bytes"],
+    }
     if not serving_only:
         f |= {
             # In-process (fetch + json.loads) minus the same on the empty table; the
@@ -291,13 +357,16 @@ def figures(raw: dict[str, Any], serving_only: bool = False) -> dict[str, float]
         for suffix in ("", "_gzip"):
             s = serving.get(f"{key}{suffix}", {})
             f[f"serve {name}{suffix.replace('_', ' ')} cpu ms/req"] = s.get(
-                "server_cpu_per_request_ms", float("nan"))
+                "server_cpu_per_request_ms", float("nan")
+            )
             f[f"serve {name}{suffix.replace('_', ' ')} p50 ms"] = s.get("p50_ms", float("nan"))
             f[f"serve {name}{suffix.replace('_', ' ')} wall s"] = s.get("wall", float("nan"))
     f["serve /metrics / static file (cpu per request)"] = ratio(
-        f["serve /metrics cpu ms/req"], f["serve static cpu ms/req"])
+        f["serve /metrics cpu ms/req"], f["serve static cpu ms/req"]
+    )
     f["serve /metrics / static file gzip (cpu per request)"] = ratio(
-        f["serve /metrics gzip cpu ms/req"], f["serve static gzip cpu ms/req"])
+        f["serve /metrics gzip cpu ms/req"], f["serve static gzip cpu ms/req"]
+    )
     if serving_only:
         return f
     a = f["a floor cpu s"]
@@ -309,9 +378,20 @@ def figures(raw: dict[str, Any], serving_only: bool = False) -> dict[str, float]
 
 def member_costs(members: int, repeat: int) -> dict[str, Any]:
     """(e): member_costs.py's figures (in its own process: its GC pause stays its own)."""
-    proc = subprocess.run([PY, str(HERE / "member_costs.py"), "--members", str(members),
-                           "--repeat", str(repeat), "--json"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            PY,
+            str(HERE / "member_costs.py"),
+            "--members",
+            str(members),
+            "--repeat",
+            str(repeat),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -325,16 +405,31 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for package in ("aiobotocore", "botocore", "boto3", "aiohttp", "orjson", "msgspec", "protobuf",
-                    "cramjam", "prometheus_client"):
+    for package in (
+        "aiobotocore",
+        "botocore",
+        "boto3",
+        "aiohttp",
+        "orjson",
+        "msgspec",
+        "protobuf",
+        "cramjam",
+        "prometheus_client",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
     from ringwatch.cortex.proto import protobuf_backend
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform(), "protobuf_backend": protobuf_backend(),
-            "packages": versions}
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "protobuf_backend": protobuf_backend(),
+        "packages": versions,
+    }
 
 
 def _fmt(value: float) -> str:
@@ -352,15 +447,19 @@ def growth(results: list[dict[str, Any]], frm: int, to: int) -> dict[str, float]
     if frm not in by_n or to not in by_n:
         return {}
     out = {}
-    for key, name in (("a floor cpu s", "a"), ("b steady cycle cpu s", "b"),
-                      ("b1 scan cpu s", "b1"), ("c naive scrape cpu s", "c")):
-        out[f"growth {name} {frm // 1000}k->{to // 1000}k"] = ratio(by_n[to][key],
-                                                                     by_n[frm][key])
+    for key, name in (
+        ("a floor cpu s", "a"),
+        ("b steady cycle cpu s", "b"),
+        ("b1 scan cpu s", "b1"),
+        ("c naive scrape cpu s", "c"),
+    ):
+        out[f"growth {name} {frm // 1000}k->{to // 1000}k"] = ratio(by_n[to][key], by_n[frm][key])
     return out
 
 
-def check_targets(results: list[dict[str, Any]], grow: dict[str, float],
-                  one_ring: dict[str, Any] | None = None) -> list[str]:
+def check_targets(
+    results: list[dict[str, Any]], grow: dict[str, float], one_ring: dict[str, Any] | None = None
+) -> list[str]:
     """One line per target: the figure, the limit, the figure / limit, the verdict."""
     by_n = {r["n"]: r["figures"] for r in results}
     lines = []
@@ -377,29 +476,51 @@ def check_targets(results: list[dict[str, Any]], grow: dict[str, float],
         else:
             met = value <= limit if op == "<=" else value >= limit
             verdict = "met" if met else "MISSED"
-        lines.append(f"  {figure:48} {op} {limit:<5} at {n / 1000:g}k: {_fmt(value):>8}"
-                     f"  ({_fmt(value / limit)} of the limit)  {verdict}")
+        lines.append(
+            f"  {figure:48} {op} {limit:<5} at {n / 1000:g}k: {_fmt(value):>8}"
+            f"  ({_fmt(value / limit)} of the limit)  {verdict}"
+        )
     return lines
 
 
-def markdown(results: list[dict[str, Any]], info: dict[str, Any], grow: dict[str, float],
-             targets: list[str], one_ring: dict[str, Any], costs: dict[str, Any]) -> str:
+def markdown(
+    results: list[dict[str, Any]],
+    info: dict[str, Any],
+    grow: dict[str, float],
+    targets: list[str],
+    one_ring: dict[str, Any],
+    costs: dict[str, Any],
+) -> str:
     sizes = [r["n"] for r in results]
     head = "| figure | " + " | ".join(f"N={n:,}" for n in sizes) + " |"
     rows = [head, "|---|" + "---:|" * len(sizes)]
     for name in FIGURES:
         rows.append(f"| {name} | " + " | ".join(_fmt(r["figures"][name]) for r in results) + " |")
     text = [
-        "# ringwatch benchmark results", "",
+        "# ringwatch benchmark results",
+        "",
         f"Machine: {info['cpus']} CPUs, {info['cpu_model']}, Python {info['python']}, "
-        f"protobuf backend {info['protobuf_backend']}, {info['platform']}.", "",
-        *rows, "",
-        *(f"- {k}: {_fmt(v)}" for k, v in grow.items()), "",
-        f"One ring of {one_ring['n']:,} members:", "",
-        *(f"- {k}: {_fmt(v)}" for k, v in one_ring["figures"].items()), "",
-        f"What a member costs (b), {costs['members']:,} members, us (CPU):", "", "```",
-        *cost_lines(costs["us_per_member"]), "```", "",
-        "Targets:", "```", *targets, "```", "",
+        f"protobuf backend {info['protobuf_backend']}, {info['platform']}.",
+        "",
+        *rows,
+        "",
+        *(f"- {k}: {_fmt(v)}" for k, v in grow.items()),
+        "",
+        f"One ring of {one_ring['n']:,} members:",
+        "",
+        *(f"- {k}: {_fmt(v)}" for k, v in one_ring["figures"].items()),
+        "",
+        f"What a member costs (b), {costs['members']:,} members, us (CPU):",
+        "",
+        "```",
+        *cost_lines(costs["us_per_member"]),
+        "```",
+        "",
+        "Targets:",
+        "```",
+        *targets,
+        "```",
+        "",
     ]
     return "\n".join(text)
 
@@ -408,17 +529,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 1,000 only, one repetition")
     parser.add_argument("--sizes", default="1000,10000,50000")
-    parser.add_argument("--one-ring", type=int, default=ONE_RING_N,
-                        help=f"members of the one-ring case (default {ONE_RING_N:,}; "
-                             "1,000 with --quick)")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs of each program; the best is kept")
-    parser.add_argument("--serve-only", action="store_true",
-                        help="only /metrics against a static file (sizes default 750,10000)")
-    parser.add_argument("--clients", type=int, default=50,
-                        help="concurrent scrapers of --serve-only")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results JSON (default benchmarks/results.json; none in --quick)")
+    parser.add_argument(
+        "--one-ring",
+        type=int,
+        default=ONE_RING_N,
+        help=f"members of the one-ring case (default {ONE_RING_N:,}; 1,000 with --quick)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of each program; the best is kept"
+    )
+    parser.add_argument(
+        "--serve-only",
+        action="store_true",
+        help="only /metrics against a static file (sizes default 750,10000)",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=50, help="concurrent scrapers of --serve-only"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default benchmarks/results.json; none in --quick)",
+    )
     args = parser.parse_args(argv)
     if args.serve_only and args.sizes == parser.get_default("sizes"):
         args.sizes = "750,10000"
@@ -433,8 +566,11 @@ def main(argv: list[str] | None = None) -> int:
     global SPAWNER
     SPAWNER = Spawner()  # first, while this process is small
     info = machine()
-    print(f"machine: {info['cpus']} CPUs, {info['cpu_model']}, Python {info['python']}, "
-          f"protobuf {info['protobuf_backend']}", flush=True)
+    print(
+        f"machine: {info['cpus']} CPUs, {info['cpu_model']}, Python {info['python']}, "
+        f"protobuf {info['protobuf_backend']}",
+        flush=True,
+    )
     tables: dict[str, RingTable] = {EMPTY: RingTable([])}
     endpoint, _, stop = replay.start(tables)
     results = []
@@ -459,8 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     grow = growth(results, 10_000, 50_000)
     targets = check_targets(results, grow, one_ring)
 
-    print("\n" + "figure".ljust(48) + "".join(f"{'N=' + format(r['n'], ','):>14}"
-                                                for r in results))
+    print("\n" + "figure".ljust(48) + "".join(f"{'N=' + format(r['n'], ','):>14}" for r in results))
     for name in FIGURES:
         print(name.ljust(48) + "".join(f"{_fmt(r['figures'][name]):>14}" for r in results))
     for key, value in grow.items():
@@ -475,9 +610,17 @@ def main(argv: list[str] | None = None) -> int:
     if not all(r["figures"]["render identical to plain"] for r in results):
         print("WARNING: the renderer's output differs from the plain f-string rendering")
     if out is not None:
-        document = {"machine": info, "generated_at": time.time(), "sizes": sizes,
-                    "repeat": reps, "results": results, "growth": grow,
-                    "one_ring": one_ring, "member_costs": costs, "targets": targets}
+        document = {
+            "machine": info,
+            "generated_at": time.time(),
+            "sizes": sizes,
+            "repeat": reps,
+            "results": results,
+            "growth": grow,
+            "one_ring": one_ring,
+            "member_costs": costs,
+            "targets": targets,
+        }
         out.write_text(json.dumps(document, indent=1) + "\n")
         md = out.with_name("RESULTS.md") if out.name == "results.json" else out.with_suffix(".md")
         md.write_text(markdown(results, info, grow, targets, one_ring, costs))

@@ -26,8 +26,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
-for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                   "AWS_DEFAULT_REGION": "us-east-1"}.items():
+for key, value in {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
     os.environ.setdefault(key, value)
 
 
@@ -51,6 +54,7 @@ class Timer:
 
 # -- (a) the floor ------------------------------------------------------------
 
+
 def floor(args: argparse.Namespace) -> None:
     url = urlsplit(args.endpoint)
     with Timer() as t:
@@ -58,10 +62,16 @@ def floor(args: argparse.Namespace) -> None:
         request: dict = {"TableName": args.table}
         items = pages = 0
         while True:
-            conn.request("POST", "/", body=json.dumps(request), headers={
-                "X-Amz-Target": "DynamoDB_20120810.Scan",
-                "Content-Type": "application/x-amz-json-1.0",
-                "Authorization": "AWS4-HMAC-SHA256 Credential=floor"})
+            conn.request(
+                "POST",
+                "/",
+                body=json.dumps(request),
+                headers={
+                    "X-Amz-Target": "DynamoDB_20120810.Scan",
+                    "Content-Type": "application/x-amz-json-1.0",
+                    "Authorization": "AWS4-HMAC-SHA256 Credential=floor",
+                },
+            )
             page = json.loads(conn.getresponse().read())
             pages += 1
             items += len(page["Items"])
@@ -73,11 +83,21 @@ def floor(args: argparse.Namespace) -> None:
 
 # -- (b) ringwatch's steady state ---------------------------------------------
 
+
 async def _load(url: str, clients: int, requests: int, gzip: bool) -> dict:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__)), "load", "--url", url, "--clients", str(clients),
-        "--requests", str(requests), *(["--gzip"] if gzip else []),
-        stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        str(Path(__file__)),
+        "load",
+        "--url",
+        url,
+        "--clients",
+        str(clients),
+        "--requests",
+        str(requests),
+        *(["--gzip"] if gzip else []),
+        stdout=asyncio.subprocess.PIPE,
+    )
     cpu0 = time.process_time()
     out, _ = await proc.communicate()
     result = json.loads(out)
@@ -86,8 +106,9 @@ async def _load(url: str, clients: int, requests: int, gzip: bool) -> dict:
     return result
 
 
-async def _serve_and_load(exporter: object, body: bytes, gz: bytes, clients: int,
-                          requests: int) -> dict:
+async def _serve_and_load(
+    exporter: object, body: bytes, gz: bytes, clients: int, requests: int
+) -> dict:
     from aiohttp import web
 
     from ringwatch.serve.http import make_app
@@ -117,7 +138,8 @@ async def _serve_and_load(exporter: object, body: bytes, gz: bytes, clients: int
         for gzip in (False, True):
             for name, url in zip(("metrics", "static"), urls, strict=True):
                 results[f"{name}{'_gzip' if gzip else ''}"] = await _load(
-                    url, clients, requests, gzip)
+                    url, clients, requests, gzip
+                )
     finally:
         for runner in runners:
             await runner.cleanup()
@@ -132,9 +154,19 @@ async def steady_async(args: argparse.Namespace) -> None:
     from ringwatch.config import load_config
     from ringwatch.serve.scanloop import ScanLoop
 
-    config = load_config(["--dynamodb.table", args.table, "--dynamodb.endpoint-url",
-                          args.endpoint, "--dynamodb.region", "us-east-1",
-                          "--web.listen-address", "127.0.0.1:0"], environ={})
+    config = load_config(
+        [
+            "--dynamodb.table",
+            args.table,
+            "--dynamodb.endpoint-url",
+            args.endpoint,
+            "--dynamodb.region",
+            "us-east-1",
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        environ={},
+    )
     exporter = ScanLoop(config)
     renderer = exporter.renderer
     render_times: list[tuple[float, float]] = []
@@ -168,25 +200,33 @@ async def steady_async(args: argparse.Namespace) -> None:
         gz = b"".join((*zipped.head, zipped.tail))
         serving = {}
         if args.serve_requests:
-            serving = await _serve_and_load(exporter, metrics_body, gz, args.clients,
-                                            args.serve_requests)
+            serving = await _serve_and_load(
+                exporter, metrics_body, gz, args.clients, args.serve_requests
+            )
     steady = cycles[1:] or cycles
     _report(
-        members=members, ok=ok,
-        first_cycle_cpu=cycles[0][0], first_cycle_wall=cycles[0][1],
+        members=members,
+        ok=ok,
+        first_cycle_cpu=cycles[0][0],
+        first_cycle_wall=cycles[0][1],
         cycle_cpu=statistics.median(c for c, _ in steady),
         cycle_wall=statistics.median(w for _, w in steady),
         cycles=cycles,
         render_cpu=statistics.median(c for c, _ in render_times[1:] or render_times),
         render_wall=statistics.median(w for _, w in render_times[1:] or render_times),
-        plain_render_cpu=plain_t.cpu, render_identical=plain == body,
-        metrics_bytes=len(metrics_body), metrics_gzip_bytes=len(gz),
+        plain_render_cpu=plain_t.cpu,
+        render_identical=plain == body,
+        metrics_bytes=len(metrics_body),
+        metrics_gzip_bytes=len(gz),
         ownership_computations=exporter.builder.ownership_cache.computations,
-        rss_scan_mb=rss_scan, rss_mb=_rss_mb(), serving=serving,
+        rss_scan_mb=rss_scan,
+        rss_mb=_rss_mb(),
+        serving=serving,
     )
 
 
 # -- (c) the naive way ----------------------------------------------------------
+
 
 class NaiveCollector:
     """What a quick exporter does: read the table at scrape time, decode with
@@ -212,8 +252,16 @@ class NaiveCollector:
                 data = item["Data"]["B"]
                 desc = InstanceDesc.FromString(bytes(cramjam.snappy.decompress_raw(data)))
                 ttl = int(item["ttl"]["N"]) if "ttl" in item else None
-                members.append((item["RingKey"]["S"], item["InstanceKey"]["S"], desc,
-                                int(item["version"]["N"]), ttl, len(data)))
+                members.append(
+                    (
+                        item["RingKey"]["S"],
+                        item["InstanceKey"]["S"],
+                        desc,
+                        int(item["version"]["N"]),
+                        ttl,
+                        len(data),
+                    )
+                )
         members.sort(key=lambda m: (m[0], m[1]))
         by_ring: dict[str, list] = {}
         for m in members:
@@ -233,13 +281,13 @@ class NaiveCollector:
         age = GaugeMetricFamily("ringwatch_member_heartbeat_age_seconds", "a", labels=L)
         reg = GaugeMetricFamily("ringwatch_member_registered_timestamp_seconds", "r", labels=L)
         state = GaugeMetricFamily("ringwatch_member_state", "s", labels=[*L, "state"])
-        info = GaugeMetricFamily("ringwatch_member_info", "i",
-                                 labels=[*L, "addr", "member_zone"])
+        info = GaugeMetricFamily("ringwatch_member_info", "i", labels=[*L, "addr", "member_zone"])
         tokens = GaugeMetricFamily("ringwatch_member_tokens", "t", labels=L)
         own = GaugeMetricFamily("ringwatch_member_token_ownership_ratio", "o", labels=L)
         cas = CounterMetricFamily("ringwatch_member_cas_writes", "c", labels=L)
-        cas_change = GaugeMetricFamily("ringwatch_member_cas_last_change_timestamp_seconds",
-                                       "l", labels=L)
+        cas_change = GaugeMetricFamily(
+            "ringwatch_member_cas_last_change_timestamp_seconds", "l", labels=L
+        )
         size = GaugeMetricFamily("ringwatch_member_item_bytes", "b", labels=L)
         ttl_f = GaugeMetricFamily("ringwatch_member_ttl_timestamp_seconds", "x", labels=L)
         versions = {}
@@ -271,8 +319,9 @@ class NaiveCollector:
         R = ["table", "ring"]
         rm = GaugeMetricFamily("ringwatch_ring_members", "m", labels=[*R, "state"])
         stale = GaugeMetricFamily("ringwatch_ring_stale_members", "s", labels=R)
-        oldest = GaugeMetricFamily("ringwatch_ring_oldest_heartbeat_timestamp_seconds", "o",
-                                   labels=R)
+        oldest = GaugeMetricFamily(
+            "ringwatch_ring_oldest_heartbeat_timestamp_seconds", "o", labels=R
+        )
         rt = GaugeMetricFamily("ringwatch_ring_tokens", "t", labels=R)
         for ring, ms in by_ring.items():
             lv = [self.table, ring]
@@ -298,13 +347,18 @@ def naive(args: argparse.Namespace) -> None:
             size = len(generate_latest(registry))
         scrapes.append((t.cpu, t.wall))
     later = scrapes[1:] or scrapes
-    _report(scrape_cpu=statistics.median(c for c, _ in later),
-            scrape_wall=statistics.median(w for _, w in later),
-            first_scrape_cpu=scrapes[0][0], scrapes=scrapes, metrics_bytes=size,
-            rss_mb=_rss_mb())
+    _report(
+        scrape_cpu=statistics.median(c for c, _ in later),
+        scrape_wall=statistics.median(w for _, w in later),
+        first_scrape_cpu=scrapes[0][0],
+        scrapes=scrapes,
+        metrics_bytes=size,
+        rss_mb=_rss_mb(),
+    )
 
 
 # -- concurrent clients ---------------------------------------------------------
+
 
 async def load_async(args: argparse.Namespace) -> None:
     import aiohttp
@@ -334,9 +388,13 @@ async def load_async(args: argparse.Namespace) -> None:
         await asyncio.gather(*(worker(session) for _ in range(args.clients)))
         wall = time.perf_counter() - started
     latencies.sort()
-    _report(wall=wall, requests=args.requests, bytes_per_request=received // args.requests,
-            p50_ms=1000 * latencies[len(latencies) // 2],
-            p99_ms=1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))])
+    _report(
+        wall=wall,
+        requests=args.requests,
+        bytes_per_request=received // args.requests,
+        p50_ms=1000 * latencies[len(latencies) // 2],
+        p99_ms=1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    )
 
 
 def main() -> None:

@@ -97,8 +97,11 @@ def measure(members: int, repeat: int) -> dict[str, float]:
     render_times: list[float] = []
     for scan in range(2 * repeat + 2):
         builder.start_scan()
-        decoded = [m for page in pages[scan % 2]
-                   for m in builder.decode_page(_PAGE_ITEMS.decode(page)["Items"])]
+        decoded = [
+            m
+            for page in pages[scan % 2]
+            for m in builder.decode_page(_PAGE_ITEMS.decode(page)["Items"])
+        ]
         read = TableRead("ring", 1_800_000_000.0 + 15 * scan, items=decoded)
         previous = snapshots[-1] if snapshots else None
         started = time.process_time()
@@ -109,8 +112,9 @@ def measure(members: int, repeat: int) -> dict[str, float]:
 
     encoded = [item.Data.B for item in new]  # type: ignore[attr-defined]
     seconds = {
-        "floor (json.loads)": least(lambda: cpu_of(lambda: [json.loads(p) for p in pages[1]]),
-                                    repeat),
+        "floor (json.loads)": least(
+            lambda: cpu_of(lambda: [json.loads(p) for p in pages[1]]), repeat
+        ),
         "page read": least(lambda: cpu_of(lambda: items_of(pages[1])), repeat),
         "library calls": least(lambda: cpu_of(lambda: library_calls(encoded)), repeat),
         "decode": least(decode_changed, repeat),
@@ -124,10 +128,12 @@ def cost_lines(us: dict[str, float]) -> list[str]:
     """The figures as printed: each step's microseconds a member, then ringwatch's sum."""
     floor = us["floor (json.loads)"]
     ours = us["page read"] + us["decode"] + us["build"] + us["render"]
-    return [*(f"  {name:26} {value:8.2f}" for name, value in us.items()),
-            f"  {'ringwatch, these steps':26} {ours:8.2f}  ({ours / floor:.2f}x json.loads; "
-            "the fetch is not in it)",
-            f"  {'beyond the library calls':26} {ours - us['library calls']:8.2f}"]
+    return [
+        *(f"  {name:26} {value:8.2f}" for name, value in us.items()),
+        f"  {'ringwatch, these steps':26} {ours:8.2f}  ({ours / floor:.2f}x json.loads; "
+        "the fetch is not in it)",
+        f"  {'beyond the library calls':26} {ours - us['library calls']:8.2f}",
+    ]
 
 
 def main() -> None:
@@ -142,9 +148,12 @@ def main() -> None:
     if args.json:
         print(json.dumps({"members": args.members, "us_per_member": costs}))
         return
-    print(f"{args.members:,} members, every one heartbeated since the last scan; "
-          "us a member (CPU, least of runs):")
+    print(
+        f"{args.members:,} members, every one heartbeated since the last scan; "
+        "us a member (CPU, least of runs):"
+    )
     print("\n".join(cost_lines(costs)))
+
 
 if __name__ == "__main__":
     main()

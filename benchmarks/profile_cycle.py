@@ -1,7 +1,7 @@
 """Where a steady-state scan cycle spends its time (pyinstrument).
 
-    .venv/bin/python benchmarks/replay.py --sizes 10000 &   # prints the endpoint
-    .venv/bin/python benchmarks/profile_cycle.py --endpoint URL --table ring-10000
+.venv/bin/python benchmarks/replay.py --sizes 10000 &   # prints the endpoint
+.venv/bin/python benchmarks/profile_cycle.py --endpoint URL --table ring-10000
 """
 
 from __future__ import annotations
@@ -20,8 +20,17 @@ from ringwatch.serve.scanloop import ScanLoop
 async def run(args: argparse.Namespace) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(key, "bench")
-    config = load_config(["--dynamodb.table", args.table, "--dynamodb.endpoint-url",
-                          args.endpoint, "--dynamodb.region", "us-east-1"], environ={})
+    config = load_config(
+        [
+            "--dynamodb.table",
+            args.table,
+            "--dynamodb.endpoint-url",
+            args.endpoint,
+            "--dynamodb.region",
+            "us-east-1",
+        ],
+        environ={},
+    )
     exporter = ScanLoop(config)
     async with AsyncExitStack() as stack:
         await exporter.open(stack)

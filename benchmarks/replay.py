@@ -24,8 +24,7 @@ JSON = "application/x-amz-json-1.0"
 
 
 def _error(kind: str, message: str, status: int = 400) -> web.Response:
-    body = orjson.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{kind}",
-                         "message": message})
+    body = orjson.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": message})
     return web.Response(status=status, body=body, content_type=JSON)
 
 
@@ -68,8 +67,9 @@ class Replay:
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         if not request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
-            return _error("MissingAuthenticationTokenException", "Request is missing "
-                          "Authentication Token")
+            return _error(
+                "MissingAuthenticationTokenException", "Request is missing Authentication Token"
+            )
         target = request.headers.get("X-Amz-Target", "")
         body = orjson.loads(await request.read())
         found = self._table(body.get("TableName", ""))
@@ -94,8 +94,9 @@ class Replay:
             page = self._page(pages, start_key)
         except (KeyError, IndexError):
             return _error("ValidationException", "The provided starting key is invalid")
-        return web.Response(body=page, content_type=JSON,
-                            headers={"x-amzn-RequestId": f"replay-{self.requests}"})
+        return web.Response(
+            body=page, content_type=JSON, headers={"x-amzn-RequestId": f"replay-{self.requests}"}
+        )
 
 
 def start(tables: dict[str, RingTable]) -> tuple[str, Replay, Callable[[], None]]:

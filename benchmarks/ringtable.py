@@ -33,8 +33,12 @@ RINGS = (
 )
 # Every member in one ring: Cortex's ingesters are one ring, the largest there is.
 ONE_RING = (("collectors/ring", 1.0),)
-_PREFIX = {"collectors/ring": "ingester", "collectors/store-gateway": "store-gateway",
-           "collectors/compactor": "compactor", "collectors/distributor": "distributor"}
+_PREFIX = {
+    "collectors/ring": "ingester",
+    "collectors/store-gateway": "store-gateway",
+    "collectors/compactor": "compactor",
+    "collectors/distributor": "distributor",
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,13 @@ class Spec:
     version: int
 
 
-def make_members(n: int, tokens: int = 128, now: int = 1_800_000_000,
-                 seed: int = 7, rings: tuple[tuple[str, float], ...] = RINGS) -> list[Spec]:
+def make_members(
+    n: int,
+    tokens: int = 128,
+    now: int = 1_800_000_000,
+    seed: int = 7,
+    rings: tuple[tuple[str, float], ...] = RINGS,
+) -> list[Spec]:
     """N members spread over `rings` (name, share), 128 random tokens each."""
     rng = random.Random(seed)
     specs = []
@@ -64,21 +73,31 @@ def make_members(n: int, tokens: int = 128, now: int = 1_800_000_000,
             state = 0 if roll < 0.995 else (1 if roll < 0.997 else 3)
             # About 1% of members stopped heartbeating ten minutes ago.
             age = 600 + rng.randrange(60) if rng.random() < 0.01 else rng.randrange(HEARTBEAT)
-            specs.append(Spec(
-                ring=ring, member=f"{_PREFIX[ring]}-{zone}-{i}",
-                addr=f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}:9095",
-                zone=zone, state=state, timestamp=now - age,
-                registered=now - rng.randrange(86400, 30 * 86400),
-                tokens=tuple(sorted(rng.getrandbits(32) for _ in range(tokens))),
-                version=rng.randrange(1000, 500_000),
-            ))
+            specs.append(
+                Spec(
+                    ring=ring,
+                    member=f"{_PREFIX[ring]}-{zone}-{i}",
+                    addr=_random_addr(rng),
+                    zone=zone,
+                    state=state,
+                    timestamp=now - age,
+                    registered=now - rng.randrange(86400, 30 * 86400),
+                    tokens=tuple(sorted(rng.getrandbits(32) for _ in range(tokens))),
+                    version=rng.randrange(1000, 500_000),
+                )
+            )
     return specs
 
 
 def _item(spec: Spec, generation: int) -> tuple[dict, int]:
-    desc = InstanceDesc(addr=spec.addr, timestamp=spec.timestamp + HEARTBEAT * generation,
-                        state=spec.state, tokens=spec.tokens, zone=spec.zone,
-                        registered_timestamp=spec.registered)
+    desc = InstanceDesc(
+        addr=spec.addr,
+        timestamp=spec.timestamp + HEARTBEAT * generation,
+        state=spec.state,
+        tokens=spec.tokens,
+        zone=spec.zone,
+        registered_timestamp=spec.registered,
+    )
     data = bytes(cramjam.snappy.compress_raw(desc.SerializeToString()))
     version = str(spec.version + generation)
     item = {
@@ -87,8 +106,7 @@ def _item(spec: Spec, generation: int) -> tuple[dict, int]:
         "Data": {"B": base64.b64encode(data).decode()},
         "version": {"N": version},
     }
-    size = (7 + len(spec.ring) + 11 + len(spec.member) + 4 + len(data)
-            + 7 + len(version) // 2 + 1)
+    size = 7 + len(spec.ring) + 11 + len(spec.member) + 4 + len(data) + 7 + len(version) // 2 + 1
     return item, size
 
 
@@ -101,16 +119,30 @@ def _pages(items: list[tuple[dict, int]]) -> list[bytes]:
         used += size
         last = index == len(items) - 1
         if used >= PAGE_LIMIT or last:
-            body: dict = {"Count": len(batch), "ScannedCount": len(batch), "Items": batch,
-                          "ConsumedCapacity": {"CapacityUnits": used / 4096 / 2}}
+            body: dict = {
+                "Count": len(batch),
+                "ScannedCount": len(batch),
+                "Items": batch,
+                "ConsumedCapacity": {"CapacityUnits": used / 4096 / 2},
+            }
             if not last:
-                body["LastEvaluatedKey"] = {"RingKey": item["RingKey"],
-                                            "InstanceKey": item["InstanceKey"]}
+                body["LastEvaluatedKey"] = {
+                    "RingKey": item["RingKey"],
+                    "InstanceKey": item["InstanceKey"],
+                }
             pages.append(orjson.dumps(body))
             batch, used = [], 0
     if not pages:
-        pages.append(orjson.dumps({"Count": 0, "ScannedCount": 0, "Items": [],
-                                   "ConsumedCapacity": {"CapacityUnits": 0.5}}))
+        pages.append(
+            orjson.dumps(
+                {
+                    "Count": 0,
+                    "ScannedCount": 0,
+                    "Items": [],
+                    "ConsumedCapacity": {"CapacityUnits": 0.5},
+                }
+            )
+        )
     return pages
 
 
@@ -127,11 +159,20 @@ class RingTable:
     def query_pages(self, generation: int, ring: str) -> list[bytes]:
         key = (generation, ring)
         if key not in self._query_pages:
-            self._query_pages[key] = _pages([
-                (item, size) for item, size in self._items[generation]
-                if item["RingKey"]["S"] == ring])
+            self._query_pages[key] = _pages(
+                [
+                    (item, size)
+                    for item, size in self._items[generation]
+                    if item["RingKey"]["S"] == ring
+                ]
+            )
         return self._query_pages[key]
 
     @property
     def scan_bytes(self) -> int:
         return sum(len(p) for p in self.scan_pages[0])
+
+
+def _random_addr(rng: random.Random) -> str:
+    """A private address and Cortex's gRPC port, as an ingester registers."""
+    return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}:9095"

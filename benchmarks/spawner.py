@@ -33,10 +33,14 @@ def run(args: list[str]) -> dict[str, object]:
         stderr = err.read().decode(errors="replace")
         out.seek(0)
         stdout = out.read().decode(errors="replace")
-    return {"exit": os.waitstatus_to_exitcode(status),
-            "process_cpu": usage.ru_utime + usage.ru_stime, "process_wall": wall,
-            "process_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout,
-            "stderr_tail": stderr[-2000:]}
+    return {
+        "exit": os.waitstatus_to_exitcode(status),
+        "process_cpu": usage.ru_utime + usage.ru_stime,
+        "process_wall": wall,
+        "process_rss_mb": usage.ru_maxrss / 1024,
+        "stdout": stdout,
+        "stderr_tail": stderr[-2000:],
+    }
 
 
 def main() -> None:

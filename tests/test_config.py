@@ -31,18 +31,21 @@ def test_defaults_are_the_spec_defaults() -> None:
 
 
 def test_stale_periods_and_floor_default_to_4_and_20s_and_come_from_every_layer(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     config = load_config(BASE, environ={})
     assert (config.stale_periods, config.stale_floor, config.stale_after) == (4, 20, 60)
     config_file = tmp_path / "ringwatch.yaml"
     config_file.write_text("ring.stale-periods: 3\nring.stale-floor: 30s\n")
     from_file = load_config([*BASE, "--config.file", str(config_file)], environ={})
     assert (from_file.stale_periods, from_file.stale_floor) == (3, 30)
-    from_env = load_config(BASE, environ={"RINGWATCH_RING_STALE_PERIODS": "5",
-                                          "RINGWATCH_RING_STALE_FLOOR": "10s"})
+    from_env = load_config(
+        BASE, environ={"RINGWATCH_RING_STALE_PERIODS": "5", "RINGWATCH_RING_STALE_FLOOR": "10s"}
+    )
     assert (from_env.stale_periods, from_env.stale_floor) == (5, 10)
-    flags = load_config([*BASE, "--ring.stale-periods", "6", "--ring.stale-floor", "1m"],
-                        environ={})
+    flags = load_config(
+        [*BASE, "--ring.stale-periods", "6", "--ring.stale-floor", "1m"], environ={}
+    )
     assert (flags.stale_periods, flags.stale_floor) == (6, 60)  # floor == cap is fine
 
 
@@ -57,11 +60,17 @@ def test_snapshot_max_age_follows_the_scan_interval() -> None:
 
 def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
     config_file = tmp_path / "ringwatch.yaml"
-    config_file.write_text("dynamodb.table: [from-file-a, from-file-b]\nscan.interval: 20s\n"
-                           "scan.timeout: 7s\nring.stale-after: 2m\n"
-                           "dynamodb.consistent-read: true\n")
-    env = {"RINGWATCH_SCAN_INTERVAL": "30s", "RINGWATCH_SCAN_TIMEOUT": "8s",
-           "RINGWATCH_CONFIG_FILE": str(config_file), "AWS_REGION": "ap-south-1"}
+    config_file.write_text(
+        "dynamodb.table: [from-file-a, from-file-b]\nscan.interval: 20s\n"
+        "scan.timeout: 7s\nring.stale-after: 2m\n"
+        "dynamodb.consistent-read: true\n"
+    )
+    env = {
+        "RINGWATCH_SCAN_INTERVAL": "30s",
+        "RINGWATCH_SCAN_TIMEOUT": "8s",
+        "RINGWATCH_CONFIG_FILE": str(config_file),
+        "AWS_REGION": "ap-south-1",
+    }
     config = load_config(["--scan.interval", "40s"], environ=env)
     assert config.scan_interval == 40  # flag
     assert config.scan_timeout == 8  # environment
@@ -75,17 +84,21 @@ def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None
 
 
 def test_repeatable_flags_from_environment_are_comma_separated() -> None:
-    config = load_config([], environ={"RINGWATCH_DYNAMODB_TABLE": "a, b",
-                                      "RINGWATCH_DYNAMODB_RING_KEY": "collectors/ring",
-                                      "AWS_DEFAULT_REGION": "us-east-1"})
+    config = load_config(
+        [],
+        environ={
+            "RINGWATCH_DYNAMODB_TABLE": "a, b",
+            "RINGWATCH_DYNAMODB_RING_KEY": "collectors/ring",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        },
+    )
     assert config.tables == ("a", "b")
     assert config.ring_keys == ("collectors/ring",)
 
 
 def test_region_falls_back_to_aws_region_then_aws_default_region() -> None:
     table = ["--dynamodb.table", "t"]
-    assert load_config(table, environ={"AWS_REGION": "a", "AWS_DEFAULT_REGION": "b"}
-                       ).region == "a"
+    assert load_config(table, environ={"AWS_REGION": "a", "AWS_DEFAULT_REGION": "b"}).region == "a"
     assert load_config(table, environ={"AWS_DEFAULT_REGION": "b"}).region == "b"
     with pytest.raises(ConfigError, match=r"--dynamodb\.region"):
         load_config(table, environ={})
@@ -96,25 +109,30 @@ def test_endpoint_falls_back_to_the_aws_dynamodb_endpoint_variable() -> None:
     assert load_config(BASE, environ=env).endpoint_url == "http://127.0.0.1:8000"
 
 
-@pytest.mark.parametrize(("argv", "env", "named"), [
-    (["--scan.interval", "15"], {}, "--scan.interval=15"),
-    (["--scan.timeout", "soon"], {}, "--scan.timeout=soon"),
-    (["--dynamodb.max-attempts", "0"], {}, "--dynamodb.max-attempts=0"),
-    (["--metrics.member-states", "some"], {}, "--metrics.member-states=some"),
-    (["--log.format", "xml"], {}, "--log.format=xml"),
-    (["--web.listen-address", "nowhere"], {}, "--web.listen-address=nowhere"),
-    ([], {"RINGWATCH_SCAN_INTERVAL": "fast"}, "RINGWATCH_SCAN_INTERVAL=fast"),
-    (["--no-such-flag"], {}, "--no-such-flag"),
-    (["--ring.stale-periods", "0"], {}, "--ring.stale-periods=0"),
-    (["--ring.stale-periods", "1"], {}, "--ring.stale-periods=1: must be at least 2"),
-    (["--ring.stale-periods", "2.5"], {}, "--ring.stale-periods=2.5"),
-    (["--ring.stale-floor", "soon"], {}, "--ring.stale-floor=soon"),
-    (["--ring.stale-floor", "2m"], {}, "--ring.stale-floor=2m: must not exceed"),
-    (["--ring.stale-after", "10s"], {"RINGWATCH_RING_STALE_FLOOR": "15s"},
-     "RINGWATCH_RING_STALE_FLOOR=15s: must not exceed --ring.stale-after (10s)"),
-])
-def test_a_bad_value_names_the_flag_and_the_value(argv: list[str], env: dict, named: str
-                                                  ) -> None:
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["--scan.interval", "15"], {}, "--scan.interval=15"),
+        (["--scan.timeout", "soon"], {}, "--scan.timeout=soon"),
+        (["--dynamodb.max-attempts", "0"], {}, "--dynamodb.max-attempts=0"),
+        (["--metrics.member-states", "some"], {}, "--metrics.member-states=some"),
+        (["--log.format", "xml"], {}, "--log.format=xml"),
+        (["--web.listen-address", "nowhere"], {}, "--web.listen-address=nowhere"),
+        ([], {"RINGWATCH_SCAN_INTERVAL": "fast"}, "RINGWATCH_SCAN_INTERVAL=fast"),
+        (["--no-such-flag"], {}, "--no-such-flag"),
+        (["--ring.stale-periods", "0"], {}, "--ring.stale-periods=0"),
+        (["--ring.stale-periods", "1"], {}, "--ring.stale-periods=1: must be at least 2"),
+        (["--ring.stale-periods", "2.5"], {}, "--ring.stale-periods=2.5"),
+        (["--ring.stale-floor", "soon"], {}, "--ring.stale-floor=soon"),
+        (["--ring.stale-floor", "2m"], {}, "--ring.stale-floor=2m: must not exceed"),
+        (
+            ["--ring.stale-after", "10s"],
+            {"RINGWATCH_RING_STALE_FLOOR": "15s"},
+            "RINGWATCH_RING_STALE_FLOOR=15s: must not exceed --ring.stale-after (10s)",
+        ),
+    ],
+)
+def test_a_bad_value_names_the_flag_and_the_value(argv: list[str], env: dict, named: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config([*BASE, *argv], environ=env)
     message = str(caught.value)
@@ -175,8 +193,7 @@ def test_cli_exits_2_without_a_table() -> None:
 
 
 def test_cli_refuses_the_pure_python_protobuf_backend() -> None:
-    result = _run_cli("serve", *BASE,
-                      env={"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"})
+    result = _run_cli("serve", *BASE, env={"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"})
     assert result.returncode == 2
     assert "pure-Python backend" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -188,29 +205,59 @@ _one_line_exit_2 = assert_one_line_exit_2
 NO_ENDPOINT = ["--dynamodb.endpoint-url", "http://127.0.0.1:9"]
 
 
-@pytest.mark.parametrize(("args", "env", "named"), [
-    (["--dynamodb.region", "us east 1"], {}, "--dynamodb.region=us east 1"),
-    (["--dynamodb.endpoint-url", "http://[::1"], {}, "--dynamodb.endpoint-url=http://[::1"),
-    (["--dynamodb.endpoint-url", "http://127.0.0.1:99999"], {}, "--dynamodb.endpoint-url"),
-    ([], {"AWS_ENDPOINT_URL_DYNAMODB": "garbage here"}, "AWS_ENDPOINT_URL_DYNAMODB=garbage"),
-    ([], {"AWS_ENDPOINT_URL_DYNAMODB": "http://[::1"}, "AWS_ENDPOINT_URL_DYNAMODB"),
-    ([*NO_ENDPOINT, "--web.listen-address", "256.1.1.1:10960"], {},
-     "--web.listen-address=256.1.1.1:10960"),
-    ([*NO_ENDPOINT, "--web.listen-address", "ringwatch-no-such-host.invalid:0"], {},
-     "--web.listen-address=ringwatch-no-such-host.invalid:0"),
-    ([*NO_ENDPOINT, "--web.listen-address", "192.0.2.1:0"], {},  # TEST-NET-1: not ours
-     "--web.listen-address=192.0.2.1:0"),
-    ([*NO_ENDPOINT, "--scan.interval", "1m", "--snapshot.max-age", "30s"], {},
-     "--snapshot.max-age=30s"),
-    ([*NO_ENDPOINT, "--dynamodb.ring-key", "a", "--dynamodb.ring-key", "a"], {},
-     "--dynamodb.ring-key=a,a"),
-    (NO_ENDPOINT, {"RINGWATCH_DYNAMODB_RING_KEY": "a,b,a"}, "--dynamodb.ring-key=a,b,a"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--dynamodb.region", "us east 1"], {}, "--dynamodb.region=us east 1"),
+        (["--dynamodb.endpoint-url", "http://[::1"], {}, "--dynamodb.endpoint-url=http://[::1"),
+        (["--dynamodb.endpoint-url", "http://127.0.0.1:99999"], {}, "--dynamodb.endpoint-url"),
+        ([], {"AWS_ENDPOINT_URL_DYNAMODB": "garbage here"}, "AWS_ENDPOINT_URL_DYNAMODB=garbage"),
+        ([], {"AWS_ENDPOINT_URL_DYNAMODB": "http://[::1"}, "AWS_ENDPOINT_URL_DYNAMODB"),
+        (
+            [*NO_ENDPOINT, "--web.listen-address", "256.1.1.1:10960"],
+            {},
+            "--web.listen-address=256.1.1.1:10960",
+        ),
+        (
+            [*NO_ENDPOINT, "--web.listen-address", "ringwatch-no-such-host.invalid:0"],
+            {},
+            "--web.listen-address=ringwatch-no-such-host.invalid:0",
+        ),
+        (
+            [*NO_ENDPOINT, "--web.listen-address", "192.0.2.1:0"],
+            {},  # TEST-NET-1: not ours
+            "--web.listen-address=192.0.2.1:0",
+        ),
+        (
+            [*NO_ENDPOINT, "--scan.interval", "1m", "--snapshot.max-age", "30s"],
+            {},
+            "--snapshot.max-age=30s",
+        ),
+        (
+            [*NO_ENDPOINT, "--dynamodb.ring-key", "a", "--dynamodb.ring-key", "a"],
+            {},
+            "--dynamodb.ring-key=a,a",
+        ),
+        (NO_ENDPOINT, {"RINGWATCH_DYNAMODB_RING_KEY": "a,b,a"}, "--dynamodb.ring-key=a,b,a"),
+    ],
+)
 def test_a_bad_start_up_is_one_line_and_exit_2_never_a_traceback(
-        args: list[str], env: dict[str, str], named: str) -> None:
-    result = _run_cli("serve", "--dynamodb.table", "t", "--dynamodb.region", "eu-west-1",
-                      *args, env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-                                  "AWS_ENDPOINT_URL_DYNAMODB": "", **env})
+    args: list[str], env: dict[str, str], named: str
+) -> None:
+    result = _run_cli(
+        "serve",
+        "--dynamodb.table",
+        "t",
+        "--dynamodb.region",
+        "eu-west-1",
+        *args,
+        env={
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_ENDPOINT_URL_DYNAMODB": "",
+            **env,
+        },
+    )
     _one_line_exit_2(result, named)
 
 
@@ -240,8 +287,7 @@ def test_duplicate_ring_keys_in_the_config_file_are_refused(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("flag", ["--config.file", "--web.config.file"])
-def test_a_config_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path,
-                                                                flag: str) -> None:
+def test_a_config_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path, flag: str) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("# r\xe9glages\n".encode("latin-1"))
     result = _run_cli("serve", *BASE, *NO_ENDPOINT, flag, str(path))
@@ -250,11 +296,14 @@ def test_a_config_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path,
 
 
 def test_simulate_without_the_demo_extra_says_what_to_install() -> None:
-    code = ("import sys; sys.modules['boto3'] = None\n"
-            "from ringwatch.cli import main\n"
-            "sys.exit(main(['simulate', '--dynamodb.table', 't']))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    code = (
+        "import sys; sys.modules['boto3'] = None\n"
+        "from ringwatch.cli import main\n"
+        "sys.exit(main(['simulate', '--dynamodb.table', 't']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     _one_line_exit_2(result, "pip install 'ringwatch[demo]'")
 
 
@@ -279,8 +328,7 @@ def test_every_config_field_but_sources_is_a_flag_and_every_flag_a_field() -> No
     assert len({flag.env_var for flag in FLAGS}) == len(FLAGS)
 
 
-@pytest.mark.parametrize("flag", [f for f in FLAGS if f.default is not None],
-                         ids=lambda f: f.name)
+@pytest.mark.parametrize("flag", [f for f in FLAGS if f.default is not None], ids=lambda f: f.name)
 def test_each_flag_reaches_its_field_from_the_environment_and_the_default(flag) -> None:
     scan = flag.scan_only
     expected = flag.parse(flag.default)

@@ -28,8 +28,14 @@ def revision() -> str:
     if text:
         return text
     try:
-        run = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=_PACKAGE_DIR,
-                             capture_output=True, text=True, timeout=2, check=False)
+        run = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=_PACKAGE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     commit = run.stdout.strip()

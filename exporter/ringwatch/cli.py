@@ -18,8 +18,16 @@ SUBCOMMANDS = ("serve", "scan", "demo", "simulate")
 # The reader of our stdout went away (`ringwatch scan | head -1`): quiet, and the
 # status a shell reports for a tool that SIGPIPE ended (128 + 13).
 EXIT_BROKEN_PIPE = 141
-_LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM,
-                            errno.EINVAL, errno.EAFNOSUPPORT})
+_LISTEN_ERRNOS = frozenset(
+    {
+        errno.EADDRINUSE,
+        errno.EADDRNOTAVAIL,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EINVAL,
+        errno.EAFNOSUPPORT,
+    }
+)
 USAGE = """usage: ringwatch [serve|scan|demo|simulate] [flags]
 
   serve     the exporter (default): scan the ring table(s), serve /metrics
@@ -51,16 +59,17 @@ def _quiet_stdout() -> None:
 def _check_protobuf_backend() -> str | None:
     backend = protobuf_backend()
     if backend == "python":
-        return ("the protobuf package runs on its pure-Python backend, which decodes 50-80x "
-                "slower; install a protobuf wheel with the upb backend (pip install "
-                "--force-reinstall protobuf) and unset PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION")
+        return (
+            "the protobuf package runs on its pure-Python backend, which decodes 50-80x "
+            "slower; install a protobuf wheel with the upb backend (pip install "
+            "--force-reinstall protobuf) and unset PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"
+        )
     return None
 
 
 def version_line() -> str:
     """What `ringwatch --version` prints; the same version as ringwatch_build_info."""
-    return (f"ringwatch {__version__} (revision {revision()}, "
-            f"protobuf backend {protobuf_backend()})")
+    return f"ringwatch {__version__} (revision {revision()}, protobuf backend {protobuf_backend()})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,7 +88,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     # `ringwatch --version` and `ringwatch serve --version` alike (the flags of a
     # subcommand end at a lone `--`).
-    flags = args[:args.index("--")] if "--" in args else args
+    flags = args[: args.index("--")] if "--" in args else args
     if (args and args[0] == "version") or "--version" in flags:
         print(version_line())
         return 0
@@ -93,8 +102,9 @@ def _main(argv: Sequence[str] | None) -> int:
         try:
             from ringwatch.dev.simulator.cli import main as simulate_main
         except ImportError as exc:
-            return _fail(f"simulate needs {exc.name or 'the demo extra'}: "
-                         "pip install 'ringwatch[demo]'")
+            return _fail(
+                f"simulate needs {exc.name or 'the demo extra'}: pip install 'ringwatch[demo]'"
+            )
         return simulate_main(args)
 
     problem = _check_protobuf_backend()
@@ -103,6 +113,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     if command == "demo":
         from ringwatch.dev.demo import main as demo_main
+
         return demo_main(args)
 
     try:
@@ -110,6 +121,7 @@ def _main(argv: Sequence[str] | None) -> int:
         setup_logging(config.log_level, config.log_format)
         if command == "scan":
             from ringwatch.scan import OutputError, run_scan
+
             try:
                 return run_scan(config)
             except OutputError as exc:
@@ -118,6 +130,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 return exc.status
         from ringwatch.serve.main import serve
         from ringwatch.serve.webconfig import load_web_config
+
         load_web_config(config.web_config_file)  # a bad file stops startup, before any I/O
         listening: list[bool] = []
         try:
@@ -129,8 +142,10 @@ def _main(argv: Sequence[str] | None) -> int:
             # Nothing before listening does network I/O but resolving and binding the
             # listen address.
             if isinstance(exc, socket.gaierror) or exc.errno in _LISTEN_ERRNOS:
-                return _fail(f"--web.listen-address={','.join(config.listen_addresses)}: "
-                             f"cannot listen there: {reason}")
+                return _fail(
+                    f"--web.listen-address={','.join(config.listen_addresses)}: "
+                    f"cannot listen there: {reason}"
+                )
             return _fail(f"cannot start: {reason}")
     except ConfigError as exc:
         return _fail(str(exc))

@@ -26,8 +26,18 @@ import yaml
 
 from ringwatch.units import format_duration, parse_bool, parse_duration, parse_host_port
 
-__all__ = ["FLAGS", "FLAGS_BY_NAME", "Config", "ConfigError", "Flag", "build_arg_parser",
-           "flag_help", "load_config", "load_yaml_bounded", "parse_duration"]
+__all__ = [
+    "FLAGS",
+    "FLAGS_BY_NAME",
+    "Config",
+    "ConfigError",
+    "Flag",
+    "build_arg_parser",
+    "flag_help",
+    "load_config",
+    "load_yaml_bounded",
+    "parse_duration",
+]
 
 
 class ConfigError(Exception):
@@ -48,6 +58,7 @@ def _shown(text: str) -> str:
 @dataclass(frozen=True)
 class _Durations:
     """A parser of durations from `low` to `high`, both included."""
+
     low: str
     high: str
 
@@ -71,6 +82,7 @@ _MAX_INT_DIGITS = 9
 @dataclass(frozen=True)
 class _Ints:
     """A parser of whole numbers from `low` to `high`, both included; `why` says why `low`."""
+
     low: int
     high: int
     why: str = ""
@@ -114,8 +126,9 @@ _TABLE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]{1,255}")
 
 def _table_name(text: str) -> str:
     if not _TABLE_NAME_RE.fullmatch(text):
-        raise ValueError("not a DynamoDB table name (at most 255 of a-z, A-Z, 0-9, "
-                         "'_', '.' and '-')")
+        raise ValueError(
+            "not a DynamoDB table name (at most 255 of a-z, A-Z, 0-9, '_', '.' and '-')"
+        )
     return text
 
 
@@ -171,8 +184,10 @@ _TELEMETRY_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]{0,255}")
 
 def _telemetry_path(text: str) -> str:
     if not _TELEMETRY_PATH_RE.fullmatch(text):
-        raise ValueError("not a URL path: it starts with '/' and has at most 256 of "
-                         "A-Z a-z 0-9 and ._~!$&'()*+,;=:@/- (no query, no %-escapes)")
+        raise ValueError(
+            "not a URL path: it starts with '/' and has at most 256 of "
+            "A-Z a-z 0-9 and ._~!$&'()*+,;=:@/- (no query, no %-escapes)"
+        )
     if text in RESERVED_PATHS:
         raise ValueError(f"is one of ringwatch's other endpoints ({', '.join(RESERVED_PATHS)})")
     return text
@@ -190,8 +205,11 @@ def _url(text: str) -> str:
         parts.port  # noqa: B018 (raises ValueError on a bad port)
     except ValueError as exc:
         raise ValueError(f"not an http(s) URL: {text!r} ({exc})") from None
-    if (parts.scheme not in ("http", "https") or not parts.hostname
-            or re.search(r"[\s\x00-\x1f\x7f]", text)):
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or re.search(r"[\s\x00-\x1f\x7f]", text)
+    ):
         raise ValueError(f"not an http(s) URL: {text!r}")
     return text
 
@@ -218,14 +236,16 @@ def _unix_seconds(text: str) -> float:
     except ValueError:
         raise ValueError(f"not unix seconds: {text!r}") from None
     if not math.isfinite(value) or not 0 <= value <= _MAX_UNIX_SECONDS:
-        raise ValueError(f"unix seconds between 0 and {_MAX_UNIX_SECONDS:.0f} "
-                         f"(year 9999), got {text!r}")
+        raise ValueError(
+            f"unix seconds between 0 and {_MAX_UNIX_SECONDS:.0f} (year 9999), got {text!r}"
+        )
     return value
 
 
 @dataclass(frozen=True)
 class Flag:
     """One flag of serve/scan: its name, help, parser and default; env var and YAML key follow."""
+
     name: str
     help: str
     parse: Callable[[str], Any] = str
@@ -257,8 +277,13 @@ class Flag:
         return () if self.repeatable else None
 
 
-def flag_field(name: str, help: str, parse: Callable[[str], Any] = str, default: str | None = None,
-         **options: Any) -> Any:
+def flag_field(
+    name: str,
+    help: str,
+    parse: Callable[[str], Any] = str,
+    default: str | None = None,
+    **options: Any,
+) -> Any:
     """A Config field that is a flag: the one place a flag is declared (its help, parser,
     default, environment variable and YAML key all follow from here)."""
     return field(metadata={"flag": Flag(name, help, parse, default, **options)})
@@ -273,88 +298,184 @@ _REQUEST_TIMEOUTS = _Durations("100ms", "10m")
 class Config:
     """Every setting of serve or scan, parsed and checked: one field per flag, in --help's
     order. Adding a flag is adding its field here."""
+
     tables: tuple[str, ...] = flag_field(
-        "dynamodb.table", "DynamoDB table holding the ring (repeatable).", _table_name,
-        repeatable=True, metavar="TABLE")
+        "dynamodb.table",
+        "DynamoDB table holding the ring (repeatable).",
+        _table_name,
+        repeatable=True,
+        metavar="TABLE",
+    )
     ring_keys: tuple[str, ...] = flag_field(
-        "dynamodb.ring-key", "Only this RingKey, read with one Query each (repeatable); "
-        "default: Scan every ring in the table.", _ring_key, repeatable=True,
-        metavar="RING_KEY")
+        "dynamodb.ring-key",
+        "Only this RingKey, read with one Query each (repeatable); "
+        "default: Scan every ring in the table.",
+        _ring_key,
+        repeatable=True,
+        metavar="RING_KEY",
+    )
     region: str = flag_field(
-        "dynamodb.region", "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
-        _region, metavar="REGION")
+        "dynamodb.region",
+        "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION.",
+        _region,
+        metavar="REGION",
+    )
     endpoint_url: str | None = flag_field(
-        "dynamodb.endpoint-url", "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, "
-        "then AWS's own.", _url, metavar="URL")
+        "dynamodb.endpoint-url",
+        "DynamoDB endpoint; default AWS_ENDPOINT_URL_DYNAMODB, then AWS's own.",
+        _url,
+        metavar="URL",
+    )
     consistent_read: bool = flag_field(
-        "dynamodb.consistent-read", "Strongly consistent reads (doubles the read cost).",
-        parse_bool, "false", boolean=True)
+        "dynamodb.consistent-read",
+        "Strongly consistent reads (doubles the read cost).",
+        parse_bool,
+        "false",
+        boolean=True,
+    )
     connect_timeout: float = flag_field(
-        "dynamodb.connect-timeout", "TCP/TLS connect timeout.", _REQUEST_TIMEOUTS, "1s",
-        metavar="DURATION")
+        "dynamodb.connect-timeout",
+        "TCP/TLS connect timeout.",
+        _REQUEST_TIMEOUTS,
+        "1s",
+        metavar="DURATION",
+    )
     request_timeout: float = flag_field(
-        "dynamodb.request-timeout", "Hard deadline on one attempt of one request, "
-        "whatever the server does.", _REQUEST_TIMEOUTS, "2s", metavar="DURATION")
+        "dynamodb.request-timeout",
+        "Hard deadline on one attempt of one request, whatever the server does.",
+        _REQUEST_TIMEOUTS,
+        "2s",
+        metavar="DURATION",
+    )
     max_attempts: int = flag_field(
-        "dynamodb.max-attempts", "Attempts per request, the first included.",
-        _Ints(1, 10), "2", metavar="N")
+        "dynamodb.max-attempts",
+        "Attempts per request, the first included.",
+        _Ints(1, 10),
+        "2",
+        metavar="N",
+    )
     scan_interval: float = flag_field(
-        "scan.interval", "Time between scan starts; scans never overlap.",
-        _Durations("100ms", "1h"), "15s", metavar="DURATION", serve_only=True)
+        "scan.interval",
+        "Time between scan starts; scans never overlap.",
+        _Durations("100ms", "1h"),
+        "15s",
+        metavar="DURATION",
+        serve_only=True,
+    )
     scan_timeout: float = flag_field(
-        "scan.timeout", "Hard deadline on a whole scan of one table, all attempts included.",
-        _Durations("100ms", "1h"), "10s", metavar="DURATION")
+        "scan.timeout",
+        "Hard deadline on a whole scan of one table, all attempts included.",
+        _Durations("100ms", "1h"),
+        "10s",
+        metavar="DURATION",
+    )
     stale_after: float = flag_field(
-        "ring.stale-after", "A member whose heartbeat is older counts as stale; the cap of "
+        "ring.stale-after",
+        "A member whose heartbeat is older counts as stale; the cap of "
         "the threshold, and the threshold while a member's heartbeat period is unknown.",
-        _Durations("1s", "1d"), "1m", metavar="DURATION")
+        _Durations("1s", "1d"),
+        "1m",
+        metavar="DURATION",
+    )
     stale_periods: int = flag_field(
-        "ring.stale-periods", "A member is stale when its heartbeat is older than this many "
+        "ring.stale-periods",
+        "A member is stale when its heartbeat is older than this many "
         "of its own observed heartbeat periods (within the floor and the cap).",
-        _Ints(2, 100, " (within one period a member beating on time would be stale just "
-              "before each beat)"), "4", metavar="N")
+        _Ints(
+            2,
+            100,
+            " (within one period a member beating on time would be stale just before each beat)",
+        ),
+        "4",
+        metavar="N",
+    )
     stale_floor: float = flag_field(
-        "ring.stale-floor", "The stale threshold of a member with a known heartbeat period "
-        "is never below this; at most --ring.stale-after.", _Durations("1s", "1d"), "20s",
-        metavar="DURATION")
+        "ring.stale-floor",
+        "The stale threshold of a member with a known heartbeat period "
+        "is never below this; at most --ring.stale-after.",
+        _Durations("1s", "1d"),
+        "20s",
+        metavar="DURATION",
+    )
     snapshot_max_age: float = flag_field(
-        "snapshot.max-age", "Past this age member and ring series are no longer served; "
-        "default 3 x --scan.interval.", _Durations("100ms", "1d"),
-        metavar="DURATION", serve_only=True)
+        "snapshot.max-age",
+        "Past this age member and ring series are no longer served; default 3 x --scan.interval.",
+        _Durations("100ms", "1d"),
+        metavar="DURATION",
+        serve_only=True,
+    )
     member_states: str = flag_field(
-        "metrics.member-states", "all: a ringwatch_member_state series per known state; "
-        "current: only the current state.", _choice("all", "current"), "all",
-        metavar="MODE", serve_only=True)
+        "metrics.member-states",
+        "all: a ringwatch_member_state series per known state; current: only the current state.",
+        _choice("all", "current"),
+        "all",
+        metavar="MODE",
+        serve_only=True,
+    )
     listen_addresses: tuple[str, ...] = flag_field(
-        "web.listen-address", "Address to serve HTTP on (repeatable: every one is served).",
-        _listen_address, ":10960", repeatable=True, metavar="HOST:PORT", serve_only=True)
+        "web.listen-address",
+        "Address to serve HTTP on (repeatable: every one is served).",
+        _listen_address,
+        ":10960",
+        repeatable=True,
+        metavar="HOST:PORT",
+        serve_only=True,
+    )
     web_telemetry_path: str = flag_field(
-        "web.telemetry-path", "Path under which to serve the metrics.", _telemetry_path,
-        "/metrics", metavar="PATH", serve_only=True)
+        "web.telemetry-path",
+        "Path under which to serve the metrics.",
+        _telemetry_path,
+        "/metrics",
+        metavar="PATH",
+        serve_only=True,
+    )
     web_config_file: str | None = flag_field(
-        "web.config.file", "exporter-toolkit web config (TLS, basic auth).", _path,
-        metavar="FILE", serve_only=True)
+        "web.config.file",
+        "exporter-toolkit web config (TLS, basic auth).",
+        _path,
+        metavar="FILE",
+        serve_only=True,
+    )
     log_level: str = flag_field(
-        "log.level", "debug, info, warn or error.",
-        _choice("debug", "info", "warn", "error"), "info", metavar="LEVEL")
+        "log.level",
+        "debug, info, warn or error.",
+        _choice("debug", "info", "warn", "error"),
+        "info",
+        metavar="LEVEL",
+    )
     log_format: str = flag_field(
-        "log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt",
-        metavar="FORMAT")
+        "log.format", "logfmt or json.", _choice("logfmt", "json"), "logfmt", metavar="FORMAT"
+    )
     config_file: str | None = flag_field(
-        "config.file", "YAML file of flag names without dashes.", _path, metavar="FILE")
+        "config.file", "YAML file of flag names without dashes.", _path, metavar="FILE"
+    )
     # `ringwatch scan` only.
     at: float | None = flag_field(
-        "at", "Judge ages as of these unix seconds (for a dump looked at after the fact).",
-        _unix_seconds, scan_only=True, metavar="UNIX_SECONDS")
+        "at",
+        "Judge ages as of these unix seconds (for a dump looked at after the fact).",
+        _unix_seconds,
+        scan_only=True,
+        metavar="UNIX_SECONDS",
+    )
     stuck_after: float = flag_field(
-        "ring.stuck-after", "JOINING/PENDING registered longer ago than this is a problem.",
-        _Durations("1s", "1y"), "10m", scan_only=True, metavar="DURATION")
+        "ring.stuck-after",
+        "JOINING/PENDING registered longer ago than this is a problem.",
+        _Durations("1s", "1y"),
+        "10m",
+        scan_only=True,
+        metavar="DURATION",
+    )
     output: str = flag_field(
-        "output", "text or json.", _choice("text", "json"), "text", scan_only=True,
-        metavar="FORMAT")
+        "output", "text or json.", _choice("text", "json"), "text", scan_only=True, metavar="FORMAT"
+    )
     problems_only: bool = flag_field(
-        "problems-only", "Show only members with a problem.", parse_bool, "false",
-        boolean=True, scan_only=True)
+        "problems-only",
+        "Show only members with a problem.",
+        parse_bool,
+        "false",
+        boolean=True,
+        scan_only=True,
+    )
     # Where each flag's value came from: flag, env, file or default.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -375,7 +496,8 @@ class Config:
 
 
 FLAGS: tuple[Flag, ...] = tuple(
-    replace(f.metadata["flag"], field=f.name) for f in fields(Config) if "flag" in f.metadata)
+    replace(f.metadata["flag"], field=f.name) for f in fields(Config) if "flag" in f.metadata
+)
 FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
 
 
@@ -397,8 +519,9 @@ def flag_help(flag: Flag) -> str:
 def build_arg_parser(prog: str, with_scan_flags: bool) -> argparse.ArgumentParser:
     """The parser of `ringwatch serve`, or with the scan flags of `ringwatch scan`."""
     parser = _Parser(prog=prog, allow_abbrev=False, argument_default=argparse.SUPPRESS)
-    parser.add_argument("--version", action="store_true", dest="version",
-                        help="print the version and exit")
+    parser.add_argument(
+        "--version", action="store_true", dest="version", help="print the version and exit"
+    )
     for flag in FLAGS:
         if flag.scan_only and not with_scan_flags:
             continue
@@ -463,17 +586,24 @@ def load_yaml_bounded(path: str, what: str) -> Any:
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > YAML_MAX_DEPTH:
-                    raise ConfigError(f"{where}: nested deeper than {YAML_MAX_DEPTH} levels"
-                                      f"{_at_line(event.start_mark)}")
+                    raise ConfigError(
+                        f"{where}: nested deeper than {YAML_MAX_DEPTH} levels"
+                        f"{_at_line(event.start_mark)}"
+                    )
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
-            elif (isinstance(event, yaml.ScalarEvent) and event.implicit[0]  # plain
-                  and len(event.value) > _YAML_MAX_NUMBER
-                  and _YAML_RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
-                  in _YAML_NUMBER_TAGS):
-                raise ConfigError(f"{where}: a number of {len(event.value)} characters"
-                                  f"{_at_line(event.start_mark)} (at most "
-                                  f"{_YAML_MAX_NUMBER}; quote it if it is text)")
+            elif (
+                isinstance(event, yaml.ScalarEvent)
+                and event.implicit[0]  # plain
+                and len(event.value) > _YAML_MAX_NUMBER
+                and _YAML_RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
+                in _YAML_NUMBER_TAGS
+            ):
+                raise ConfigError(
+                    f"{where}: a number of {len(event.value)} characters"
+                    f"{_at_line(event.start_mark)} (at most "
+                    f"{_YAML_MAX_NUMBER}; quote it if it is text)"
+                )
         return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader, C or Python
     except yaml.YAMLError as exc:
         line = _at_line(getattr(exc, "problem_mark", None))
@@ -515,8 +645,9 @@ def _read_config_file(path: str, allowed: Mapping[str, Flag]) -> dict[str, list[
     return values
 
 
-def _from_environment(environ: Mapping[str, str], allowed: Mapping[str, Flag]
-                      ) -> dict[str, list[str]]:
+def _from_environment(
+    environ: Mapping[str, str], allowed: Mapping[str, Flag]
+) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for flag in allowed.values():
         raw = environ.get(flag.env_var)
@@ -529,8 +660,9 @@ def _from_environment(environ: Mapping[str, str], allowed: Mapping[str, Flag]
     return values
 
 
-def _from_flags(argv: Sequence[str], allowed: Mapping[str, Flag], prog: str,
-                scan_flags: bool) -> dict[str, list[str]]:
+def _from_flags(
+    argv: Sequence[str], allowed: Mapping[str, Flag], prog: str, scan_flags: bool
+) -> dict[str, list[str]]:
     parsed = vars(build_arg_parser(prog, scan_flags).parse_args(list(argv)))
     parsed.pop("version", None)  # the CLI answers --version before it loads a config
     values: dict[str, list[str]] = {}
@@ -555,13 +687,19 @@ def _from_aws_environment(name: str, text: str, parse: Callable[[str], str]) -> 
 @dataclass(frozen=True)
 class _Given:
     """One flag's value as given, before parsing: its texts and where they came from."""
+
     texts: list[str]
     source: str  # flag, env, file or default
     where: str  # how an error line names it: --scan.interval, RINGWATCH_SCAN_INTERVAL, ...
 
 
-def _merge(argv: Sequence[str], environ: Mapping[str, str], allowed: Mapping[str, Flag],
-           prog: str, scan_flags: bool) -> dict[str, _Given]:
+def _merge(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    allowed: Mapping[str, Flag],
+    prog: str,
+    scan_flags: bool,
+) -> dict[str, _Given]:
     """Each flag's texts from the first source that has it: flag, env, file, default."""
     from_flags = _from_flags(argv, allowed, prog, scan_flags)
     from_env = _from_environment(environ, allowed)
@@ -588,8 +726,12 @@ def _merge(argv: Sequence[str], environ: Mapping[str, str], allowed: Mapping[str
 
 def _where(flag: Flag, source: str, path: str | None) -> str:
     """How an error line names a flag given by `source`."""
-    return {"flag": flag.option, "env": flag.env_var, "file": f"{flag.name} in {path}",
-            "default": flag.option}[source]
+    return {
+        "flag": flag.option,
+        "env": flag.env_var,
+        "file": f"{flag.name} in {path}",
+        "default": flag.option,
+    }[source]
 
 
 def _parse(flag: Flag, given: _Given) -> Any:
@@ -603,39 +745,48 @@ def _parse(flag: Flag, given: _Given) -> Any:
     return tuple(parsed) if flag.repeatable else parsed[0]
 
 
-def _cross_check(values: dict[str, Any], given: Mapping[str, _Given],
-                 environ: Mapping[str, str]) -> None:
+def _cross_check(
+    values: dict[str, Any], given: Mapping[str, _Given], environ: Mapping[str, str]
+) -> None:
     """Checks between flags, AWS's own variables as fallbacks, and defaults that follow
     other flags; `values` (by flag name) is completed in place."""
     tables = values.get("dynamodb.table", ())
     if not tables:
-        raise ConfigError("--dynamodb.table is required (or RINGWATCH_DYNAMODB_TABLE, "
-                          "or dynamodb.table in the config file)")
+        raise ConfigError(
+            "--dynamodb.table is required (or RINGWATCH_DYNAMODB_TABLE, "
+            "or dynamodb.table in the config file)"
+        )
     if len(set(tables)) != len(tables):
         raise ConfigError(f"--dynamodb.table={','.join(tables)}: a table is named twice")
     ring_keys = values.get("dynamodb.ring-key", ())
     if len(set(ring_keys)) != len(ring_keys):
-        raise ConfigError(f"--dynamodb.ring-key={','.join(ring_keys)}: a ring key is named "
-                          "twice (its members would be counted twice)")
+        raise ConfigError(
+            f"--dynamodb.ring-key={','.join(ring_keys)}: a ring key is named "
+            "twice (its members would be counted twice)"
+        )
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if not values.get("dynamodb.region") and environ.get(name):
             values["dynamodb.region"] = _from_aws_environment(name, environ[name], _region)
     if not values.get("dynamodb.region"):
-        raise ConfigError("--dynamodb.region is not set, and neither AWS_REGION nor "
-                          "AWS_DEFAULT_REGION is in the environment")
+        raise ConfigError(
+            "--dynamodb.region is not set, and neither AWS_REGION nor "
+            "AWS_DEFAULT_REGION is in the environment"
+        )
     if not values.get("dynamodb.endpoint-url") and environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
         values["dynamodb.endpoint-url"] = _from_aws_environment(
-            "AWS_ENDPOINT_URL_DYNAMODB", environ["AWS_ENDPOINT_URL_DYNAMODB"], _url)
+            "AWS_ENDPOINT_URL_DYNAMODB", environ["AWS_ENDPOINT_URL_DYNAMODB"], _url
+        )
     addresses = values.get("web.listen-address", ())
     if len(set(addresses)) != len(addresses):
-        raise ConfigError(f"--web.listen-address={','.join(addresses)}: an address is named "
-                          "twice")
+        raise ConfigError(f"--web.listen-address={','.join(addresses)}: an address is named twice")
     scan_interval = values["scan.interval"]
     max_age = values.get("snapshot.max-age")
     if max_age is not None and max_age < scan_interval:
-        raise ConfigError(f"--snapshot.max-age={format_duration(max_age)} is shorter than "
-                          f"--scan.interval={format_duration(scan_interval)}: every snapshot "
-                          "would expire before the next scan")
+        raise ConfigError(
+            f"--snapshot.max-age={format_duration(max_age)} is shorter than "
+            f"--scan.interval={format_duration(scan_interval)}: every snapshot "
+            "would expire before the next scan"
+        )
     values["snapshot.max-age"] = 3 * scan_interval if max_age is None else max_age
     stale_after, stale_floor = values["ring.stale-after"], values["ring.stale-floor"]
     if stale_floor > stale_after:
@@ -643,13 +794,15 @@ def _cross_check(values: dict[str, Any], given: Mapping[str, _Given],
         if floor.source != "default":
             raise ConfigError(
                 f"{floor.where}={floor.texts[0]}: must not exceed "
-                f"--ring.stale-after ({format_duration(stale_after)})")
+                f"--ring.stale-after ({format_duration(stale_after)})"
+            )
         values["ring.stale-floor"] = stale_after  # a short --ring.stale-after alone stays valid
 
 
 def _build(values: Mapping[str, Any], given: Mapping[str, _Given]) -> Config:
     """The Config of every flag's value; a flag without one (a scan flag for serve, or
     one not given that has no default) gets its default or nothing."""
+
     def value(flag: Flag) -> Any:
         if flag.name in values:
             return values[flag.name]
@@ -657,19 +810,26 @@ def _build(values: Mapping[str, Any], given: Mapping[str, _Given]) -> Config:
             return _parse(flag, _Given([flag.default], "default", flag.option))
         return flag.empty
 
-    return Config(**{flag.field: value(flag) for flag in FLAGS},
-                  sources={name: g.source for name, g in given.items()})
+    return Config(
+        **{flag.field: value(flag) for flag in FLAGS},
+        sources={name: g.source for name, g in given.items()},
+    )
 
 
-def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
-                prog: str = "ringwatch serve", scan_flags: bool = False) -> Config:
+def load_config(
+    argv: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+    prog: str = "ringwatch serve",
+    scan_flags: bool = False,
+) -> Config:
     """Parse and validate; raises ConfigError with one line on any bad value.
 
     Four steps: merge the sources (flag, env, file, default), parse each value,
     cross-check the values together, build the Config."""
     environ = os.environ if environ is None else environ
-    allowed = {name: flag for name, flag in FLAGS_BY_NAME.items()
-               if scan_flags or not flag.scan_only}
+    allowed = {
+        name: flag for name, flag in FLAGS_BY_NAME.items() if scan_flags or not flag.scan_only
+    }
     given = _merge(argv, environ, allowed, prog, scan_flags)
     values = {name: _parse(allowed[name], texts) for name, texts in given.items()}
     _cross_check(values, given, environ)

@@ -20,8 +20,12 @@ from typing import Any, TextIO
 from ringwatch.units import format_duration
 
 LOGGER = logging.getLogger("ringwatch")
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def _logfmt_value(value: Any) -> str:
@@ -41,9 +45,12 @@ _DURATION_SUFFIXES = ("_duration", "_age", "_timeout", "_interval")
 
 
 def _is_duration(key: str, value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value)
-            and (key in _DURATION_KEYS or key.endswith(_DURATION_SUFFIXES)))
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (key in _DURATION_KEYS or key.endswith(_DURATION_SUFFIXES))
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -62,8 +69,9 @@ class _Formatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "caller": f"{record.filename}:{record.lineno}",
-            "level": record.levelname.lower().replace("warning", "warn").replace(
-                "critical", "error"),
+            "level": record.levelname.lower()
+            .replace("warning", "warn")
+            .replace("critical", "error"),
             "msg": record.getMessage(),
         }
         if record.name != LOGGER.name:
@@ -75,11 +83,11 @@ class _Formatter(logging.Formatter):
                 value = format_duration(value)
             fields[key if key not in ("ts", "caller", "level", "msg") else f"field_{key}"] = value
         if record.exc_info:
-            fields["err" if "err" not in fields else "exc"] = self.formatException(
-                record.exc_info)
+            fields["err" if "err" not in fields else "exc"] = self.formatException(record.exc_info)
         if self.json:
-            return json.dumps({k: _json_value(v) for k, v in fields.items()}, default=str,
-                              ensure_ascii=False)
+            return json.dumps(
+                {k: _json_value(v) for k, v in fields.items()}, default=str, ensure_ascii=False
+            )
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
@@ -99,8 +107,7 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
-def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None
-                  ) -> None:
+def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None) -> None:
     """Send ringwatch's log lines to `stream` (stderr) as logfmt or JSON, at `level`."""
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(_Formatter(fmt))
@@ -110,7 +117,8 @@ def setup_logging(level: str = "info", fmt: str = "logfmt", stream: TextIO | Non
     # Libraries (aiohttp, botocore) log through the root logger: their warnings
     # and errors get the same format instead of Python's bare last-resort lines.
     root_handler: logging.StreamHandler[TextIO] = (
-        logging.StreamHandler(stream) if stream is not None else _StderrHandler())
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     root_handler.setFormatter(_Formatter(fmt))
     root_handler.setLevel(logging.WARNING)
     root = logging.getLogger()

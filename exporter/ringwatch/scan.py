@@ -37,18 +37,27 @@ class OutputError(Exception):
 
 async def scan_snapshot(config: Config, at: float | None = None) -> Snapshot:
     """One read of every table, built into a snapshot judged as of `at` (default: now)."""
+
     def clock() -> float:
         return at if at is not None else time.time()
 
     async with AsyncExitStack() as stack:
         client = await open_client(config, stack)
         builder = SnapshotBuilder(
-            stale_after=config.stale_after, stale_periods=config.stale_periods,
-            stale_floor=config.stale_floor)
+            stale_after=config.stale_after,
+            stale_periods=config.stale_periods,
+            stale_floor=config.stale_floor,
+        )
         builder.start_scan()  # pages are decoded as they arrive, their dicts freed
         reads = await read_tables(
-            client, config.tables, config.ring_keys, consistent_read=config.consistent_read,
-            scan_timeout=config.scan_timeout, wall_clock=clock, on_page=builder.decode_page)
+            client,
+            config.tables,
+            config.ring_keys,
+            consistent_read=config.consistent_read,
+            scan_timeout=config.scan_timeout,
+            wall_clock=clock,
+            on_page=builder.decode_page,
+        )
     return builder.build(reads, None, clock())
 
 
@@ -105,6 +114,7 @@ def run_scan(config: Config, out: TextIO | None = None) -> int:
     except BrokenPipeError:
         raise
     except (OSError, ValueError) as exc:  # ValueError: a closed file object
-        raise OutputError(f"cannot write the report to stdout: "
-                          f"{getattr(exc, 'strerror', None) or exc}") from None
+        raise OutputError(
+            f"cannot write the report to stdout: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     return status

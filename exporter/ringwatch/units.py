@@ -36,8 +36,9 @@ def parse_duration(value: str | int | float) -> float:
     if not text or not match:
         raise ValueError(f"not a duration: {text!r} (write it like 500ms, 15s or 2m)")
     # Summed in whole milliseconds: 9ms is 0.009, not 9 * 0.001.
-    milliseconds = sum(int(g) * unit
-                       for g, unit in zip(match.groups(), _DURATION_UNITS_MS, strict=True) if g)
+    milliseconds = sum(
+        int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS_MS, strict=True) if g
+    )
     return milliseconds / 1000
 
 

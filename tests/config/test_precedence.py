@@ -50,7 +50,8 @@ def expected(name: str, by_source: dict[str, str]) -> tuple[object, str]:
 @settings(max_examples=60, deadline=None)
 @given(layers())
 def test_each_setting_comes_from_the_first_source_that_has_it(
-        chosen: dict[str, dict[str, str]]) -> None:
+    chosen: dict[str, dict[str, str]],
+) -> None:
     argv, environ, document = list(BASE), {}, {}
     for name, by_source in chosen.items():
         flag = FLAGS_BY_NAME[name]

@@ -19,8 +19,14 @@ from ringwatch.cortex.decode import DecodeError, ItemDecoder, read_items_json
 from ringwatch.cortex.proto import InstanceDesc
 
 RING = "collectors/ring"
-KNOWN = {"addr": "10.0.0.1:9095", "timestamp": 1_795_669_453, "state": "LEAVING",
-         "zone": "zone-b", "registered_timestamp": 1_795_660_000, "tokens": (7, 2**31, 2**32 - 1)}
+KNOWN = {
+    "addr": "10.0.0.1:9095",
+    "timestamp": 1_795_669_453,
+    "state": "LEAVING",
+    "zone": "zone-b",
+    "registered_timestamp": 1_795_660_000,
+    "tokens": (7, 2**31, 2**32 - 1),
+}
 
 
 def _varint(value: int) -> bytes:
@@ -70,15 +76,22 @@ def _decoders(item: dict[str, Any]) -> list[Any]:
 @pytest.mark.parametrize("kind", sorted(NEWER_FIELDS))
 def test_an_instance_desc_with_a_field_from_a_newer_cortex_decodes(kind: str) -> None:
     for position in ("after", "before"):
-        raw = (_known_desc() + NEWER_FIELDS[kind] if position == "after"
-               else NEWER_FIELDS[kind] + _known_desc())
+        raw = (
+            _known_desc() + NEWER_FIELDS[kind]
+            if position == "after"
+            else NEWER_FIELDS[kind] + _known_desc()
+        )
         item = wire_item(RING, "ingester-1", bytes(cramjam.snappy.compress_raw(raw)))
         for member in _decoders(item):
             assert not isinstance(member, DecodeError), (kind, position, member)
-            got = {"addr": member.addr, "timestamp": member.heartbeat_timestamp,
-                   "state": member.state, "zone": member.zone,
-                   "registered_timestamp": member.registered_timestamp,
-                   "tokens": tuple(member.tokens)}
+            got = {
+                "addr": member.addr,
+                "timestamp": member.heartbeat_timestamp,
+                "state": member.state,
+                "zone": member.zone,
+                "registered_timestamp": member.registered_timestamp,
+                "tokens": tuple(member.tokens),
+            }
             assert got == KNOWN, (kind, position)
 
 
@@ -96,8 +109,9 @@ def test_a_whole_ring_in_one_item_is_counted_as_ring_desc_not_read_as_members() 
     in this table it would read as one garbage member without the check."""
     entries = b""
     for name in ("ingester-1", "ingester-2"):
-        value = InstanceDesc(addr=f"{name}:9095", timestamp=1_795_669_453,
-                             tokens=[1, 2]).SerializeToString()
+        value = InstanceDesc(
+            addr=f"{name}:9095", timestamp=1_795_669_453, tokens=[1, 2]
+        ).SerializeToString()
         entry = b"\x0a" + _varint(len(name)) + name.encode() + b"\x12" + _varint(len(value)) + value
         entries += b"\x0a" + _varint(len(entry)) + entry
     item = wire_item(RING, "ring", bytes(cramjam.snappy.compress_raw(entries)))
@@ -106,8 +120,7 @@ def test_a_whole_ring_in_one_item_is_counted_as_ring_desc_not_read_as_members() 
 
 
 @pytest.mark.parametrize("dump", DUMPS)
-def test_the_recorded_cortex_items_have_the_documented_layout_and_nothing_else(
-        dump: str) -> None:
+def test_the_recorded_cortex_items_have_the_documented_layout_and_nothing_else(dump: str) -> None:
     """The fixtures are the layout ringwatch is tested against: four attributes (five
     with ttl), and InstanceDescs with no field ringwatch does not know."""
     from google.protobuf.unknown_fields import UnknownFieldSet

@@ -40,12 +40,16 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _item(raw_proto: bytes, member: str = "ingester-1", data_as_bytes: bool = False
-          ) -> dict[str, Any]:
+def _item(
+    raw_proto: bytes, member: str = "ingester-1", data_as_bytes: bool = False
+) -> dict[str, Any]:
     data = bytes(cramjam.snappy.compress_raw(raw_proto))
-    return {"RingKey": {"S": "collectors/ring"}, "InstanceKey": {"S": member},
-            "Data": {"B": data if data_as_bytes else base64.b64encode(data).decode()},
-            "version": {"N": "7"}}
+    return {
+        "RingKey": {"S": "collectors/ring"},
+        "InstanceKey": {"S": member},
+        "Data": {"B": data if data_as_bytes else base64.b64encode(data).decode()},
+        "version": {"N": "7"},
+    }
 
 
 def _packed(tokens: list[int]) -> bytes:
@@ -143,8 +147,10 @@ def _read(items: list[dict[str, Any]], at: float) -> TableRead:
 
 
 def test_reused_blocks_and_index_give_the_same_snapshot_and_text_as_a_fresh_start() -> None:
-    dumps = [load_dump(name)["Items"] for name in ("healthy", "sigstop-45s", "healthy",
-                                                    "with-ttl", "sigterm-3s", "sigterm-3s")]
+    dumps = [
+        load_dump(name)["Items"]
+        for name in ("healthy", "sigstop-45s", "healthy", "with-ttl", "sigterm-3s", "sigterm-3s")
+    ]
     warm_builder, warm_renderer = SnapshotBuilder(stale_after=30.0), Renderer()
     # The same heartbeat history (the periods learned), with no decoder cache or index.
     cold_builder = SnapshotBuilder(stale_after=30.0)
@@ -164,8 +170,14 @@ def test_reused_blocks_and_index_give_the_same_snapshot_and_text_as_a_fresh_star
 async def _scanned_exporter(moto_dynamo: Any, table: str) -> AsyncIterator[tuple[bytes, str]]:
     """An exporter on the healthy dump after one scan: its exposition body and URL."""
     moto_dynamo.load_dump(table, "healthy")
-    argv = ["--dynamodb.table", table, "--dynamodb.endpoint-url", moto_dynamo.endpoint_url,
-            "--dynamodb.region", "us-east-1"]
+    argv = [
+        "--dynamodb.table",
+        table,
+        "--dynamodb.endpoint-url",
+        moto_dynamo.endpoint_url,
+        "--dynamodb.region",
+        "us-east-1",
+    ]
     async with running_exporter(argv) as (exporter, url):
         await exporter.scan_once()
         yield exporter.exposition().body, url
@@ -180,15 +192,17 @@ async def _plain_metrics(session: aiohttp.ClientSession, url: str) -> bytes:
 
 
 def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(
-        moto_dynamo, monkeypatch) -> None:
+    moto_dynamo, monkeypatch
+) -> None:
     monkeypatch.setattr(ringweb, "_WRITE_CHUNK", 1000)  # many slices even for a small ring
 
     async def run() -> None:
         async with _scanned_exporter(moto_dynamo, "fast-paths") as (body, url):
             async with aiohttp.ClientSession() as session:
                 plain = await _plain_metrics(session, url)
-                async with session.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"},
-                                       auto_decompress=False) as resp:
+                async with session.get(
+                    f"{url}/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+                ) as resp:
                     assert resp.headers["Content-Encoding"] == "gzip"
                     unzipped = gzip.decompress(await resp.read())
                 async with session.head(f"{url}/metrics") as resp:
@@ -197,15 +211,16 @@ def test_metrics_body_written_in_slices_is_the_exposition_and_own_metrics(
         assert len(body) > 3000
         for text in (plain, unzipped):
             assert text.startswith(body)
-            assert b"ringwatch_up{" in text[len(body):]
+            assert b"ringwatch_up{" in text[len(body) :]
 
     asyncio.run(run())
 
 
 def _page_decoded(items: list[Any], decoder: ItemDecoder) -> list[Any]:
     """The items as the exporter reads them: one page's Items JSON, then each item."""
-    return [_outcome(decoder.decode, item)
-            for item in read_items_json(msgspec.Raw(orjson.dumps(items)))]
+    return [
+        _outcome(decoder.decode, item) for item in read_items_json(msgspec.Raw(orjson.dumps(items)))
+    ]
 
 
 def _reference(items: list[Any]) -> list[Any]:
@@ -257,8 +272,7 @@ def test_empty_or_null_items_json_is_no_item(text: bytes) -> None:
     assert list(read_items_json(msgspec.Raw(text))) == []
 
 
-def test_metrics_body_without_kernel_sendfile_is_the_same_bytes(moto_dynamo, monkeypatch
-                                                                 ) -> None:
+def test_metrics_body_without_kernel_sendfile_is_the_same_bytes(moto_dynamo, monkeypatch) -> None:
     async def no_sendfile(*args: Any, **kwargs: Any) -> None:
         raise asyncio.SendfileNotAvailableError("not on this platform")
 
@@ -270,6 +284,6 @@ def test_metrics_body_without_kernel_sendfile_is_the_same_bytes(moto_dynamo, mon
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
                 plain = await _plain_metrics(session, url)
         assert len(body) > 3000 and plain.startswith(body)
-        assert b"ringwatch_up{" in plain[len(body):]
+        assert b"ringwatch_up{" in plain[len(body) :]
 
     asyncio.run(run())

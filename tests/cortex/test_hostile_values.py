@@ -57,10 +57,19 @@ def test_a_version_no_dynamodb_number_can_hold_is_a_value_error(version: str) ->
         assert (result.ring, result.member) == (RING, "ingester-1")
 
 
-@pytest.mark.parametrize(("version", "expected"), [
-    (str(2**64), 2**64), (str(2**64 + 12345), 2**64 + 12345), ("9" * 38, int("9" * 38)),
-    ("1e125", 10**125), ("9.9999999999999999999999999999999999999E+125", int("9" * 38) * 10**88),
-    ("1.0", 1), ("1E2", 100), ("-0", 0)])
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        (str(2**64), 2**64),
+        (str(2**64 + 12345), 2**64 + 12345),
+        ("9" * 38, int("9" * 38)),
+        ("1e125", 10**125),
+        ("9.9999999999999999999999999999999999999E+125", int("9" * 38) * 10**88),
+        ("1.0", 1),
+        ("1E2", 100),
+        ("-0", 0),
+    ],
+)
 def test_a_whole_version_dynamodb_can_hold_is_kept_exactly(version: str, expected: int) -> None:
     for result in both_decoders(member_item(version=version)):
         assert not isinstance(result, DecodeError), result
@@ -96,8 +105,13 @@ def test_a_negative_ttl_is_kept_it_is_a_gauge() -> None:
         assert result.ttl == -5
 
 
-HOSTILE_VERSIONS = {"negative": "-1", "fraction": "2.5", "huge": "1e125",
-                    "beyond-64-bits": str(2**64 + 1), "plain": "7"}
+HOSTILE_VERSIONS = {
+    "negative": "-1",
+    "fraction": "2.5",
+    "huge": "1e125",
+    "beyond-64-bits": str(2**64 + 1),
+    "plain": "7",
+}
 
 
 def test_the_exposition_of_hostile_versions_parses_as_text_and_openmetrics() -> None:
@@ -108,18 +122,26 @@ def test_the_exposition_of_hostile_versions_parses_as_text_and_openmetrics() -> 
     snapshot = SnapshotBuilder(stale_after=60).build([_read(items)], None, 0.0)
     [table] = snapshot.tables
     assert sorted((e.reason, e.member) for e in table.decode_errors) == [
-        ("value", "fraction"), ("value", "negative")]
+        ("value", "fraction"),
+        ("value", "negative"),
+    ]
     text = Renderer().render(snapshot.tables).decode()
     as_text = series(text, "ringwatch_member_cas_writes_total")
     openmetrics = openmetrics_from_text(text.encode()).decode() + "# EOF\n"
     as_openmetrics = {
         frozenset(s.labels.items()): s.value
-        for family in openmetrics_families(openmetrics) for s in family.samples
-        if s.name == "ringwatch_member_cas_writes_total"}
+        for family in openmetrics_families(openmetrics)
+        for s in family.samples
+        if s.name == "ringwatch_member_cas_writes_total"
+    }
     for found in (as_text, as_openmetrics):
         by_member = {dict(labels)["member"]: v for labels, v in found.items()}
-        assert by_member == {"huge": 10**125, "beyond-64-bits": 2**64 + 1, "plain": 7,
-                             "ttl-negative": 7}
+        assert by_member == {
+            "huge": 10**125,
+            "beyond-64-bits": 2**64 + 1,
+            "plain": 7,
+            "ttl-negative": 7,
+        }
     ttl = series(text, "ringwatch_member_ttl_timestamp_seconds")
     assert list(ttl.values()) == [-5]
 
@@ -152,13 +174,16 @@ def test_the_snapshot_holds_one_ring_member_once_whatever_the_input() -> None:
     assert sum(ring.state_counts.values()) == 2
     assert ring.tokens == 4
     assert [(e.reason, e.member) for e in table.decode_errors] == [
-        ("duplicate", "ingester-1"), ("duplicate", "ingester-1")]
+        ("duplicate", "ingester-1"),
+        ("duplicate", "ingester-1"),
+    ]
 
 
 @pytest.mark.parametrize("field", ["addr", "zone"])
 def test_bytes_that_are_not_utf8_in_addr_or_zone_keep_the_member_watched(field: str) -> None:
-    good = InstanceDesc(addr="10.0.0.1:9095", zone="zone-a", timestamp=1_700_000_000,
-                        tokens=[5]).SerializeToString()
+    good = InstanceDesc(
+        addr="10.0.0.1:9095", zone="zone-a", timestamp=1_700_000_000, tokens=[5]
+    ).SerializeToString()
     tag = {"addr": b"\x0a", "zone": b"\x3a"}[field]
     raw = good + tag + b"\x06zo\xffne\xfe"  # the field again: the last value wins
     item = wire_item(RING, "ingester-1", bytes(cramjam.snappy.compress_raw(raw)))
@@ -174,8 +199,7 @@ def _ring_desc(members: dict[str, Any]) -> bytes:
     out = b""
     for name, desc in members.items():
         value = desc.SerializeToString()
-        entry = (b"\x0a" + bytes([len(name)]) + name.encode()
-                 + b"\x12" + _varint(len(value)) + value)
+        entry = b"\x0a" + bytes([len(name)]) + name.encode() + b"\x12" + _varint(len(value)) + value
         out += b"\x0a" + _varint(len(entry)) + entry
     return out
 
@@ -191,9 +215,12 @@ def _varint(value: int) -> bytes:
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_a_whole_ring_desc_in_data_is_a_decode_error_of_its_own(count: int) -> None:
-    members = {f"ingester-{i}": InstanceDesc(addr=f"10.0.0.{i}:9095", zone="zone-a",
-                                             timestamp=1_700_000_000 + i, tokens=[i, i + 100])
-               for i in range(count)}
+    members = {
+        f"ingester-{i}": InstanceDesc(
+            addr=f"10.0.0.{i}:9095", zone="zone-a", timestamp=1_700_000_000 + i, tokens=[i, i + 100]
+        )
+        for i in range(count)
+    }
     item = wire_item(RING, "ring", bytes(cramjam.snappy.compress_raw(_ring_desc(members))))
     for result in both_decoders(item):
         assert isinstance(result, DecodeError), result
@@ -213,8 +240,9 @@ def test_a_member_with_only_an_address_is_still_a_member() -> None:
 def test_a_246_kb_item_that_decompresses_to_5_mib_is_decoded() -> None:
     """Snappy expands at most ~21.3x: a legitimate DynamoDB-sized item may
     decompress to several MiB (here a zone of 5 MiB)."""
-    desc = InstanceDesc(addr="10.0.0.1:9095", timestamp=1_700_000_000, zone="z" * (5 << 20),
-                        tokens=[1])
+    desc = InstanceDesc(
+        addr="10.0.0.1:9095", timestamp=1_700_000_000, zone="z" * (5 << 20), tokens=[1]
+    )
     item = wire_item(RING, "ingester-1", data(desc))
     stored = len(base64.b64decode(item["Data"]["B"]))
     print(f"stored {stored} bytes, decompressed {len(desc.SerializeToString())} bytes")
@@ -235,5 +263,6 @@ def test_a_block_claiming_more_than_snappy_can_expand_to_is_refused() -> None:
 def _read(items: list[dict[str, Any]]) -> Any:
     from ringwatch.dynamodb.reader import TableRead
 
-    return TableRead(table="t", started_at=0.0, duration=0.0, items=items, result="success",
-                     error=None)
+    return TableRead(
+        table="t", started_at=0.0, duration=0.0, items=items, result="success", error=None
+    )

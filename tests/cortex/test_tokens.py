@@ -33,28 +33,50 @@ def _varint(value: int, padding: int = 0) -> bytes:
 
 
 def _item(payload: bytes) -> dict:
-    raw = (InstanceDesc(addr="a:1", timestamp=5).SerializeToString()
-           + b"\x32" + _varint(len(payload)) + payload)
+    raw = (
+        InstanceDesc(addr="a:1", timestamp=5).SerializeToString()
+        + b"\x32"
+        + _varint(len(payload))
+        + payload
+    )
     data = bytes(cramjam.snappy.compress_raw(raw))
-    return {"RingKey": {"S": "r"}, "InstanceKey": {"S": "m"},
-            "Data": {"B": base64.b64encode(data).decode()}, "version": {"N": "1"}}
+    return {
+        "RingKey": {"S": "r"},
+        "InstanceKey": {"S": "m"},
+        "Data": {"B": base64.b64encode(data).decode()},
+        "version": {"N": "1"},
+    }
 
 
 def test_ten_byte_varints_with_high_bits_read_as_protobuf_reads_them() -> None:
-    for payload in (b"\xff" * 9 + b"\x7f", b"\xff" * 9 + b"\x01", b"\x80" * 9 + b"\x02",
-                    b"\xff" * 10 + b"\x01", b"\x05" + b"\xff" * 9 + b"\x7f\x07"):
+    for payload in (
+        b"\xff" * 9 + b"\x7f",
+        b"\xff" * 9 + b"\x01",
+        b"\x80" * 9 + b"\x02",
+        b"\xff" * 10 + b"\x01",
+        b"\x05" + b"\xff" * 9 + b"\x7f\x07",
+    ):
         _assert_read_as_protobuf_reads_it(payload)
 
 
-varints = st.lists(st.tuples(st.one_of(st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1),
-                                       st.sampled_from([0, 127, 128, 2**28, 2**32 - 1])),
-                             st.sampled_from([0, 0, 0, 1, 4, 9, 10])), max_size=20)
+varints = st.lists(
+    st.tuples(
+        st.one_of(
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**64 - 1),
+            st.sampled_from([0, 127, 128, 2**28, 2**32 - 1]),
+        ),
+        st.sampled_from([0, 0, 0, 1, 4, 9, 10]),
+    ),
+    max_size=20,
+)
 
 
 @settings(max_examples=500, deadline=None)
 @given(varints, st.binary(max_size=3))
-def test_packed_tokens_read_as_protobuf_reads_them(values: list[tuple[int, int]],
-                                                   tail: bytes) -> None:
+def test_packed_tokens_read_as_protobuf_reads_them(
+    values: list[tuple[int, int]], tail: bytes
+) -> None:
     _assert_read_as_protobuf_reads_it(b"".join(_varint(v, pad) for v, pad in values) + tail)
 
 
@@ -73,8 +95,11 @@ def _assert_read_as_protobuf_reads_it(payload: bytes) -> None:
         return
     got = ItemDecoder().decode(item)
     assert got == expected
-    from_protobuf = tuple(InstanceDesc.FromString(
-        cramjam.snappy.decompress_raw(base64.b64decode(item["Data"]["B"])).read()).tokens)
+    from_protobuf = tuple(
+        InstanceDesc.FromString(
+            cramjam.snappy.decompress_raw(base64.b64decode(item["Data"]["B"])).read()
+        ).tokens
+    )
     assert tuple(got.tokens) == tuple(expected.tokens) == from_protobuf
     assert len(got.tokens) == len(from_protobuf)
     assert got.tokens.array().tolist() == list(from_protobuf)
@@ -82,8 +107,7 @@ def _assert_read_as_protobuf_reads_it(payload: bytes) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=10), max_size=8))
-def test_a_ring_of_packed_tokens_is_one_array_in_member_order(members: list[list[int]]
-                                                               ) -> None:
+def test_a_ring_of_packed_tokens_is_one_array_in_member_order(members: list[list[int]]) -> None:
     tokens = [Tokens.from_values(m) for m in members]
     array = ring_tokens(tokens)
     assert array.dtype == np.uint32
@@ -109,16 +133,25 @@ def _legal_varint(value: int, padding: int) -> bytes:
 
 # Mostly 5-byte varints (a random uint32 is one 15 times in 16), next to every
 # other length from 1 to 10 bytes (padded encodings, values past 32 bits).
-ring_varints = st.lists(st.tuples(
-    st.one_of(st.integers(2**28, 2**32 - 1), st.integers(0, 2**32 - 1),
-              st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 127, 128, 2**28 - 1, 2**32])),
-    st.sampled_from([0, 0, 0, 0, 1, 2, 4, 9])), max_size=12)
+ring_varints = st.lists(
+    st.tuples(
+        st.one_of(
+            st.integers(2**28, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**64 - 1),
+            st.sampled_from([0, 1, 127, 128, 2**28 - 1, 2**32]),
+        ),
+        st.sampled_from([0, 0, 0, 0, 1, 2, 4, 9]),
+    ),
+    max_size=12,
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ring_varints, max_size=8))
 def test_a_ring_of_any_legal_varints_reads_as_protobuf_reads_each_member(
-        members: list[list[tuple[int, int]]]) -> None:
+    members: list[list[tuple[int, int]]],
+) -> None:
     payloads = [b"".join(_legal_varint(v, pad) for v, pad in m) for m in members]
     tokens = [_as_read(p) for p in payloads]
     array = ring_tokens(tokens)
@@ -137,7 +170,7 @@ def test_every_varint_length_next_to_every_other_reads_as_protobuf_reads_it() ->
     # Members of 0 to 6 varints, so every length also starts and ends a member.
     members, at = [], 0
     for size in cycle([0, 1, 2, 3, 0, 4, 5, 6]):
-        members.append(b"".join(varints[at:at + size]))
+        members.append(b"".join(varints[at : at + size]))
         at += size
         if at >= len(varints):
             break
@@ -149,8 +182,11 @@ def test_every_varint_length_next_to_every_other_reads_as_protobuf_reads_it() ->
 def test_five_byte_varints_keep_the_low_four_bits_of_their_last_byte() -> None:
     payload = b"".join(_varint(v) for v in (2**28, 2**32 - 1, 0xF0F0F0F0, 0x87654321))
     payload += b"\xff\xff\xff\xff\x7f"  # the 5th byte's high bits fall off a uint32
-    assert ring_tokens([_as_read(payload)]).tolist() == _protobuf_tokens(payload) == [
-        2**28, 2**32 - 1, 0xF0F0F0F0, 0x87654321, 2**32 - 1]
+    assert (
+        ring_tokens([_as_read(payload)]).tolist()
+        == _protobuf_tokens(payload)
+        == [2**28, 2**32 - 1, 0xF0F0F0F0, 0x87654321, 2**32 - 1]
+    )
 
 
 def test_tokens_compare_by_value_whatever_the_encoding() -> None:

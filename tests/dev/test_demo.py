@@ -17,9 +17,23 @@ from support.exposition import series
 def test_demo_serves_a_simulated_ring_and_stops_on_ctrl_c() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch", "demo", "--web.listen-address", "127.0.0.1:0",
-         "--heartbeat.period", "1s", "--members", "6"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "ringwatch",
+            "demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--heartbeat.period",
+            "1s",
+            "--members",
+            "6",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         url = None
         deadline = time.monotonic() + 60
@@ -45,8 +59,13 @@ def test_demo_serves_a_simulated_ring_and_stops_on_ctrl_c() -> None:
         command = one_scan_command("".join(banner))
         assert "--ring.stale-after 20s" in command
         # Pasted into a shell whose PATH does not have the venv (not activated).
-        scan = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                              timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+        scan = subprocess.run(
+            ["bash", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        )
         assert scan.returncode == 0, scan.stdout + scan.stderr  # 6 fresh members: no problem
         assert "ingester-5" in scan.stdout
         started = time.monotonic()

@@ -66,8 +66,12 @@ def make_sim(dynamo: LocalDynamo, table: str) -> Iterator[Callable[..., RingSimu
 
     def make(**overrides: Any) -> RingSimulator:
         settings: dict[str, Any] = dict(
-            table=table, endpoint_url=dynamo.endpoint_url, members=3, tokens=8,
-            heartbeat_period=0.3, seed=42,
+            table=table,
+            endpoint_url=dynamo.endpoint_url,
+            members=3,
+            tokens=8,
+            heartbeat_period=0.3,
+            seed=42,
         )
         settings.update(overrides)
         sim = RingSimulator(SimConfig(**settings)).start()
@@ -188,8 +192,9 @@ def test_member_registers_pending_without_tokens_then_turns_active(make_sim, ddb
     pending = wait_for(lambda: ring(ddb, table).get("ingester-0"), "the first item")
     assert (pending.state, pending.version, pending.tokens) == ("PENDING", 1, ())
     assert pending.registered_timestamp == pending.heartbeat_timestamp
-    active = wait_for(member_when(ddb, table, "ingester-0", lambda m: m.state == "ACTIVE"),
-                      "ACTIVE")
+    active = wait_for(
+        member_when(ddb, table, "ingester-0", lambda m: m.state == "ACTIVE"), "ACTIVE"
+    )
     assert active.version == 2
     assert len(active.tokens) == 8
     assert active.registered_timestamp == pending.registered_timestamp
@@ -215,8 +220,14 @@ def test_same_seed_gives_same_tokens():
 
 
 def _data(timestamp: int) -> bytes:
-    return encode_desc(addr="a:1", timestamp=timestamp, state="ACTIVE", tokens=[1, 2],
-                       zone="", registered_timestamp=1)
+    return encode_desc(
+        addr="a:1",
+        timestamp=timestamp,
+        state="ACTIVE",
+        tokens=[1, 2],
+        zone="",
+        registered_timestamp=1,
+    )
 
 
 def test_cas_put_with_a_stale_version_is_rejected(ddb, table):
@@ -239,7 +250,9 @@ def test_simulator_writes_are_conditional_on_the_version_it_read(make_sim, ddb, 
     # Another writer moves the item on behind the simulator's back.
     key = {"RingKey": {"S": "collectors/ring"}, "InstanceKey": {"S": "ingester-0"}}
     ddb.update_item(
-        TableName=table, Key=key, UpdateExpression="SET version = :n",
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET version = :n",
         ExpressionAttributeValues={":n": {"N": str(mine + 100)}},
     )
     sim.thaw("ingester-0")
@@ -329,8 +342,9 @@ def test_join_stuck_registers_as_joining_and_stays_there(make_sim, ddb, table):
     wait_for(lambda: all_active(ddb, table, 3), "3 ACTIVE members")
     status, _ = http(f"{sim.control_url}/members/ingester-1/join-stuck", "POST")
     assert status == 200
-    joining = wait_for(member_when(ddb, table, "ingester-1", lambda m: m.state == "JOINING"),
-                       "JOINING")
+    joining = wait_for(
+        member_when(ddb, table, "ingester-1", lambda m: m.state == "JOINING"), "JOINING"
+    )
     assert len(joining.tokens) == 8
     assert joining.version <= 2  # a new item
     later = wait_for(
@@ -362,23 +376,30 @@ def test_control_endpoint_lists_members_and_refuses_bad_requests(make_sim, ddb, 
 # --- resilience and the process -------------------------------------------------------------
 
 
-
 def test_simulator_keeps_retrying_while_the_server_is_down(dynamo, table):
     from moto.server import ThreadedMotoServer
 
     port = free_port()
-    sim = RingSimulator(SimConfig(
-        table=table, endpoint_url=f"http://127.0.0.1:{port}", members=1, tokens=4,
-        heartbeat_period=0.2, connect_timeout=0.5, read_timeout=0.5,
-    )).start()
+    sim = RingSimulator(
+        SimConfig(
+            table=table,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            members=1,
+            tokens=4,
+            heartbeat_period=0.2,
+            connect_timeout=0.5,
+            read_timeout=0.5,
+        )
+    ).start()
     try:
         wait_for(lambda: sim.member("ingester-0")["writes_failed"] >= 2, "failed writes")
         assert sim._thread is not None and sim._thread.is_alive()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()  # moto's tables live in the process, so `table` is there
         try:
-            probe = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}",
-                                 region_name="us-east-1")
+            probe = boto3.client(
+                "dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1"
+            )
             wait_for(lambda: all_active(probe, table, 1), "writes to succeed once it is back")
         finally:
             server.stop()
@@ -425,11 +446,32 @@ def test_simulate_process_plays_a_scenario_and_exits_0_on_sigterm(dynamo, ddb, t
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch.dev.simulator.cli", "--dynamodb.table", table,
-         "--dynamodb.endpoint-url", dynamo.endpoint_url, "--create-table", "--members", "6",
-         "--tokens", "8", "--heartbeat.period", "250ms", "--seed", "3",
-         "--scenario.file", str(scenario), "--control.listen-address", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=(tmp_path / "stderr").open("w"), text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "ringwatch.dev.simulator.cli",
+            "--dynamodb.table",
+            table,
+            "--dynamodb.endpoint-url",
+            dynamo.endpoint_url,
+            "--create-table",
+            "--members",
+            "6",
+            "--tokens",
+            "8",
+            "--heartbeat.period",
+            "250ms",
+            "--seed",
+            "3",
+            "--scenario.file",
+            str(scenario),
+            "--control.listen-address",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "stderr").open("w"),
+        text=True,
+        cwd=REPO,
     )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
@@ -451,14 +493,18 @@ def test_simulate_process_plays_a_scenario_and_exits_0_on_sigterm(dynamo, ddb, t
                 return False
             last[:] = [members, items]
             m3 = items.get("ingester-3")
-            restarted = bool(m3 and m3.state == "ACTIVE" and m3.tokens
-                             and first_tokens.isdisjoint(m3.tokens))
+            restarted = bool(
+                m3 and m3.state == "ACTIVE" and m3.tokens and first_tokens.isdisjoint(m3.tokens)
+            )
             return (
-                seen_frozen and not members["ingester-0"]["frozen"]
+                seen_frozen
+                and not members["ingester-0"]["frozen"]
                 and members["ingester-0"]["writes_ok"] > 0
-                and "ingester-1" not in items and members["ingester-1"]["state"] == "ABSENT"
+                and "ingester-1" not in items
+                and members["ingester-1"]["state"] == "ABSENT"
                 # killed at 1.5s: on a slow machine it may still have been PENDING then
-                and members["ingester-2"]["killed"] and _state(items, "ingester-2") != "ABSENT"
+                and members["ingester-2"]["killed"]
+                and _state(items, "ingester-2") != "ABSENT"
                 and restarted
                 and _state(items, "ingester-4") == "JOINING"
                 and _state(items, "ingester-5") == "ACTIVE"
@@ -499,6 +545,7 @@ def test_create_ring_table_is_idempotent_and_keyed_like_cortex(dynamo, ddb):
     assert create_ring_table(dynamo.endpoint_url, name) is False
     desc = ddb.describe_table(TableName=name)["Table"]
     assert {(k["AttributeName"], k["KeyType"]) for k in desc["KeySchema"]} == {
-        ("RingKey", "HASH"), ("InstanceKey", "RANGE")
+        ("RingKey", "HASH"),
+        ("InstanceKey", "RANGE"),
     }
     assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"

@@ -23,10 +23,27 @@ def test_every_simulate_flag_has_a_help_text_and_a_placeholder() -> None:
 
 def test_simulate_logs_in_the_format_of_ringwatch_serve(moto_dynamo: MotoDynamo) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch", "simulate", "--dynamodb.table", "simulate-logs",
-         "--dynamodb.endpoint-url", moto_dynamo.endpoint_url, "--create-table",
-         "--members", "2", "--heartbeat.period", "1s", "--log.format", "json"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "ringwatch",
+            "simulate",
+            "--dynamodb.table",
+            "simulate-logs",
+            "--dynamodb.endpoint-url",
+            moto_dynamo.endpoint_url,
+            "--create-table",
+            "--members",
+            "2",
+            "--heartbeat.period",
+            "1s",
+            "--log.format",
+            "json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + 30

@@ -37,13 +37,30 @@ MARGIN = 0.5  # target 0.25 s; the rest is for this noisy 2-core machine
 ITEMS = load_dump("healthy")["Items"]
 
 
-def argv(endpoint: str, *extra: str, request_timeout: str = "1s", scan_timeout: str = "2500ms",
-         max_attempts: int = MAX_ATTEMPTS) -> list[str]:
-    return ["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-            "--dynamodb.endpoint-url", endpoint,
-            "--dynamodb.connect-timeout", "500ms",
-            "--dynamodb.request-timeout", request_timeout, "--scan.timeout", scan_timeout,
-            "--dynamodb.max-attempts", str(max_attempts), *extra]
+def argv(
+    endpoint: str,
+    *extra: str,
+    request_timeout: str = "1s",
+    scan_timeout: str = "2500ms",
+    max_attempts: int = MAX_ATTEMPTS,
+) -> list[str]:
+    return [
+        "--dynamodb.table",
+        TABLE,
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        endpoint,
+        "--dynamodb.connect-timeout",
+        "500ms",
+        "--dynamodb.request-timeout",
+        request_timeout,
+        "--scan.timeout",
+        scan_timeout,
+        "--dynamodb.max-attempts",
+        str(max_attempts),
+        *extra,
+    ]
 
 
 @dataclass(frozen=True)
@@ -52,10 +69,10 @@ class Fault:
     scan_result: str
     # What each attempt should be counted as; `None` for "any mix, see below".
     attempt_result: str | None
-    mode: str | None = None          # hostile server mode
-    script: tuple[str, ...] = ()     # modes for the next requests, then `mode`
-    endpoint: str = "server"         # or "refused", "dns"
-    attempts: int | None = None      # exact attempt count, when fixed
+    mode: str | None = None  # hostile server mode
+    script: tuple[str, ...] = ()  # modes for the next requests, then `mode`
+    endpoint: str = "server"  # or "refused", "dns"
+    attempts: int | None = None  # exact attempt count, when fixed
 
 
 FAULTS = [
@@ -64,17 +81,21 @@ FAULTS = [
     Fault("c-headers-then-stall", "timeout", "timeout", mode="stall"),
     Fault("d-reset-mid-response", "error", "error", mode="reset", attempts=MAX_ATTEMPTS),
     Fault("e-http-500", "error", "error", mode="http500", attempts=MAX_ATTEMPTS),
-    Fault("f-throttled", "throttled", "throttled", mode="good",
-          script=("ptee", "throttling"), attempts=MAX_ATTEMPTS),
+    Fault(
+        "f-throttled",
+        "throttled",
+        "throttled",
+        mode="good",
+        script=("ptee", "throttling"),
+        attempts=MAX_ATTEMPTS,
+    ),
     Fault("g-slow-under-deadline", "success", "success", mode="slow", attempts=1),
-    Fault("h-connection-refused", "error", "error", endpoint="refused",
-          attempts=MAX_ATTEMPTS),
+    Fault("h-connection-refused", "error", "error", endpoint="refused", attempts=MAX_ATTEMPTS),
     Fault("i-malformed-json", "error", "error", mode="malformed", attempts=1),
     Fault("i-wrong-content-type", "error", "error", mode="wrongtype", attempts=1),
     Fault("j-endless-pages", "timeout", None, mode="endless"),
     Fault("k-dns-does-not-resolve", "error", "error", endpoint="dns", attempts=MAX_ATTEMPTS),
 ]
-
 
 
 async def _fetch_metrics(base_url: str) -> dict:
@@ -84,14 +105,17 @@ async def _fetch_metrics(base_url: str) -> dict:
 
 
 def _members_served(samples: dict) -> int:
-    return sum(1 for (name, labels) in samples
-               if name == "ringwatch_member_heartbeat_timestamp_seconds"
-               and ("table", TABLE) in labels)
+    return sum(
+        1
+        for (name, labels) in samples
+        if name == "ringwatch_member_heartbeat_timestamp_seconds" and ("table", TABLE) in labels
+    )
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 def test_fault_ends_within_deadlines_and_last_good_snapshot_stays_served(
-        hostile: HostileDynamo, fault: Fault) -> None:
+    hostile: HostileDynamo, fault: Fault
+) -> None:
     hostile.slow_delay = REQUEST_TIMEOUT - 0.3
 
     async def scenario() -> None:
@@ -120,12 +144,17 @@ def test_fault_ends_within_deadlines_and_last_good_snapshot_stays_served(
             during = await _fetch_metrics(rw.base_url)
 
             longest = max((a.seconds for a in rw.attempts), default=0.0)
-            shown = ([(a.result, round(a.seconds, 3)) for a in rw.attempts]
-                     if len(rw.attempts) <= 4 else dict(Counter(a.result for a in rw.attempts)))
-            print(f"\n{fault.name}: scan {took:.3f}s (overshoot "
-                  f"{took - SCAN_TIMEOUT:+.3f}s vs --scan.timeout), attempts "
-                  f"{shown}, longest attempt "
-                  f"overshoot {longest - REQUEST_TIMEOUT:+.3f}s; {poller.summary()}")
+            shown = (
+                [(a.result, round(a.seconds, 3)) for a in rw.attempts]
+                if len(rw.attempts) <= 4
+                else dict(Counter(a.result for a in rw.attempts))
+            )
+            print(
+                f"\n{fault.name}: scan {took:.3f}s (overshoot "
+                f"{took - SCAN_TIMEOUT:+.3f}s vs --scan.timeout), attempts "
+                f"{shown}, longest attempt "
+                f"overshoot {longest - REQUEST_TIMEOUT:+.3f}s; {poller.summary()}"
+            )
 
             assert took <= SCAN_TIMEOUT + MARGIN
             assert rw.attempts, "every scan makes at least one attempt"
@@ -134,16 +163,22 @@ def test_fault_ends_within_deadlines_and_last_good_snapshot_stays_served(
             assert max(poller.latencies) < 0.5
             assert len(poller.latencies) >= 3
 
-            scans = {r: value(during, "ringwatch_scans_total", table=TABLE, result=r)
-                     - value(before, "ringwatch_scans_total", table=TABLE, result=r)
-                     for r in ("success", "timeout", "throttled", "error")}
+            scans = {
+                r: value(during, "ringwatch_scans_total", table=TABLE, result=r)
+                - value(before, "ringwatch_scans_total", table=TABLE, result=r)
+                for r in ("success", "timeout", "throttled", "error")
+            }
             assert scans == {r: int(r == fault.scan_result) for r in scans}
 
-            requests = Counter({r: int(value(during, "ringwatch_requests_total",
-                                             table=TABLE, result=r)
-                                       - value(before, "ringwatch_requests_total",
-                                               table=TABLE, result=r))
-                                for r in ("success", "timeout", "throttled", "error")})
+            requests = Counter(
+                {
+                    r: int(
+                        value(during, "ringwatch_requests_total", table=TABLE, result=r)
+                        - value(before, "ringwatch_requests_total", table=TABLE, result=r)
+                    )
+                    for r in ("success", "timeout", "throttled", "error")
+                }
+            )
             assert requests == Counter(a.result for a in rw.attempts)
             assert sum(requests.values()) == len(rw.attempts)
             if fault.endpoint == "server":
@@ -160,8 +195,9 @@ def test_fault_ends_within_deadlines_and_last_good_snapshot_stays_served(
             expect_up = 1 if fault.scan_result == "success" else 0
             assert value(during, "ringwatch_up", table=TABLE) == expect_up
             assert _members_served(during) == len(ITEMS), "the last good snapshot is served"
-            assert (value(during, "ringwatch_last_successful_scan_timestamp_seconds")
-                    >= value(before, "ringwatch_last_successful_scan_timestamp_seconds"))
+            assert value(during, "ringwatch_last_successful_scan_timestamp_seconds") >= value(
+                before, "ringwatch_last_successful_scan_timestamp_seconds"
+            )
 
             # The first good scan after the fault restores ringwatch_up.
             rw.exporter.client = good_client
@@ -178,9 +214,9 @@ def test_fault_ends_within_deadlines_and_last_good_snapshot_stays_served(
 def test_throttled_attempts_are_retried_within_one_scan(hostile: HostileDynamo) -> None:
     """ProvisionedThroughputExceeded, then ThrottlingException, then success: with
     three attempts allowed the scan succeeds, and all three attempts are counted."""
+
     async def scenario() -> None:
-        async with ExporterUnderTest(argv(hostile.url, max_attempts=3,
-                                          scan_timeout="5s")) as rw:
+        async with ExporterUnderTest(argv(hostile.url, max_attempts=3, scan_timeout="5s")) as rw:
             hostile.script.extend(["ptee", "throttling"])
             await rw.scan()
             samples = await _fetch_metrics(rw.base_url)
@@ -201,8 +237,9 @@ def test_first_scan_failing_leaves_up_zero_and_no_member_series(hostile: Hostile
             samples = await _fetch_metrics(rw.base_url)
             assert value(samples, "ringwatch_up", table=TABLE) == 0
             assert _members_served(samples) == 0
-            assert not any(n == "ringwatch_last_successful_scan_timestamp_seconds"
-                           for n, _ in samples)
+            assert not any(
+                n == "ringwatch_last_successful_scan_timestamp_seconds" for n, _ in samples
+            )
             hostile.mode = "good"
             await rw.scan()
             samples = await _fetch_metrics(rw.base_url)
@@ -214,8 +251,19 @@ def test_first_scan_failing_leaves_up_zero_and_no_member_series(hostile: Hostile
 
 # -- soak --------------------------------------------------------------------
 
-SOAK_FAULTS = ("silent", "trickle", "stall", "reset", "http500", "ptee", "malformed",
-               "wrongtype", "endless", "refused", "dns")
+SOAK_FAULTS = (
+    "silent",
+    "trickle",
+    "stall",
+    "reset",
+    "http500",
+    "ptee",
+    "malformed",
+    "wrongtype",
+    "endless",
+    "refused",
+    "dns",
+)
 
 
 def _open_fds() -> int:
@@ -229,10 +277,12 @@ def _rss_bytes() -> int:
 
 @pytest.mark.slow
 def test_soak_200_faulty_scans_leak_nothing_and_next_good_scan_is_correct(
-        hostile: HostileDynamo) -> None:
+    hostile: HostileDynamo,
+) -> None:
     async def scenario() -> None:
-        async with ExporterUnderTest(argv(hostile.url, request_timeout="100ms",
-                                          scan_timeout="250ms")) as rw:
+        async with ExporterUnderTest(
+            argv(hostile.url, request_timeout="100ms", scan_timeout="250ms")
+        ) as rw:
             good = rw.exporter.client
             refused = await rw.client_for(closed_port_url())
             dns = await rw.client_for(UNRESOLVABLE_URL)
@@ -240,8 +290,12 @@ def test_soak_200_faulty_scans_leak_nothing_and_next_good_scan_is_correct(
             reference = rw.exporter.exposition().body
 
             def footprint() -> tuple[int, int, int, int]:
-                return (len(asyncio.all_tasks()), _open_fds(), _rss_bytes(),
-                        threading.active_count())
+                return (
+                    len(asyncio.all_tasks()),
+                    _open_fds(),
+                    _rss_bytes(),
+                    threading.active_count(),
+                )
 
             results: Counter[str] = Counter()
             longest = 0.0
@@ -261,10 +315,12 @@ def test_soak_200_faulty_scans_leak_nothing_and_next_good_scan_is_correct(
             end = footprint()
             total = time.monotonic() - started
             assert baseline is not None
-            print(f"\nsoak: 200 faulty scans in {total:.1f}s, results {dict(results)}, longest "
-                  f"scan {longest:.3f}s; tasks {baseline[0]}->{end[0]}, fds {baseline[1]}->"
-                  f"{end[1]}, rss {baseline[2] / 1e6:.1f}->{end[2] / 1e6:.1f} MB, threads "
-                  f"{baseline[3]}->{end[3]}; attempts counted {len(rw.attempts)}")
+            print(
+                f"\nsoak: 200 faulty scans in {total:.1f}s, results {dict(results)}, longest "
+                f"scan {longest:.3f}s; tasks {baseline[0]}->{end[0]}, fds {baseline[1]}->"
+                f"{end[1]}, rss {baseline[2] / 1e6:.1f}->{end[2] / 1e6:.1f} MB, threads "
+                f"{baseline[3]}->{end[3]}; attempts counted {len(rw.attempts)}"
+            )
             assert longest <= 0.25 + MARGIN
             assert end[0] <= baseline[0] + 3, "asyncio tasks grow"
             assert end[1] <= baseline[1] + 8, "file descriptors grow"
@@ -289,7 +345,11 @@ def test_soak_200_faulty_scans_leak_nothing_and_next_good_scan_is_correct(
 
 def _strip_volatile(body: bytes) -> list[bytes]:
     """Series that only depend on the items, not on when they were scanned."""
-    return sorted(line for line in body.splitlines()
-                  if not line.startswith((b"ringwatch_member_heartbeat_age_seconds",
-                                          b"ringwatch_member_cas_last_change"))
-                  and not line.startswith(b"#"))
+    return sorted(
+        line
+        for line in body.splitlines()
+        if not line.startswith(
+            (b"ringwatch_member_heartbeat_age_seconds", b"ringwatch_member_cas_last_change")
+        )
+        and not line.startswith(b"#")
+    )

@@ -21,17 +21,34 @@ ITEMS = load_dump("healthy")["Items"]
 HANDLING = 0.3  # seconds each page's handling takes (a slow decode)
 
 
-def _read_table(hostile: HostileDynamo, on_page: Callable[[Any], list[Any]],
-                scan_timeout: float, *flags: str) -> TableRead:
+def _read_table(
+    hostile: HostileDynamo, on_page: Callable[[Any], list[Any]], scan_timeout: float, *flags: str
+) -> TableRead:
     """The hostile server's table read through ringwatch's client, pages to `on_page`."""
-    config = load_config(["--dynamodb.table", "ring-table", "--dynamodb.region", "us-east-1",
-                          "--dynamodb.endpoint-url", hostile.url, *flags], environ={})
+    config = load_config(
+        [
+            "--dynamodb.table",
+            "ring-table",
+            "--dynamodb.region",
+            "us-east-1",
+            "--dynamodb.endpoint-url",
+            hostile.url,
+            *flags,
+        ],
+        environ={},
+    )
 
     async def run() -> TableRead:
         async with AsyncExitStack() as stack:
             client = await open_client(config, stack)
-            return await read_table(client, "ring-table", (), consistent_read=False,
-                                    scan_timeout=scan_timeout, on_page=on_page)
+            return await read_table(
+                client,
+                "ring-table",
+                (),
+                consistent_read=False,
+                scan_timeout=scan_timeout,
+                on_page=on_page,
+            )
 
     return asyncio.run(run())
 
@@ -63,13 +80,16 @@ def test_each_page_is_handled_while_the_next_pages_request_is_in_flight() -> Non
         assert arrived < ended
 
 
-@pytest.mark.parametrize(("items", "expected"), [
-    (msgspec.Raw(b'[{"RingKey": {"S": "r"}}]'), [{"RingKey": {"S": "r"}}]),
-    (msgspec.Raw(b"null"), []),
-    (msgspec.Raw(b"[]"), []),
-    (None, []),
-    ([{"a": 1}], [{"a": 1}]),  # items another parser already made
-])
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        (msgspec.Raw(b'[{"RingKey": {"S": "r"}}]'), [{"RingKey": {"S": "r"}}]),
+        (msgspec.Raw(b"null"), []),
+        (msgspec.Raw(b"[]"), []),
+        (None, []),
+        ([{"a": 1}], [{"a": 1}]),  # items another parser already made
+    ],
+)
 def test_page_items_are_plain_values_and_null_is_no_item(items: Any, expected: Any) -> None:
     assert page_items(items) == expected
 
@@ -84,8 +104,15 @@ def test_a_failed_read_leaves_no_page_handling_behind(caplog: pytest.LogCaptureF
         # A page that points to a next one, whose request then hangs.
         hostile.script.extend(["endless", "silent"])
         with caplog.at_level("ERROR", logger="asyncio"):
-            read = _read_table(hostile, on_page, 5.0, "--dynamodb.request-timeout", "300ms",
-                               "--dynamodb.max-attempts", "1")
+            read = _read_table(
+                hostile,
+                on_page,
+                5.0,
+                "--dynamodb.request-timeout",
+                "300ms",
+                "--dynamodb.max-attempts",
+                "1",
+            )
             gc.collect()
     # The read failed on the hanging request; the handler's error was taken, not
     # left for asyncio to report as "never retrieved".

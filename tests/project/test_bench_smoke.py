@@ -21,7 +21,11 @@ def test_quick_benchmark_completes_and_prints_every_figure(tmp_path: Path) -> No
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT)
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in FIGURES + ONE_RING_FIGURES:
         assert name in proc.stdout, f"figure {name!r} not printed"

@@ -18,9 +18,13 @@ PACKAGE = REPO / "exporter" / "ringwatch"
 
 
 def _help(command: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "ringwatch", command, "--help"],
-                          capture_output=True, text=True, timeout=60,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "ringwatch", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -46,15 +50,18 @@ def test_every_series_of_the_contract_is_exported() -> None:
 def test_every_alert_of_the_contract_is_in_the_mixin() -> None:
     alerts = yaml.safe_load((REPO / "mixin" / "prometheus_alerts.yaml").read_text())
     names = {rule["alert"] for group in alerts["groups"] for rule in group["rules"]}
-    section = CONTRACT[CONTRACT.index("## Alert names"):]
+    section = CONTRACT[CONTRACT.index("## Alert names") :]
     promised = set(re.findall(r"`((?:CortexRing|CortexIngester|Ringwatch)[A-Za-z]+)`", section))
     assert len(promised) == 11
     assert promised <= names, promised - names
 
 
 def test_the_decode_error_reasons_of_the_contract_are_the_decoders() -> None:
-    row = next(line for line in CONTRACT.splitlines()
-               if line.startswith("| `ringwatch_decode_errors_total`"))
+    row = next(
+        line
+        for line in CONTRACT.splitlines()
+        if line.startswith("| `ringwatch_decode_errors_total`")
+    )
     listed = re.findall(r"`([a-z_]+)`", row.split("|")[3])
     assert tuple(listed) == REASONS
 

@@ -113,7 +113,8 @@ def test_image_installs_the_project_the_readme_way_without_extras(
 
 
 def test_the_shipped_venv_never_has_pip_and_is_built_from_wheels_only(
-    dockerfile: list[Instruction], final_stage: list[Instruction],
+    dockerfile: list[Instruction],
+    final_stage: list[Instruction],
 ) -> None:
     """The venv is made `--without-pip` and filled by the base image's pip from outside;
     the final stage copies that venv only."""
@@ -370,19 +371,28 @@ def test_every_stage_starts_from_the_same_base_pinned_by_digest(
 
 
 def test_image_labels_name_source_version_and_revision_from_build_args(
-    dockerfile: list[Instruction], final_stage: list[Instruction],
+    dockerfile: list[Instruction],
+    final_stage: list[Instruction],
 ) -> None:
-    args = {i.value.split("=", 1)[0]: i.value.partition("=")[2]
-            for i in final_stage if i.keyword == "ARG"}
-    labels = dict(re.findall(r'(org\.opencontainers\.image\.[\w.]+)="([^"]*)"',
-                             only(final_stage, "LABEL").value))
+    args = {
+        i.value.split("=", 1)[0]: i.value.partition("=")[2]
+        for i in final_stage
+        if i.keyword == "ARG"
+    }
+    labels = dict(
+        re.findall(
+            r'(org\.opencontainers\.image\.[\w.]+)="([^"]*)"', only(final_stage, "LABEL").value
+        )
+    )
     assert labels["org.opencontainers.image.version"] == "${VERSION}"
     assert labels["org.opencontainers.image.revision"] == "${REVISION}"
     assert labels["org.opencontainers.image.source"] == "${SOURCE}"
     assert args["VERSION"] == ringwatch.__version__
     assert args["SOURCE"].startswith("https://")
-    assert labels["org.opencontainers.image.licenses"] == tomllib.loads(
-        (ROOT / "pyproject.toml").read_text())["project"]["license"]
+    assert (
+        labels["org.opencontainers.image.licenses"]
+        == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    )
 
 
 def test_builder_writes_the_revision_into_the_package_before_installing_it(

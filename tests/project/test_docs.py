@@ -25,9 +25,10 @@ def test_every_flag_and_its_environment_variable_is_in_the_readme() -> None:
 def test_every_exported_metric_is_in_the_metrics_reference() -> None:
     sources = "".join(inspect.getsource(m) for m in (exposition, selfmetrics))
     names = set(re.findall(r"\bringwatch_[a-z_]+(?=[{ \"])", sources))
-    reference = README[README.index("## Metrics reference"):README.index("## Endpoints")]
-    missing = sorted(n for n in names if n not in reference
-                     and n.removesuffix("_total") not in reference)
+    reference = README[README.index("## Metrics reference") : README.index("## Endpoints")]
+    missing = sorted(
+        n for n in names if n not in reference and n.removesuffix("_total") not in reference
+    )
     assert not missing, missing
     assert len(names) >= 25
 

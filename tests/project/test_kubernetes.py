@@ -206,15 +206,24 @@ CORE_GROUPS = ("apps", "policy", "networking.k8s.io")
 
 def _core(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The objects of Kubernetes' own API groups (not the Prometheus Operator's CRDs)."""
-    return [o for o in objects
-            if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[0] in CORE_GROUPS]
+    return [
+        o
+        for o in objects
+        if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[0] in CORE_GROUPS
+    ]
 
 
 def test_core_objects_validate_strictly_against_the_kubernetes_schemas() -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     core = _core(list(k8s_objects()))
-    assert {o["kind"] for o in core} >= {"Deployment", "Service", "ConfigMap", "ServiceAccount",
-                                         "PodDisruptionBudget", "NetworkPolicy"}
+    assert {o["kind"] for o in core} >= {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
     for obj in core:
         # Raises ValidationError on an unknown or mistyped field (--strict).
         kubernetes_validate.validate(obj, "1.30.0", strict=True)
@@ -225,8 +234,9 @@ def _kustomized() -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed")
-    done = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return [d for d in yaml.safe_load_all(done.stdout) if d is not None]
 
@@ -251,8 +261,14 @@ def test_every_object_and_pod_carries_the_recommended_labels_never_in_selectors(
         assert labels["app.kubernetes.io/part-of"] == "ringwatch", obj["kind"]
         assert labels["app.kubernetes.io/version"] == ringwatch.__version__, obj["kind"]
     by_kind = {o["kind"]: o for o in objects}
-    for kind in ("Deployment", "Service", "ServiceMonitor", "ServiceAccount",
-                 "PodDisruptionBudget", "NetworkPolicy"):
+    for kind in (
+        "Deployment",
+        "Service",
+        "ServiceMonitor",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    ):
         assert by_kind[kind]["metadata"]["labels"]["app.kubernetes.io/component"] == "exporter"
     deployment = by_kind["Deployment"]
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -261,11 +277,13 @@ def test_every_object_and_pod_carries_the_recommended_labels_never_in_selectors(
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.rpartition(":")[2] == ringwatch.__version__
     # A selector with the version in it could not follow an upgrade (it is immutable).
-    selectors = [deployment["spec"]["selector"]["matchLabels"],
-                 by_kind["Service"]["spec"]["selector"],
-                 by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
-                 by_kind["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"],
-                 by_kind["ServiceMonitor"]["spec"]["selector"]["matchLabels"]]
+    selectors = [
+        deployment["spec"]["selector"]["matchLabels"],
+        by_kind["Service"]["spec"]["selector"],
+        by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+        by_kind["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"],
+        by_kind["ServiceMonitor"]["spec"]["selector"]["matchLabels"],
+    ]
     for selector in selectors:
         assert selector == {"app.kubernetes.io/name": "ringwatch"}, selector
 
@@ -307,8 +325,9 @@ def test_the_deployment_says_which_ring_size_its_resources_are_for_and_they_fit_
     limit = _mebibytes(resources["limits"]["memory"])
     print(f"{members} members: peak RSS {peak_mib:.0f} MiB, request {request}, limit {limit}")
     assert request >= peak_mib and limit >= 1.5 * peak_mib
-    big = re.search(r"For up to ([\d,]+) members.*?memory (\d+Mi); limit memory (\d+Mi)",
-                    text, re.S)
+    big = re.search(
+        r"For up to ([\d,]+) members.*?memory (\d+Mi); limit memory (\d+Mi)", text, re.S
+    )
     big_members = int(big.group(1).replace(",", ""))
     big_peak_mib = _benchmark_rss_mb(big_members) * 1e6 / 2**20
     assert _mebibytes(big.group(2)) >= big_peak_mib
@@ -336,8 +355,9 @@ def test_prometheus_rule_is_the_rendered_mixin_and_passes_promtool(tmp_path: Pat
     assert rule["metadata"]["labels"]["release"] == monitor["metadata"]["labels"]["release"]
     groups = tmp_path / "groups.yaml"
     groups.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
-    result = subprocess.run(["promtool", "check", "rules", str(groups)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(groups)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     names = {r.get("alert") for g in rule["spec"]["groups"] for r in g["rules"]}
     assert "CortexRingRolloutStalled" in names
@@ -379,28 +399,45 @@ def _series_per_member(member_states: str, ttl: bool) -> float:
         items = []
         for m in members:
             desc = m["instance"]
-            data = encode_desc(addr=desc["addr"], timestamp=start + 5 * scan,
-                               state=desc["state"], tokens=desc["tokens"], zone=desc["zone"],
-                               registered_timestamp=desc["registered_timestamp"])
-            items.append(wire_item(m["RingKey"], m["InstanceKey"], data, 10 + scan,
-                                   start + 3600 if ttl else None))
-        read = TableRead(table="t", started_at=0.0, duration=0.0, items=items,
-                         result="success", error=None)
+            data = encode_desc(
+                addr=desc["addr"],
+                timestamp=start + 5 * scan,
+                state=desc["state"],
+                tokens=desc["tokens"],
+                zone=desc["zone"],
+                registered_timestamp=desc["registered_timestamp"],
+            )
+            items.append(
+                wire_item(
+                    m["RingKey"], m["InstanceKey"], data, 10 + scan, start + 3600 if ttl else None
+                )
+            )
+        read = TableRead(
+            table="t", started_at=0.0, duration=0.0, items=items, result="success", error=None
+        )
         snapshot = builder.build([read], snapshot, start + 5 * scan + 1.0)
     text = Renderer(member_states).render(snapshot.tables).decode()
-    samples = [s for family in text_string_to_metric_families(text) for s in family.samples
-               if s.name.startswith("ringwatch_member_")]
+    samples = [
+        s
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("ringwatch_member_")
+    ]
     return len(samples) / len(members)
 
 
 def test_the_sizing_tables_series_per_member_are_what_a_render_gives() -> None:
-    sizing = README[README.index("### Sizing"):README.index("### Packaging and the image")]
+    sizing = README[README.index("### Sizing") : README.index("### Packaging and the image")]
     every = _series_per_member("all", ttl=False)
     current = _series_per_member("current", ttl=False)
-    print(f"series a member: all {every}, current {current}, "
-          f"all with ttl {_series_per_member('all', ttl=True)}")
-    assert f"`--metrics.member-states all`: {every:.0f} a member once its heartbeat period is " \
+    print(
+        f"series a member: all {every}, current {current}, "
+        f"all with ttl {_series_per_member('all', ttl=True)}"
+    )
+    assert (
+        f"`--metrics.member-states all`: {every:.0f} a member once its heartbeat period is "
         f"known, {every - 1:.0f} before, +1 with `ttl`" in sizing
+    )
     assert f"`--metrics.member-states current` ({current:.0f} a member)" in sizing
     assert _series_per_member("all", ttl=True) == every + 1
     for members, total in ((750, "12,750"), (10_000, "170,000"), (50_000, "850,000")):

@@ -12,10 +12,10 @@ ROOT = REPO
 
 
 def test_ruff_finds_nothing() -> None:
-    paths = [p for p in ("exporter", "tests", "benchmarks", "mixin", "e2e")
-             if (ROOT / p).exists()]
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT,
-                            capture_output=True, text=True)
+    paths = [p for p in ("exporter", "tests", "benchmarks", "mixin", "e2e") if (ROOT / p).exists()]
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

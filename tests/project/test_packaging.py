@@ -51,8 +51,11 @@ def test_metadata_has_classifiers_urls_and_a_modern_build_backend() -> None:
     classifiers = metadata.get_all("Classifier")
     assert "Topic :: System :: Monitoring" in classifiers
     minimum = SpecifierSet(PROJECT["requires-python"])
-    pythons = [c.rsplit(" ", 1)[1] for c in classifiers
-               if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    pythons = [
+        c.rsplit(" ", 1)[1]
+        for c in classifiers
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
     assert pythons and all(minimum.contains(f"{v}.0") for v in pythons)
     (setuptools,) = [Requirement(r) for r in PYPROJECT["build-system"]["requires"]]
     assert not setuptools.specifier.contains("76.9")  # SPDX license strings need 77
@@ -61,44 +64,61 @@ def test_metadata_has_classifiers_urls_and_a_modern_build_backend() -> None:
 def test_every_runtime_dependency_has_an_upper_bound() -> None:
     for requirement in requirements():
         assert any(s.operator in ("<", "<=", "~=", "==") for s in requirement.specifier), (
-            f"{requirement} has no upper bound")
+            f"{requirement} has no upper bound"
+        )
 
 
 def test_boto3_window_is_the_botocore_range_of_the_installed_aiobotocore() -> None:
     """Without the window pip downloads every boto3 newer than aiobotocore allows, one by one."""
     (boto3,) = [r for r in requirements("demo") if r.name == "boto3"]
     aiobotocore = importlib.metadata.requires("aiobotocore") or []
-    (botocore,) = [Requirement(r) for r in aiobotocore if Requirement(r).name == "botocore"
-                   and Requirement(r).marker is None]
+    (botocore,) = [
+        Requirement(r)
+        for r in aiobotocore
+        if Requirement(r).name == "botocore" and Requirement(r).marker is None
+    ]
     installed_boto3 = importlib.metadata.version("boto3")
     assert boto3.specifier.contains(installed_boto3)
     assert {str(s) for s in boto3.specifier} == {str(s) for s in botocore.specifier}, (
         f"set the demo extra's boto3 to {botocore.specifier} (aiobotocore "
-        f"{importlib.metadata.version('aiobotocore')}'s botocore range)")
+        f"{importlib.metadata.version('aiobotocore')}'s botocore range)"
+    )
 
 
 def test_render_extra_holds_what_mixin_build_imports() -> None:
     names = {r.name.lower() for r in requirements("render")} | {
-        r.name.lower() for r in requirements()}
+        r.name.lower() for r in requirements()
+    }
     assert {"jsonnet", "pyyaml"} <= names
     imports = set(re.findall(r"^import (\w+)", (REPO / "mixin" / "build.py").read_text(), re.M))
     assert imports - set(sys.stdlib_module_names) == {"_jsonnet", "yaml"}
     test_extra = {r.name for r in requirements("test")}
     assert "ringwatch" in test_extra and any(
-        "render" in r.extras for r in requirements("test") if r.name == "ringwatch")
+        "render" in r.extras for r in requirements("test") if r.name == "ringwatch"
+    )
 
 
 def test_the_build_prints_no_deprecation_warning(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "exporter", tmp_path / "exporter",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "REVISION"))
+    shutil.copytree(
+        REPO / "exporter",
+        tmp_path / "exporter",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "REVISION"),
+    )
     out = tmp_path / "out"
     out.mkdir()
-    hook = ("import sys; from setuptools import build_meta as b; "
-            "print(b.prepare_metadata_for_build_wheel(sys.argv[1]))")
-    result = subprocess.run([sys.executable, "-c", hook, str(out)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    hook = (
+        "import sys; from setuptools import build_meta as b; "
+        "print(b.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hook, str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "deprecat" not in (result.stdout + result.stderr).lower(), result.stderr
     metadata = (out / result.stdout.split()[-1] / "METADATA").read_text()
@@ -141,10 +161,14 @@ def _source_tree(tmp_path: Path) -> Path:
     tree.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
         shutil.copy2(REPO / name, tree / name)
-    shutil.copytree(REPO / "exporter", tree / "exporter",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "REVISION"))
-    shutil.copytree(REPO / "tests", tree / "tests",
-                    ignore=shutil.ignore_patterns("__pycache__", "fixtures"))
+    shutil.copytree(
+        REPO / "exporter",
+        tree / "exporter",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "REVISION"),
+    )
+    shutil.copytree(
+        REPO / "tests", tree / "tests", ignore=shutil.ignore_patterns("__pycache__", "fixtures")
+    )
     return tree
 
 
@@ -153,13 +177,21 @@ def test_the_built_wheel_installs_in_a_clean_venv_and_runs(tmp_path: Path) -> No
     `twine check --strict` passes both, and the wheel alone, in a fresh venv without extras,
     runs `ringwatch --version` and `ringwatch demo --help`."""
     tree, dist = _source_tree(tmp_path), tmp_path / "dist"
-    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(tree)],
-                           capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(tree)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     (wheel,) = dist.glob("ringwatch-*-py3-none-any.whl")
     (sdist,) = dist.glob("ringwatch-*.tar.gz")
-    checked = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", str(wheel),
-                              str(sdist)], capture_output=True, text=True, timeout=120)
+    checked = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
@@ -173,21 +205,39 @@ def test_the_built_wheel_installs_in_a_clean_venv_and_runs(tmp_path: Path) -> No
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                                str(wheel)], capture_output=True, text=True, timeout=900)
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
     command = venv / "bin" / "ringwatch"
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    version = subprocess.run([str(command), "--version"], capture_output=True, text=True,
-                             timeout=60, env=env, cwd=tmp_path)
+    version = subprocess.run(
+        [str(command), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith(f"ringwatch {ringwatch.__version__} "), version.stdout
-    demo = subprocess.run([str(command), "demo", "--help"], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=tmp_path)
+    demo = subprocess.run(
+        [str(command), "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert demo.returncode == 0, demo.stderr
     assert "usage: ringwatch demo" in demo.stdout
-    print(f"wheel {wheel.stat().st_size} bytes, sdist {sdist.stat().st_size} bytes; "
-          f"{version.stdout.strip()}")
+    print(
+        f"wheel {wheel.stat().st_size} bytes, sdist {sdist.stat().st_size} bytes; "
+        f"{version.stdout.strip()}"
+    )
 
 
 def test_the_package_says_it_is_typed() -> None:

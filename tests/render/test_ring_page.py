@@ -41,8 +41,9 @@ class Node:
     children: list[Node | str] = field(default_factory=list)
 
     def text(self) -> str:
-        return " ".join(" ".join(c.text() if isinstance(c, Node) else c
-                                 for c in self.children).split())
+        return " ".join(
+            " ".join(c.text() if isinstance(c, Node) else c for c in self.children).split()
+        )
 
     def find_all(self, tag: str, **attrs: str) -> list[Node]:
         found = []
@@ -99,11 +100,24 @@ class Served:
 def chromium(*args: str, user_data_dir: Path) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM.exists(), "Debian's chromium package must be installed at /usr/bin/chromium"
     return subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync",
-         f"--user-data-dir={user_data_dir}", *args],
-        capture_output=True, text=True, timeout=120, check=True)
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={user_data_dir}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def get(url: str) -> tuple[int, str]:
@@ -117,21 +131,46 @@ def get(url: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def served(moto_dynamo: MotoDynamo) -> Iterator[Served]:
     moto_dynamo.load_dump("page-sigstop", "sigstop-45s")
-    config = load_config([
-        "--dynamodb.table", "page-sigstop", "--dynamodb.table", "page-missing",
-        "--dynamodb.endpoint-url", moto_dynamo.endpoint_url, "--dynamodb.region", "us-east-1",
-        "--dynamodb.max-attempts", "1", "--ring.stale-after", "30s",
-        "--scan.interval", "1m", "--snapshot.max-age", "1m",
-        "--web.listen-address", "127.0.0.1:0"], environ={})
+    config = load_config(
+        [
+            "--dynamodb.table",
+            "page-sigstop",
+            "--dynamodb.table",
+            "page-missing",
+            "--dynamodb.endpoint-url",
+            moto_dynamo.endpoint_url,
+            "--dynamodb.region",
+            "us-east-1",
+            "--dynamodb.max-attempts",
+            "1",
+            "--ring.stale-after",
+            "30s",
+            "--scan.interval",
+            "1m",
+            "--snapshot.max-age",
+            "1m",
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        environ={},
+    )
     clock = [SIGSTOP_AT]
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     port: list[int] = []
     result: list[int] = []
+
     def run() -> None:
-        result.append(loop.run_until_complete(serve(
-            config, stop=stop, clock=lambda: clock[0],
-            on_listening=lambda host, p: port.append(p))))
+        result.append(
+            loop.run_until_complete(
+                serve(
+                    config,
+                    stop=stop,
+                    clock=lambda: clock[0],
+                    on_listening=lambda host, p: port.append(p),
+                )
+            )
+        )
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -164,8 +203,12 @@ def ring_rows(dom: Node, table: str, ring: str) -> list[Node]:
 def test_members_are_sorted_oldest_heartbeat_first_in_every_ring(dom: Node) -> None:
     [section] = dom.find_all("section", data_table="page-sigstop")
     rings = [s.attrs["data-ring"] for s in section.find_all("section", class_="ring")]
-    assert rings == ["collectors/compactor", "collectors/distributor", "collectors/ring",
-                     "collectors/store-gateway"]
+    assert rings == [
+        "collectors/compactor",
+        "collectors/distributor",
+        "collectors/ring",
+        "collectors/store-gateway",
+    ]
     rows = ring_rows(dom, "page-sigstop", "collectors/ring")
     assert [r.attrs["data-member"] for r in rows] == ["ingester-2", "ingester-1", "ingester-3"]
     ages = [float(r.find_all("td", class_="age num")[0].attrs["data-seconds"]) for r in rows]
@@ -177,7 +220,8 @@ def test_the_frozen_ingester_row_is_marked_stale_and_no_other(dom: Node) -> None
     rows = {r.attrs["data-member"]: r for r in ring_rows(dom, "page-sigstop", "collectors/ring")}
     assert "stale" in rows["ingester-2"].classes()
     assert [b.text() for b in rows["ingester-2"].find_all("span", class_="badge stale")] == [
-        "STALE"]
+        "STALE"
+    ]
     for name in ("ingester-1", "ingester-3"):
         assert "stale" not in rows[name].classes()
         assert "STALE" not in rows[name].text()
@@ -197,8 +241,9 @@ def test_each_row_shows_the_period_and_the_threshold_it_was_judged_by(dom: Node)
 def test_ownership_bars_are_as_wide_as_the_ownership(served: Served, dom: Node) -> None:
     document = json.loads(get(f"{served.url}/ring.json")[1])
     table = next(t for t in document["tables"] if t["table"] == "page-sigstop")
-    ownership = {(r["ring"], m["member"]): m["ownership"]
-                 for r in table["rings"] for m in r["members"]}
+    ownership = {
+        (r["ring"], m["member"]): m["ownership"] for r in table["rings"] for m in r["members"]
+    }
     cortex_page = (FIXTURES / "ring-page-healthy.html").read_text()
     cortex = dict(re.findall(r"<td>(ingester-\d+)</td>.*?<td>([\d.]+)%</td>", cortex_page, re.S))
     seen = 0
@@ -217,9 +262,11 @@ def test_ownership_bars_are_as_wide_as_the_ownership(served: Served, dom: Node) 
 def test_header_shows_snapshot_age_and_each_table_status(dom: Node) -> None:
     [snapshot] = dom.find_all("p", id="snapshot")
     assert "Snapshot of the scan at 2026-11-26 05:04:59Z, 0s old" in snapshot.text()
-    assert ("stale when its heartbeat is older than 4 of its own heartbeat periods, at least "
-            "20s and at most 30s (or 2 periods if longer); 30s while its period is not yet "
-            "known") in snapshot.text()
+    assert (
+        "stale when its heartbeat is older than 4 of its own heartbeat periods, at least "
+        "20s and at most 30s (or 2 periods if longer); 30s while its period is not yet "
+        "known"
+    ) in snapshot.text()
     [good] = dom.find_all("section", data_table="page-sigstop")
     assert good.find_all("h2")[0].text() == "Table page-sigstop OK"
     [bad] = dom.find_all("section", data_table="page-missing")
@@ -236,14 +283,19 @@ def test_the_page_has_no_javascript_at_all(served: Served, dom: Node) -> None:
     assert not re.search(r"<script|\son[a-z]+\s*=|javascript:", page, re.I)
 
 
-def test_screenshot_is_written_as_a_test_artifact(served: Served,
-                                                  tmp_path_factory: pytest.TempPathFactory
-                                                  ) -> None:
+def test_screenshot_is_written_as_a_test_artifact(
+    served: Served, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     target = ARTIFACTS / "ring-page.png"
     target.unlink(missing_ok=True)
-    chromium(f"--screenshot={target}", "--window-size=1280,900", "--hide-scrollbars",
-             f"{served.url}/ring", user_data_dir=tmp_path_factory.mktemp("chromium"))
+    chromium(
+        f"--screenshot={target}",
+        "--window-size=1280,900",
+        "--hide-scrollbars",
+        f"{served.url}/ring",
+        user_data_dir=tmp_path_factory.mktemp("chromium"),
+    )
     data = target.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -256,8 +308,7 @@ def test_landing_page_links_the_ring_page(served: Served) -> None:
     assert '<a href="ring">' in body
 
 
-def test_past_snapshot_max_age_members_are_hidden_and_the_page_says_why(
-        served: Served) -> None:
+def test_past_snapshot_max_age_members_are_hidden_and_the_page_says_why(served: Served) -> None:
     # Last: moves the shared clock; no scan runs in between (--scan.interval 1m).
     served.clock[0] = SIGSTOP_AT + 20  # within --snapshot.max-age (1m): still served
     first, second = (parse(get(f"{served.url}/ring")[1]) for _ in range(2))
@@ -277,14 +328,32 @@ def test_past_snapshot_max_age_members_are_hidden_and_the_page_says_why(
 
 def test_everything_from_the_ring_is_escaped() -> None:
     hostile = "<img src=x onerror=alert(1)>"
-    member = Member(ring=hostile, name=hostile, addr=hostile, zone=hostile,
-                    state="ACTIVE", state_num=0, heartbeat_timestamp=100,
-                    registered_timestamp=0, tokens=(1,), version=1, ttl=None, item_bytes=1)
-    view = MemberView(member, heartbeat_age=-3.0, stale=False, ownership=1.0,
-                      cas_last_change=103.0)
+    member = Member(
+        ring=hostile,
+        name=hostile,
+        addr=hostile,
+        zone=hostile,
+        state="ACTIVE",
+        state_num=0,
+        heartbeat_timestamp=100,
+        registered_timestamp=0,
+        tokens=(1,),
+        version=1,
+        ttl=None,
+        item_bytes=1,
+    )
+    view = MemberView(member, heartbeat_age=-3.0, stale=False, ownership=1.0, cas_last_change=103.0)
     ring = RingView(hostile, (view,), {"ACTIVE": 1}, 0, 100, 1)
-    table = TableView(table="t", ok=False, result="error", error=hostile, attempted_at=103.0,
-                      scan_duration=0.1, scanned_at=103.0, rings=(ring,))
+    table = TableView(
+        table="t",
+        ok=False,
+        result="error",
+        error=hostile,
+        attempted_at=103.0,
+        scan_duration=0.1,
+        scanned_at=103.0,
+        rings=(ring,),
+    )
     page = render_page(Snapshot(103.0, (table,), 60.0), frozenset({"t"}), 110.0)
     assert "<img" not in page
     # ring (heading, data-ring), member (text, data-member), addr, zone, error (banner, overview)
@@ -293,8 +362,13 @@ def test_everything_from_the_ring_is_escaped() -> None:
 
 
 def test_a_floor_equal_to_the_cap_is_said_once() -> None:
-    page = render_page(Snapshot(created_at=1_700_000_000.0, stale_after=20.0, stale_floor=20.0),
-                       frozenset(), 1_700_000_000.0)
+    page = render_page(
+        Snapshot(created_at=1_700_000_000.0, stale_after=20.0, stale_floor=20.0),
+        frozenset(),
+        1_700_000_000.0,
+    )
     assert "at least 20s and at most 20s" not in page
-    assert ("stale when its heartbeat is older than 20s (or 2 of its own heartbeat periods, "
-            "once known, if longer)") in page
+    assert (
+        "stale when its heartbeat is older than 20s (or 2 of its own heartbeat periods, "
+        "once known, if longer)"
+    ) in page

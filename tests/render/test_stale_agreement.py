@@ -29,10 +29,14 @@ def test_scan_ring_json_ring_page_and_metrics_agree_on_who_is_stale() -> None:
         BeatingMember("ghost", 5, T0, frozen_at=T0 + 2),  # one beat, no step: the cap
         BeatingMember("joiner", 5, AT - 40, registered=int(AT - 40), frozen_at=AT - 38),
     ]
-    config = load_config(["--dynamodb.table", TABLE, "--dynamodb.region", "r"], environ={},
-                         scan_flags=True)
-    builder = SnapshotBuilder(stale_after=config.stale_after,
-                              stale_periods=config.stale_periods, stale_floor=config.stale_floor)
+    config = load_config(
+        ["--dynamodb.table", TABLE, "--dynamodb.region", "r"], environ={}, scan_flags=True
+    )
+    builder = SnapshotBuilder(
+        stale_after=config.stale_after,
+        stale_periods=config.stale_periods,
+        stale_floor=config.stale_floor,
+    )
     snapshot = scan_members(builder, members, [*every(5, T0 + 1, AT - 1), AT])[-1]
     [table] = snapshot.tables
     [ring] = table.rings
@@ -56,26 +60,36 @@ def test_scan_ring_json_ring_page_and_metrics_agree_on_who_is_stale() -> None:
         [json_ring] = document["tables"][0]["rings"]
         assert {m["member"] for m in json_ring["members"] if m["stale"]} == expected
         thresholds = {m["member"]: m["stale_threshold_seconds"] for m in json_ring["members"]}
-        assert thresholds == {"ingester-1": 20.0, "ingester-2": 20.0, "slow-1": 120.0,
-                              "ghost": 60.0, "joiner": 60.0}
+        assert thresholds == {
+            "ingester-1": 20.0,
+            "ingester-2": 20.0,
+            "slow-1": 120.0,
+            "ghost": 60.0,
+            "joiner": 60.0,
+        }
 
     page = render_page(snapshot, frozenset({TABLE}), AT)
     rows = re.findall(r'<tr class="(stale|fresh)" data-member="([^"]+)"', page)
     assert {member for kind, member in rows if kind == "stale"} == expected
-    assert ('<td class="period num" data-period="5" data-threshold="20.0">5s / 20s</td>'
-            in page)
+    assert '<td class="period num" data-period="5" data-threshold="20.0">5s / 20s</td>' in page
 
     exposition = Renderer().render(snapshot.tables).decode()
     stale_members = series(exposition, "ringwatch_ring_stale_members")
     assert stale_members == {frozenset({"table": TABLE, "ring": RING}.items()): len(expected)}
-    periods = {dict(k)["member"]: v for k, v in
-               series(exposition, "ringwatch_member_heartbeat_period_seconds").items()}
+    periods = {
+        dict(k)["member"]: v
+        for k, v in series(exposition, "ringwatch_member_heartbeat_period_seconds").items()
+    }
     assert periods == {"ingester-1": 5, "ingester-2": 5, "slow-1": 60}  # absent while unknown
     # What an alert compares: the published age against the published threshold.
-    ages = {dict(k)["member"]: v for k, v in
-            series(exposition, "ringwatch_member_heartbeat_age_seconds").items()}
-    thresholds = {dict(k)["member"]: v for k, v in
-                  series(exposition, "ringwatch_member_heartbeat_stale_threshold_seconds").items()}
+    ages = {
+        dict(k)["member"]: v
+        for k, v in series(exposition, "ringwatch_member_heartbeat_age_seconds").items()
+    }
+    thresholds = {
+        dict(k)["member"]: v
+        for k, v in series(exposition, "ringwatch_member_heartbeat_stale_threshold_seconds").items()
+    }
     assert thresholds == {m: v.stale_threshold for m, v in judged.items()}
     assert {m for m, age in ages.items() if age > thresholds[m]} == expected
 

@@ -18,45 +18,80 @@ from support.moto import MotoDynamo
 from support.net import free_port
 
 SPEC_MEMBER_FIELDS = {
-    "member", "state", "zone", "addr", "heartbeat_timestamp", "heartbeat_age_seconds",
-    "registered_timestamp", "tokens", "ownership", "cas_version", "stale",
+    "member",
+    "state",
+    "zone",
+    "addr",
+    "heartbeat_timestamp",
+    "heartbeat_age_seconds",
+    "registered_timestamp",
+    "tokens",
+    "ownership",
+    "cas_version",
+    "stale",
 }
 HEALTHY_AT = load_dump("healthy")["_capture"]["captured_at_unix"]
 SIGSTOP_AT = load_dump("sigstop-45s")["_capture"]["captured_at_unix"]
-ROW = re.compile(r"^\s*(!?)\s+(\S+)\s+(\S+)\s+([A-Z]+)\s+(-?[\dhms.]+)\s+(-|[\dhms]+)"
-                 r"\s+([\dhms]+)\s+(\d+)\s+(\d+)\s+([\d.]+)(?:\s+(.*))?$")
+ROW = re.compile(
+    r"^\s*(!?)\s+(\S+)\s+(\S+)\s+([A-Z]+)\s+(-?[\dhms.]+)\s+(-|[\dhms]+)"
+    r"\s+([\dhms]+)\s+(\d+)\s+(\d+)\s+([\d.]+)(?:\s+(.*))?$"
+)
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RINGWATCH_", "AWS_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RINGWATCH_", "AWS_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
     return env
 
 
 def scan(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ringwatch", "scan", *args],
-                          capture_output=True, text=True, env=_env(), timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ringwatch", "scan", *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
 
 
 def scan_table(moto: MotoDynamo, table: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return scan("--dynamodb.table", table, "--dynamodb.endpoint-url", moto.endpoint_url,
-                "--dynamodb.max-attempts", "1", *args)
+    return scan(
+        "--dynamodb.table",
+        table,
+        "--dynamodb.endpoint-url",
+        moto.endpoint_url,
+        "--dynamodb.max-attempts",
+        "1",
+        *args,
+    )
 
 
 def rows(text: str, ring: str) -> list[tuple[str, ...]]:
     """The member rows printed under `ring`, as (mark, member, zone, state, age, version,
     tokens, ownership, problem, heartbeat period, stale threshold)."""
     block = text.split(f"ring {ring}:", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert block[1].split() == ["MEMBER", "ZONE", "STATE", "HEARTBEAT", "AGE", "PERIOD", "STALE",
-                                "AFTER", "VERSION", "TOKENS", "OWNERSHIP", "%", "PROBLEM"]
+    assert block[1].split() == [
+        "MEMBER",
+        "ZONE",
+        "STATE",
+        "HEARTBEAT",
+        "AGE",
+        "PERIOD",
+        "STALE",
+        "AFTER",
+        "VERSION",
+        "TOKENS",
+        "OWNERSHIP",
+        "%",
+        "PROBLEM",
+    ]
     found = []
     for line in block[2:]:
         match = ROW.match(line)
         assert match, line
-        mark, member, zone, state, age, period, threshold, *rest = (
-            g or "" for g in match.groups())
+        mark, member, zone, state, age, period, threshold, *rest = (g or "" for g in match.groups())
         found.append((mark, member, zone, state, age, *rest, period, threshold))
     return found
 
@@ -69,7 +104,8 @@ def loaded(moto_dynamo: MotoDynamo) -> MotoDynamo:
 
 
 def test_healthy_dump_prints_each_ring_oldest_heartbeat_first_and_exits_0(
-        loaded: MotoDynamo) -> None:
+    loaded: MotoDynamo,
+) -> None:
     result = scan_table(loaded, "scan-healthy", "--at", str(HEALTHY_AT))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -86,14 +122,16 @@ def test_healthy_dump_prints_each_ring_oldest_heartbeat_first_and_exits_0(
 
 
 def test_ownership_column_matches_cortex_ring_page_within_a_hundredth_of_a_point(
-        loaded: MotoDynamo) -> None:
+    loaded: MotoDynamo,
+) -> None:
     page = (FIXTURES / "ring-page-healthy.html").read_text()
     cortex = dict(re.findall(r"<td>(ingester-\d+)</td>.*?<td>([\d.]+)%</td>", page, re.S))
     assert len(cortex) == 3
     text = scan_table(loaded, "scan-healthy", "--at", str(HEALTHY_AT)).stdout
     printed = {r[1]: float(r[7]) for r in rows(text, "collectors/ring")}
-    document = json.loads(scan_table(loaded, "scan-healthy", "--at", str(HEALTHY_AT),
-                                     "--output", "json").stdout)
+    document = json.loads(
+        scan_table(loaded, "scan-healthy", "--at", str(HEALTHY_AT), "--output", "json").stdout
+    )
     ring = next(r for r in document["tables"][0]["rings"] if r["ring"] == "collectors/ring")
     exact = {m["member"]: m["ownership"] * 100 for m in ring["members"]}
     for member, percent in cortex.items():
@@ -103,7 +141,8 @@ def test_ownership_column_matches_cortex_ring_page_within_a_hundredth_of_a_point
 
 @pytest.mark.parametrize("dump", DUMPS)
 def test_json_has_the_spec_shape_and_the_dump_values_as_of_capture_time(
-        loaded: MotoDynamo, dump: str) -> None:
+    loaded: MotoDynamo, dump: str
+) -> None:
     at = capture_time(dump)
     result = scan_table(loaded, f"scan-{dump}", "--at", str(at), "--output", "json")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -130,7 +169,8 @@ def test_json_has_the_spec_shape_and_the_dump_values_as_of_capture_time(
             assert member["addr"] == instance["addr"]
             assert member["heartbeat_timestamp"] == instance["timestamp"]
             assert member["heartbeat_age_seconds"] == pytest.approx(
-                at - instance["timestamp"], abs=0.001)
+                at - instance["timestamp"], abs=0.001
+            )
             assert member["registered_timestamp"] == instance["registered_timestamp"]
             assert member["tokens"] == instance["tokens_count"]
             assert member["cas_version"] == want["version"]
@@ -140,8 +180,9 @@ def test_json_has_the_spec_shape_and_the_dump_values_as_of_capture_time(
 
 
 def test_frozen_ingester_is_marked_stale_listed_first_and_exits_1(loaded: MotoDynamo) -> None:
-    result = scan_table(loaded, "scan-sigstop-45s", "--at", str(SIGSTOP_AT),
-                        "--ring.stale-after", "30s")
+    result = scan_table(
+        loaded, "scan-sigstop-45s", "--at", str(SIGSTOP_AT), "--ring.stale-after", "30s"
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     ingesters = rows(result.stdout, "collectors/ring")
     assert ingesters[0][:2] == ("!", "ingester-2")
@@ -152,16 +193,36 @@ def test_frozen_ingester_is_marked_stale_listed_first_and_exits_1(loaded: MotoDy
     assert "ring collectors/ring: 3 members (3 ACTIVE), 1 stale, 384 tokens" in result.stdout
     assert "PROBLEMS: 1 stale member, 0 stuck" in result.stdout
 
-    document = json.loads(scan_table(loaded, "scan-sigstop-45s", "--at", str(SIGSTOP_AT),
-                                     "--ring.stale-after", "30s", "-o", "json").stdout)
-    stale = [(r["ring"], m["member"]) for r in document["tables"][0]["rings"]
-             for m in r["members"] if m["stale"]]
+    document = json.loads(
+        scan_table(
+            loaded,
+            "scan-sigstop-45s",
+            "--at",
+            str(SIGSTOP_AT),
+            "--ring.stale-after",
+            "30s",
+            "-o",
+            "json",
+        ).stdout
+    )
+    stale = [
+        (r["ring"], m["member"])
+        for r in document["tables"][0]["rings"]
+        for m in r["members"]
+        if m["stale"]
+    ]
     assert stale == [("collectors/ring", "ingester-2")]
-    judged = {(m["heartbeat_period_seconds"], m["stale_threshold_seconds"])
-              for r in document["tables"][0]["rings"] for m in r["members"]}
+    judged = {
+        (m["heartbeat_period_seconds"], m["stale_threshold_seconds"])
+        for r in document["tables"][0]["rings"]
+        for m in r["members"]
+    }
     assert judged == {(None, 30.0)}
-    assert (document["stale_after_seconds"], document["stale_periods"],
-            document["stale_floor_seconds"]) == (30.0, 4, 20.0)
+    assert (
+        document["stale_after_seconds"],
+        document["stale_periods"],
+        document["stale_floor_seconds"],
+    ) == (30.0, 4, 20.0)
 
 
 def test_the_same_dump_is_fine_at_the_default_one_minute_threshold(loaded: MotoDynamo) -> None:
@@ -175,8 +236,10 @@ def test_problems_only_lists_just_the_stale_member(loaded: MotoDynamo) -> None:
     result = scan_table(loaded, "scan-sigstop-45s", *args)
     assert result.returncode == 1
     assert [r[1] for r in rows(result.stdout, "collectors/ring")] == ["ingester-2"]
-    assert "ring collectors/compactor: 1 member (1 ACTIVE), 0 stale, 512 tokens; no problems" \
+    assert (
+        "ring collectors/compactor: 1 member (1 ACTIVE), 0 stale, 512 tokens; no problems"
         in result.stdout
+    )
     assert "extra-1" not in result.stdout
     document = json.loads(scan_table(loaded, "scan-sigstop-45s", *args, "-o", "json").stdout)
     listed = [m["member"] for r in document["tables"][0]["rings"] for m in r["members"]]
@@ -184,48 +247,76 @@ def test_problems_only_lists_just_the_stale_member(loaded: MotoDynamo) -> None:
 
 
 def test_store_gateway_joining_for_80s_is_stuck_only_past_a_30s_stuck_after(
-        loaded: MotoDynamo) -> None:
+    loaded: MotoDynamo,
+) -> None:
     default = scan_table(loaded, "scan-healthy", "--at", str(HEALTHY_AT))
     assert default.returncode == 0  # registered ~80 s before capture, under 10m
-    result = scan_table(loaded, "scan-healthy", "--at", str(HEALTHY_AT),
-                        "--ring.stuck-after", "30s")
+    result = scan_table(
+        loaded, "scan-healthy", "--at", str(HEALTHY_AT), "--ring.stuck-after", "30s"
+    )
     assert result.returncode == 1, result.stdout
     [row] = rows(result.stdout, "collectors/store-gateway")
     assert row[:4] == ("!", "extra-1", "-", "JOINING")
     assert row[8] == "STUCK in JOINING for 1m20.4s"
-    document = json.loads(scan_table(loaded, "scan-healthy", "--at", str(HEALTHY_AT),
-                                     "--ring.stuck-after", "30s", "-o", "json").stdout)
+    document = json.loads(
+        scan_table(
+            loaded,
+            "scan-healthy",
+            "--at",
+            str(HEALTHY_AT),
+            "--ring.stuck-after",
+            "30s",
+            "-o",
+            "json",
+        ).stdout
+    )
     assert [(p["ring"], p["member"], p["kind"]) for p in document["problems"]] == [
-        ("collectors/store-gateway", "extra-1", "stuck")]
+        ("collectors/store-gateway", "extra-1", "stuck")
+    ]
 
 
 def test_an_undecodable_item_is_a_problem_and_the_rest_is_still_shown(
-        moto_dynamo: MotoDynamo) -> None:
+    moto_dynamo: MotoDynamo,
+) -> None:
     items = load_dump("healthy")["Items"]
-    bad = dict(items[2], InstanceKey={"S": "ingester-9"},
-               Data={"B": base64.b64encode(b"\xff not snappy at all").decode()})
+    bad = dict(
+        items[2],
+        InstanceKey={"S": "ingester-9"},
+        Data={"B": base64.b64encode(b"\xff not snappy at all").decode()},
+    )
     moto_dynamo.load("scan-bad-item", [*items, bad])
     result = scan_table(moto_dynamo, "scan-bad-item", "--at", str(HEALTHY_AT))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "item collectors/ring/ingester-9 SKIPPED, cannot decode (snappy)" in result.stdout
     assert [r[1] for r in rows(result.stdout, "collectors/ring")] == [
-        "ingester-1", "ingester-3", "ingester-2"]
+        "ingester-1",
+        "ingester-3",
+        "ingester-2",
+    ]
     assert "1 undecodable item" in result.stdout
 
 
 def test_a_missing_table_exits_2_and_says_so(loaded: MotoDynamo) -> None:
-    result = scan_table(loaded, "scan-healthy", "--dynamodb.table", "no-such-table",
-                        "--at", str(HEALTHY_AT))
+    result = scan_table(
+        loaded, "scan-healthy", "--dynamodb.table", "no-such-table", "--at", str(HEALTHY_AT)
+    )
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "== table no-such-table: SCAN FAILED (error): ResourceNotFoundException" \
-        in result.stdout
+    assert "== table no-such-table: SCAN FAILED (error): ResourceNotFoundException" in result.stdout
     assert "ring collectors/ring: 3 members" in result.stdout  # the good table still shown
 
 
 def test_a_refused_connection_exits_2() -> None:
     port = free_port()  # nothing listens there
-    result = scan("--dynamodb.table", "t", "--dynamodb.endpoint-url",
-                  f"http://127.0.0.1:{port}", "--dynamodb.max-attempts", "1", "-o", "json")
+    result = scan(
+        "--dynamodb.table",
+        "t",
+        "--dynamodb.endpoint-url",
+        f"http://127.0.0.1:{port}",
+        "--dynamodb.max-attempts",
+        "1",
+        "-o",
+        "json",
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     [table] = json.loads(result.stdout)["tables"]
     assert (table["ok"], table["rings"]) == (False, [])
@@ -237,10 +328,18 @@ def test_a_silent_endpoint_is_cut_by_the_serve_deadlines_and_exits_2() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         started = time.monotonic()
-        result = scan("--dynamodb.table", "t", "--dynamodb.endpoint-url",
-                      f"http://127.0.0.1:{silent.getsockname()[1]}",
-                      "--dynamodb.request-timeout", "300ms", "--scan.timeout", "1s",
-                      "-o", "json")
+        result = scan(
+            "--dynamodb.table",
+            "t",
+            "--dynamodb.endpoint-url",
+            f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "--dynamodb.request-timeout",
+            "300ms",
+            "--scan.timeout",
+            "1s",
+            "-o",
+            "json",
+        )
         elapsed = time.monotonic() - started
     assert result.returncode == 2, result.stdout + result.stderr
     [table] = json.loads(result.stdout)["tables"]
@@ -248,12 +347,15 @@ def test_a_silent_endpoint_is_cut_by_the_serve_deadlines_and_exits_2() -> None:
     assert elapsed < 20  # interpreter start-up included; the scan itself is cut at 1 s
 
 
-@pytest.mark.parametrize("args", [
-    ("--ring.stale-after", "soon"),
-    ("--no-such-flag",),
-    ("--output", "yaml"),
-    ("--at", "yesterday"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--ring.stale-after", "soon"),
+        ("--no-such-flag",),
+        ("--output", "yaml"),
+        ("--at", "yesterday"),
+    ],
+)
 def test_bad_usage_exits_2_with_one_line(args: tuple[str, ...]) -> None:
     result = scan("--dynamodb.table", "t", *args)
     assert result.returncode == 2

@@ -21,10 +21,16 @@ NOW = 1_700_000_000
 RING = "collectors/ring"
 
 
-def member(name: str, version: int | str = 1, registered: int = NOW - 60,
-           timestamp: int = NOW) -> dict:
-    desc = InstanceDesc(addr=f"{name}:9095", zone="zone-a", timestamp=timestamp,
-                        registered_timestamp=registered, tokens=[hash(name) % 2**32])
+def member(
+    name: str, version: int | str = 1, registered: int = NOW - 60, timestamp: int = NOW
+) -> dict:
+    desc = InstanceDesc(
+        addr=f"{name}:9095",
+        zone="zone-a",
+        timestamp=timestamp,
+        registered_timestamp=registered,
+        tokens=[hash(name) % 2**32],
+    )
     item = wire_item(RING, name, bytes(cramjam.snappy.compress_raw(desc.SerializeToString())))
     item["version"] = {"N": str(version)}
     return item
@@ -32,30 +38,54 @@ def member(name: str, version: int | str = 1, registered: int = NOW - 60,
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RINGWATCH_", "AWS_"))}
-    return env | {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                  "AWS_DEFAULT_REGION": "us-east-1"}
+    return env | {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
-def run_scan(endpoint: str, table: str, *args: str, shell_suffix: str = ""
-             ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "ringwatch", "scan", "--dynamodb.table", table,
-               "--dynamodb.endpoint-url", endpoint, "--dynamodb.max-attempts", "1",
-               "--at", str(NOW), *args]
+def run_scan(
+    endpoint: str, table: str, *args: str, shell_suffix: str = ""
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "ringwatch",
+        "scan",
+        "--dynamodb.table",
+        table,
+        "--dynamodb.endpoint-url",
+        endpoint,
+        "--dynamodb.max-attempts",
+        "1",
+        "--at",
+        str(NOW),
+        *args,
+    ]
     if not shell_suffix:
         return subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=60)
     line = " ".join(f"'{part}'" for part in command) + " " + shell_suffix
-    return subprocess.run(["bash", "-c", f"set -o pipefail; {line}"], capture_output=True,
-                          text=True, env=_env(), timeout=60)
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {line}"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
 
 
 def test_extreme_values_stored_in_dynamodb_are_printed_not_a_traceback(
-        moto_dynamo: MotoDynamo) -> None:
+    moto_dynamo: MotoDynamo,
+) -> None:
     huge = 2**64 + 12345
-    items = [member("huge-version", version=huge),
-             member("far-future", registered=10**17),
-             member("far-past", registered=-(2**62), timestamp=-(2**63)),
-             # 5000 digits: moto stores it (DynamoDB would not); counted, never a crash.
-             member("digits", version="0." + "1" * 5000)]
+    items = [
+        member("huge-version", version=huge),
+        member("far-future", registered=10**17),
+        member("far-past", registered=-(2**62), timestamp=-(2**63)),
+        # 5000 digits: moto stores it (DynamoDB would not); counted, never a crash.
+        member("digits", version="0." + "1" * 5000),
+    ]
     moto_dynamo.load("scan-extremes", items)
     result = run_scan(moto_dynamo.endpoint_url, "scan-extremes", "-o", "json")
     assert result.returncode == 1, result.stderr[-1000:]  # problems: stale, undecodable
@@ -86,12 +116,14 @@ def big_ring() -> HostileDynamo:
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
-def test_a_reader_that_goes_away_ends_the_scan_quietly_with_141(big_ring: HostileDynamo,
-                                                                 output: str) -> None:
+def test_a_reader_that_goes_away_ends_the_scan_quietly_with_141(
+    big_ring: HostileDynamo, output: str
+) -> None:
     # bash's `read` takes one line, byte by byte, and exits: the reader is gone
     # while ringwatch still writes (GNU head may read the pipe dry before exiting).
-    result = run_scan(big_ring.url, "t", "-o", output,
-                      shell_suffix='| (read -r line && echo "$line")')
+    result = run_scan(
+        big_ring.url, "t", "-o", output, shell_suffix='| (read -r line && echo "$line")'
+    )
     assert result.stdout.count("\n") == 1
     assert result.stderr == ""
     assert result.returncode == 141

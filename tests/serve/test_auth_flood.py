@@ -37,8 +37,7 @@ def cost_12_config(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-def test_wrong_password_flood_neither_slows_scrapes_nor_stops_scans(cost_12_config: str
-                                                                     ) -> None:
+def test_wrong_password_flood_neither_slows_scrapes_nor_stops_scans(cost_12_config: str) -> None:
     started = time.perf_counter()
     bcrypt.checkpw(b"x", bcrypt.hashpw(b"y", bcrypt.gensalt(rounds=12)))
     one_check = (time.perf_counter() - started) / 2
@@ -66,8 +65,9 @@ def test_wrong_password_flood_neither_slows_scrapes_nor_stops_scans(cost_12_conf
                 await asyncio.sleep(1.5)  # the first scan, and Prometheus's first check
                 before = await scans_succeeded(s, url)
                 flooders = [asyncio.create_task(flood(url, n)) for n in range(FLOODERS)]
-                async with MetricsPoller(url, pause=0.1,
-                                         headers=basic_auth(USER, PASSWORD)) as poller:
+                async with MetricsPoller(
+                    url, pause=0.1, headers=basic_auth(USER, PASSWORD)
+                ) as poller:
                     for _ in range(int(SECONDS)):
                         await asyncio.sleep(1.0)
                         await scans_succeeded(s, url)
@@ -79,11 +79,13 @@ def test_wrong_password_flood_neither_slows_scrapes_nor_stops_scans(cost_12_conf
 
     poller, before, after = asyncio.run(run())
     median = percentile(poller.latencies, 0.5)
-    print(f"\nwrong-password flood: {FLOODERS} clients x {SECONDS:.0f}s against bcrypt cost 12 "
-          f"(one check {one_check * 1000:.0f}ms): {len(refused)} refusals "
-          f"({sorted(set(refused))}); legitimate scrape {poller.summary()}; "
-          f"successful scans during the flood {after - before:.0f}; "
-          f"ringwatch_up seen {sorted(set(up_values))}")
+    print(
+        f"\nwrong-password flood: {FLOODERS} clients x {SECONDS:.0f}s against bcrypt cost 12 "
+        f"(one check {one_check * 1000:.0f}ms): {len(refused)} refusals "
+        f"({sorted(set(refused))}); legitimate scrape {poller.summary()}; "
+        f"successful scans during the flood {after - before:.0f}; "
+        f"ringwatch_up seen {sorted(set(up_values))}"
+    )
     assert not poller.failures, poller.failures[:3]
     assert median < 0.25, "a cached good password never waits behind the flood"
     assert set(refused) <= {401, 429} and refused
@@ -91,13 +93,15 @@ def test_wrong_password_flood_neither_slows_scrapes_nor_stops_scans(cost_12_conf
     assert set(up_values) == {1.0}
 
 
-def test_concurrent_identical_checks_share_one_bcrypt_run(bcrypt_checks: BcryptChecks
-                                                          ) -> None:
+def test_concurrent_identical_checks_share_one_bcrypt_run(bcrypt_checks: BcryptChecks) -> None:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=8))
     auth = basicauth.BasicAuth({USER: hashed})
+
     async def run() -> list[bool]:
-        return await asyncio.gather(*(auth.check(USER, "wrong") for _ in range(10)),
-                                    *(auth.check(USER, PASSWORD) for _ in range(10)))
+        return await asyncio.gather(
+            *(auth.check(USER, "wrong") for _ in range(10)),
+            *(auth.check(USER, PASSWORD) for _ in range(10)),
+        )
 
     try:
         results = asyncio.run(run())
@@ -112,8 +116,9 @@ def test_too_many_distinct_credentials_waiting_get_auth_busy() -> None:
     auth = basicauth.BasicAuth({USER: hashed}, max_pending=4)
 
     async def run() -> list[object]:
-        return await asyncio.gather(*(auth.check(USER, f"wrong-{i}") for i in range(10)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(auth.check(USER, f"wrong-{i}") for i in range(10)), return_exceptions=True
+        )
 
     try:
         results = asyncio.run(run())
@@ -123,10 +128,10 @@ def test_too_many_distinct_credentials_waiting_get_auth_busy() -> None:
     assert len(busy) == 6 and results.count(False) == 4, results
 
 
-def test_wrong_passwords_never_evict_a_cached_right_one(bcrypt_checks: BcryptChecks
-                                                         ) -> None:
+def test_wrong_passwords_never_evict_a_cached_right_one(bcrypt_checks: BcryptChecks) -> None:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4))
     auth = basicauth.BasicAuth({USER: hashed}, cache_size=8)
+
     async def run() -> bool:
         assert await auth.check(USER, PASSWORD)
         for i in range(100):
@@ -141,9 +146,11 @@ def test_wrong_passwords_never_evict_a_cached_right_one(bcrypt_checks: BcryptChe
 
 
 def test_unknown_user_and_wrong_password_take_as_long_whatever_the_costs() -> None:
-    users = {"cheap": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)),
-             "middle": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=7)),
-             "dear": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=10))}
+    users = {
+        "cheap": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)),
+        "middle": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=7)),
+        "dear": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=10)),
+    }
     auth = basicauth.BasicAuth(users)
 
     async def timed(user: str, n: int) -> float:
@@ -162,15 +169,18 @@ def test_unknown_user_and_wrong_password_take_as_long_whatever_the_costs() -> No
         fastest = asyncio.run(run())
     finally:
         auth.close()
-    print("\nrefusal time by user (cost 4, 7, 10, unknown): "
-          + ", ".join(f"{user} {seconds * 1000:.0f}ms" for user, seconds in fastest.items()))
+    print(
+        "\nrefusal time by user (cost 4, 7, 10, unknown): "
+        + ", ".join(f"{user} {seconds * 1000:.0f}ms" for user, seconds in fastest.items())
+    )
     for user in ("cheap", "middle", "dear"):
         # The same within a noisy 2-core machine's margin (it was 1:40 for cost 4).
         assert 0.5 <= fastest[user] / fastest["nobody"] <= 2.0, user
 
 
 def test_right_password_gets_through_a_wrong_password_flood_within_5s_of_a_restart(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=FLOOD_COST)).decode()
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{hashed}'\n")
@@ -223,10 +233,12 @@ def test_right_password_gets_through_a_wrong_password_flood_within_5s_of_a_resta
 
     took, seen = asyncio.run(run())
     one_check = _one_check_seconds(FLOOD_COST)
-    print(f"\nflood of 100 wrong passwords/s (bcrypt cost {FLOOD_COST}, one check "
-          f"{one_check * 1000:.0f}ms): the right password got 200 {took:.2f}s after the start "
-          f"(answers {seen}); the flood got {len(statuses)} answers "
-          f"({ {s: statuses.count(s) for s in set(statuses)} })")
+    print(
+        f"\nflood of 100 wrong passwords/s (bcrypt cost {FLOOD_COST}, one check "
+        f"{one_check * 1000:.0f}ms): the right password got 200 {took:.2f}s after the start "
+        f"(answers {seen}); the flood got {len(statuses)} answers "
+        f"({ {s: statuses.count(s) for s in set(statuses)} })"
+    )
     assert took <= 5.0
     assert set(statuses) <= {401, 429}
 

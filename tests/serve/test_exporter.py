@@ -32,8 +32,14 @@ REGION = ["--dynamodb.region", "us-east-1"]
 
 
 def _argv(moto: MotoDynamo, table: str, *extra: str) -> list[str]:
-    return ["--dynamodb.table", table, "--dynamodb.endpoint-url", moto.endpoint_url,
-            *REGION, *extra]
+    return [
+        "--dynamodb.table",
+        table,
+        "--dynamodb.endpoint-url",
+        moto.endpoint_url,
+        *REGION,
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("dump", DUMPS)
@@ -45,7 +51,11 @@ def test_decoded_members_equal_the_hand_decoded_copy(dump: str) -> None:
         member = decode_item(item)
         instance = want["instance"]
         assert (member.ring, member.name, member.version, member.ttl) == (
-            want["RingKey"], want["InstanceKey"], want["version"], want["ttl"])
+            want["RingKey"],
+            want["InstanceKey"],
+            want["version"],
+            want["ttl"],
+        )
         assert member.item_bytes == want["data_compressed_len"]
         assert member.addr == instance["addr"]
         assert member.heartbeat_timestamp == instance["timestamp"]
@@ -85,9 +95,13 @@ def _rendered_dump(dump: str, table: str = "t") -> tuple[dict, float, list[dict]
     the dump's hand-decoded items)."""
     at = capture_time(dump)
     snapshot = SnapshotBuilder(stale_after=60.0).build(
-        [table_read(load_dump(dump)["Items"], at, table)], None, at)
-    return samples(b"".join(Renderer().render_parts(snapshot.tables)).decode()), at, \
-        load_decoded(dump)["items"]
+        [table_read(load_dump(dump)["Items"], at, table)], None, at
+    )
+    return (
+        samples(b"".join(Renderer().render_parts(snapshot.tables)).decode()),
+        at,
+        load_decoded(dump)["items"],
+    )
 
 
 def _key(name: str, **labels: str) -> tuple[str, frozenset]:
@@ -100,30 +114,42 @@ def test_member_series_carry_each_member_s_decoded_values(dump: str) -> None:
     for item in decoded:
         inst = item["instance"]
         member = {"table": "t", "ring": item["RingKey"], "member": item["InstanceKey"]}
-        assert got[_key("ringwatch_member_heartbeat_timestamp_seconds", **member)] == inst[
-            "timestamp"]
+        assert (
+            got[_key("ringwatch_member_heartbeat_timestamp_seconds", **member)] == inst["timestamp"]
+        )
         assert got[_key("ringwatch_member_heartbeat_age_seconds", **member)] == pytest.approx(
-            at - inst["timestamp"], abs=0.001)
-        assert got[_key("ringwatch_member_registered_timestamp_seconds", **member)] == inst[
-            "registered_timestamp"]
+            at - inst["timestamp"], abs=0.001
+        )
+        assert (
+            got[_key("ringwatch_member_registered_timestamp_seconds", **member)]
+            == inst["registered_timestamp"]
+        )
         for state in KNOWN_STATES:
             assert got[_key("ringwatch_member_state", **member, state=state)] == (
-                state == inst["state"])
-        assert got[_key("ringwatch_member_info", **member, addr=inst["addr"],
-                        member_zone=inst["zone"])] == 1
+                state == inst["state"]
+            )
+        assert (
+            got[
+                _key("ringwatch_member_info", **member, addr=inst["addr"], member_zone=inst["zone"])
+            ]
+            == 1
+        )
         assert got[_key("ringwatch_member_tokens", **member)] == inst["tokens_count"]
         assert got[_key("ringwatch_member_cas_writes_total", **member)] == item["version"]
         assert got[_key("ringwatch_member_cas_last_change_timestamp_seconds", **member)] == at
-        assert got[_key("ringwatch_member_item_bytes", **member)] == item[
-            "data_compressed_len"]
+        assert got[_key("ringwatch_member_item_bytes", **member)] == item["data_compressed_len"]
 
 
 @pytest.mark.parametrize("dump", ["healthy", "with-ttl"])
 def test_member_ttl_series_is_there_only_for_items_with_a_ttl(dump: str) -> None:
     got, _, decoded = _rendered_dump(dump)
     for item in decoded:
-        key = _key("ringwatch_member_ttl_timestamp_seconds", table="t", ring=item["RingKey"],
-                   member=item["InstanceKey"])
+        key = _key(
+            "ringwatch_member_ttl_timestamp_seconds",
+            table="t",
+            ring=item["RingKey"],
+            member=item["InstanceKey"],
+        )
         assert got.get(key) == item["ttl"]
 
 
@@ -132,11 +158,13 @@ def test_member_ownership_is_its_share_of_its_own_ring() -> None:
     rings: dict[str, dict[str, tuple[int, ...]]] = {}
     for item in decoded:
         rings.setdefault(item["RingKey"], {})[item["InstanceKey"]] = tuple(
-            item["instance"]["tokens"])
+            item["instance"]["tokens"]
+        )
     for ring, tokens in rings.items():
         for member, share in token_ownership(tokens).items():
-            assert got[_key("ringwatch_member_token_ownership_ratio", table="t", ring=ring,
-                            member=member)] == pytest.approx(share, abs=1e-12)
+            assert got[
+                _key("ringwatch_member_token_ownership_ratio", table="t", ring=ring, member=member)
+            ] == pytest.approx(share, abs=1e-12)
 
 
 @pytest.mark.parametrize("dump", ["healthy", "sigstop-45s"])
@@ -146,13 +174,17 @@ def test_ring_series_sum_up_their_members(dump: str) -> None:
         members = [i["instance"] for i in decoded if i["RingKey"] == ring]
         for state in KNOWN_STATES:
             assert got[_key("ringwatch_ring_members", table="t", ring=ring, state=state)] == sum(
-                1 for m in members if m["state"] == state)
+                1 for m in members if m["state"] == state
+            )
         assert got[_key("ringwatch_ring_stale_members", table="t", ring=ring)] == sum(
-            1 for m in members if at - m["timestamp"] > 60)
-        assert got[_key("ringwatch_ring_oldest_heartbeat_timestamp_seconds", table="t",
-                        ring=ring)] == min(m["timestamp"] for m in members)
+            1 for m in members if at - m["timestamp"] > 60
+        )
+        assert got[
+            _key("ringwatch_ring_oldest_heartbeat_timestamp_seconds", table="t", ring=ring)
+        ] == min(m["timestamp"] for m in members)
         assert got[_key("ringwatch_ring_tokens", table="t", ring=ring)] == sum(
-            m["tokens_count"] for m in members)
+            m["tokens_count"] for m in members
+        )
 
 
 def test_one_successful_scan_is_counted_in_the_self_metrics(moto_dynamo: MotoDynamo) -> None:
@@ -168,11 +200,11 @@ def test_one_successful_scan_is_counted_in_the_self_metrics(moto_dynamo: MotoDyn
     assert got[_key("ringwatch_up", table=table)] == 1
     assert got[_key("ringwatch_last_successful_scan_timestamp_seconds", table=table)] == at
     assert got[_key("ringwatch_scans_total", table=table, result="success")] == 1
-    assert got[_key("ringwatch_requests_total", table=table, operation="Scan",
-                    result="success")] == 1
+    assert (
+        got[_key("ringwatch_requests_total", table=table, operation="Scan", result="success")] == 1
+    )
     assert got[_key("ringwatch_scan_duration_seconds_count", table=table)] == 1
-    assert got[_key("ringwatch_request_duration_seconds_count", table=table,
-                    operation="Scan")] == 1
+    assert got[_key("ringwatch_request_duration_seconds_count", table=table, operation="Scan")] == 1
     assert _key("ringwatch_consumed_capacity_units_total", table=table) in got
     for reason in ("snappy", "protobuf", "attribute"):
         assert got[_key("ringwatch_decode_errors_total", table=table, reason=reason)] == 0
@@ -188,28 +220,33 @@ def test_build_info_names_version_revision_and_protobuf_backend() -> None:
 
 
 def test_frozen_ingester_is_stale_in_the_sigstop_dump_at_a_30s_threshold(
-        moto_dynamo: MotoDynamo) -> None:
+    moto_dynamo: MotoDynamo,
+) -> None:
     table = "stale-sigstop"
     at = moto_dynamo.load_dump(table, "sigstop-45s")["_capture"]["captured_at_unix"]
     text = asyncio.run(_scrape(moto_dynamo, table, at, "--ring.stale-after", "30s"))
     stale = series(text, "ringwatch_ring_stale_members")
     assert stale[frozenset({"table": table, "ring": "collectors/ring"}.items())] == 1
     ages = series(text, "ringwatch_member_heartbeat_age_seconds")
-    frozen = frozenset({"table": table, "ring": "collectors/ring",
-                        "member": "ingester-2"}.items())
+    frozen = frozenset({"table": table, "ring": "collectors/ring", "member": "ingester-2"}.items())
     assert ages[frozen] > 45
 
 
-def test_current_member_states_mode_serves_only_the_current_state(
-        moto_dynamo: MotoDynamo) -> None:
+def test_current_member_states_mode_serves_only_the_current_state(moto_dynamo: MotoDynamo) -> None:
     table = "states-current"
     at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
     text = asyncio.run(_scrape(moto_dynamo, table, at, "--metrics.member-states", "current"))
     states = series(text, "ringwatch_member_state")
     assert len(states) == 6
     assert all(v == 1 for v in states.values())
-    gateway = frozenset({"table": table, "ring": "collectors/store-gateway",
-                         "member": "extra-1", "state": "JOINING"}.items())
+    gateway = frozenset(
+        {
+            "table": table,
+            "ring": "collectors/store-gateway",
+            "member": "extra-1",
+            "state": "JOINING",
+        }.items()
+    )
     assert gateway in states
 
 
@@ -222,8 +259,7 @@ def test_cas_progress_is_tracked_across_two_scans(moto_dynamo: MotoDynamo) -> No
     now = [t1]
 
     async def run() -> tuple[str, str]:
-        async with running_exporter(_argv(moto_dynamo, table), clock=lambda: now[0]) as (
-                exp, url):
+        async with running_exporter(_argv(moto_dynamo, table), clock=lambda: now[0]) as (exp, url):
             await exp.scan_once()
             before = (await fetch(url + "/metrics"))[1].decode()
             moto_dynamo.load(table, second["Items"], fresh=False)
@@ -239,8 +275,10 @@ def test_cas_progress_is_tracked_across_two_scans(moto_dynamo: MotoDynamo) -> No
     def key(member: str) -> frozenset:
         return frozenset({"table": table, "ring": "collectors/ring", "member": member}.items())
 
-    assert series(before, "ringwatch_member_cas_last_change_timestamp_seconds")[
-        key("ingester-2")] == t1
+    assert (
+        series(before, "ringwatch_member_cas_last_change_timestamp_seconds")[key("ingester-2")]
+        == t1
+    )
     assert last_change[key("ingester-2")] == t1  # version 18 both times: no progress
     assert writes[key("ingester-2")] == 18
     assert last_change[key("ingester-1")] == t2  # 18 -> 27
@@ -257,13 +295,17 @@ def test_query_mode_and_scan_mode_give_the_same_series(moto_dynamo: MotoDynamo) 
     queried = asyncio.run(_scrape(moto_dynamo, table, at, *ring_flags))
 
     def ring_and_member_series(text: str) -> dict:
-        return {k: v for k, v in samples(text).items()
-                if k[0].startswith(("ringwatch_member_", "ringwatch_ring_"))}
+        return {
+            k: v
+            for k, v in samples(text).items()
+            if k[0].startswith(("ringwatch_member_", "ringwatch_ring_"))
+        }
 
     assert ring_and_member_series(scanned) == ring_and_member_series(queried)
     assert len(ring_and_member_series(scanned)) > 50
-    assert series(queried, "ringwatch_requests_total")[frozenset(
-        {"table": table, "operation": "Query", "result": "success"}.items())] == len(rings)
+    assert series(queried, "ringwatch_requests_total")[
+        frozenset({"table": table, "operation": "Query", "result": "success"}.items())
+    ] == len(rings)
 
 
 def test_one_ring_key_limits_the_series_to_that_ring(moto_dynamo: MotoDynamo) -> None:
@@ -281,8 +323,16 @@ def test_metrics_still_answer_when_dynamodb_is_gone_and_keep_the_last_snapshot()
     now = [at]
 
     async def run() -> tuple[str, str, float]:
-        argv = _argv(server, table, "--scan.timeout", "2s", "--dynamodb.request-timeout",
-                     "500ms", "--scan.interval", "15s")
+        argv = _argv(
+            server,
+            table,
+            "--scan.timeout",
+            "2s",
+            "--dynamodb.request-timeout",
+            "500ms",
+            "--scan.interval",
+            "15s",
+        )
         async with running_exporter(argv, clock=lambda: now[0]) as (exp, url):
             await exp.scan_once()
             good = (await fetch(url + "/metrics"))[1].decode()
@@ -301,10 +351,16 @@ def test_metrics_still_answer_when_dynamodb_is_gone_and_keep_the_last_snapshot()
     up = series(bad, "ringwatch_up")[frozenset({"table": table}.items())]
     assert up == 0
     assert series(bad, "ringwatch_member_tokens") == series(good, "ringwatch_member_tokens")
-    assert series(bad, "ringwatch_scans_total")[frozenset(
-        {"table": table, "result": "error"}.items())] == 1
-    assert series(bad, "ringwatch_last_successful_scan_timestamp_seconds")[
-        frozenset({"table": table}.items())] == at
+    assert (
+        series(bad, "ringwatch_scans_total")[frozenset({"table": table, "result": "error"}.items())]
+        == 1
+    )
+    assert (
+        series(bad, "ringwatch_last_successful_scan_timestamp_seconds")[
+            frozenset({"table": table}.items())
+        ]
+        == at
+    )
 
 
 def test_member_series_are_dropped_past_snapshot_max_age(moto_dynamo: MotoDynamo) -> None:
@@ -328,8 +384,7 @@ def test_member_series_are_dropped_past_snapshot_max_age(moto_dynamo: MotoDynamo
     assert series(expired, "ringwatch_up")  # ringwatch's own series stay
 
 
-def test_up_is_zero_and_last_success_absent_before_the_first_scan(
-        moto_dynamo: MotoDynamo) -> None:
+def test_up_is_zero_and_last_success_absent_before_the_first_scan(moto_dynamo: MotoDynamo) -> None:
     async def run() -> str:
         async with running_exporter(_argv(moto_dynamo, "never-scanned")) as (_, url):
             status, body, _ = await fetch(url + "/metrics")
@@ -350,14 +405,13 @@ def test_gzip_metrics_decompress_to_the_plain_body(moto_dynamo: MotoDynamo) -> N
         import aiohttp
 
         async with aiohttp.ClientSession(auto_decompress=False) as session:
-            async with running_exporter(_argv(moto_dynamo, table), clock=lambda: at) as (
-                    exp, url):
+            async with running_exporter(_argv(moto_dynamo, table), clock=lambda: at) as (exp, url):
                 await exp.scan_once()
-                async with session.get(url + "/metrics",
-                                       headers={"Accept-Encoding": "identity"}) as r:
+                async with session.get(
+                    url + "/metrics", headers={"Accept-Encoding": "identity"}
+                ) as r:
                     plain = await r.read()
-                async with session.get(url + "/metrics",
-                                       headers={"Accept-Encoding": "gzip"}) as r:
+                async with session.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}) as r:
                     return plain, await r.read(), dict(r.headers)
 
     plain, raw, headers = asyncio.run(fetch_raw())
@@ -367,12 +421,15 @@ def test_gzip_metrics_decompress_to_the_plain_body(moto_dynamo: MotoDynamo) -> N
 
 
 # What Prometheus 2.x and 3.x send when scrape_protocols allow OpenMetrics.
-PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 
 def test_openmetrics_is_served_when_the_scraper_asks_and_text_stays_the_default(
-        moto_dynamo: MotoDynamo) -> None:
+    moto_dynamo: MotoDynamo,
+) -> None:
     table = "openmetrics"
     at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
 
@@ -380,32 +437,39 @@ def test_openmetrics_is_served_when_the_scraper_asks_and_text_stays_the_default(
         async with running_exporter(_argv(moto_dynamo, table), clock=lambda: at) as (exp, url):
             await exp.scan_once()
             out = {}
-            for name, accept in (("om", PROMETHEUS_ACCEPT), ("none", ""),
-                                 ("text", "text/plain;version=0.0.4"),
-                                 ("om-refused", "application/openmetrics-text;q=0,text/plain")):
+            for name, accept in (
+                ("om", PROMETHEUS_ACCEPT),
+                ("none", ""),
+                ("text", "text/plain;version=0.0.4"),
+                ("om-refused", "application/openmetrics-text;q=0,text/plain"),
+            ):
                 status, body, headers = await fetch(url + "/metrics", headers={"Accept": accept})
                 assert status == 200
                 out[name] = (body, headers)
-            status, zipped, headers = await fetch(url + "/metrics", headers={
-                "Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"})
+            status, zipped, headers = await fetch(
+                url + "/metrics", headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+            )
             out["om-gzip"] = (zipped, headers)
             return out
 
     got = asyncio.run(run())
     om, om_headers = got["om"]
     assert om_headers["Content-Type"] == (
-        "application/openmetrics-text; version=1.0.0; charset=utf-8")
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )
     assert om.endswith(b"# EOF\n") and om.count(b"# EOF") == 1
     families = {f.name: f for f in openmetrics_families(om.decode())}  # strict parser
     assert families["ringwatch_member_cas_writes"].type == "counter"
     assert families["ringwatch_scans"].type == "counter"
     assert families["ringwatch_member_heartbeat_age_seconds"].type == "gauge"
-    om_samples = {(s.name, frozenset(s.labels.items())): s.value
-                  for f in families.values() for s in f.samples}
+    om_samples = {
+        (s.name, frozenset(s.labels.items())): s.value for f in families.values() for s in f.samples
+    }
     text_samples = samples(got["none"][0].decode())
     member_names = {n for n, _ in text_samples if n.startswith("ringwatch_member_")}
     assert member_names and {k: v for k, v in om_samples.items() if k[0] in member_names} == {
-        k: v for k, v in text_samples.items() if k[0] in member_names}
+        k: v for k, v in text_samples.items() if k[0] in member_names
+    }
     for name in ("none", "text", "om-refused"):
         assert got[name][1]["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8", name
     assert got["om-gzip"][1]["Content-Type"] == om_headers["Content-Type"]
@@ -416,11 +480,15 @@ def test_process_metrics_are_served_and_no_created_series(moto_dynamo: MotoDynam
     at = moto_dynamo.load_dump(table, "healthy")["_capture"]["captured_at_unix"]
     text = asyncio.run(_scrape(moto_dynamo, table, at))
     names = {n for n, _ in samples(text)}
-    assert {"process_cpu_seconds_total", "process_resident_memory_bytes",
-            "process_start_time_seconds", "process_open_fds", "python_info"} <= names
+    assert {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "process_open_fds",
+        "python_info",
+    } <= names
     assert not [n for n in names if n.endswith("_created")]
     assert "_created" not in text
-
 
 
 def _reference_ownership(tokens_by_member: dict[str, tuple[int, ...]]) -> dict[str, float]:
@@ -436,13 +504,17 @@ def _reference_ownership(tokens_by_member: dict[str, tuple[int, ...]]) -> dict[s
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(
-    st.text(alphabet="abcdefg-0123", min_size=1, max_size=6),
-    st.lists(st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 7, 2**31, 2**32 - 1])),
-             max_size=12).map(tuple),
-    max_size=8))
-def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int, ...]]
-                                                      ) -> None:
+@given(
+    st.dictionaries(
+        st.text(alphabet="abcdefg-0123", min_size=1, max_size=6),
+        st.lists(
+            st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 7, 2**31, 2**32 - 1])),
+            max_size=12,
+        ).map(tuple),
+        max_size=8,
+    )
+)
+def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int, ...]]) -> None:
     assert token_ownership(ring) == _reference_ownership(ring)
     # The decoder's packed tokens take the vectorised path; same answer.
     packed = {name: Tokens.from_values(tokens) for name, tokens in ring.items()}
@@ -450,7 +522,8 @@ def test_ownership_equals_the_definition_for_any_ring(ring: dict[str, tuple[int,
 
 
 def test_own_series_rendered_once_still_show_every_scan_in_the_next_scrape(
-        moto_dynamo: MotoDynamo) -> None:
+    moto_dynamo: MotoDynamo,
+) -> None:
     table = "own-series-cache"
     moto_dynamo.load_dump(table, "healthy")
     scans_key = ("ringwatch_scans_total", frozenset({"table": table, "result": "success"}.items()))
@@ -461,8 +534,9 @@ def test_own_series_rendered_once_still_show_every_scan_in_the_next_scrape(
             for _ in range(2):
                 await exp.scan_once()
                 for encoding in ("identity", "gzip", "identity"):
-                    status, body, _ = await fetch(url + "/metrics",
-                                                  headers={"Accept-Encoding": encoding})
+                    status, body, _ = await fetch(
+                        url + "/metrics", headers={"Accept-Encoding": encoding}
+                    )
                     assert status == 200
                     seen.append(samples(body.decode())[scans_key])
         return seen
@@ -471,7 +545,8 @@ def test_own_series_rendered_once_still_show_every_scan_in_the_next_scrape(
 
 
 def test_a_frozen_5s_member_goes_stale_20s_after_its_last_beat_on_every_page_and_in_the_logs(
-        moto_dynamo: MotoDynamo, caplog: pytest.LogCaptureFixture) -> None:
+    moto_dynamo: MotoDynamo, caplog: pytest.LogCaptureFixture
+) -> None:
     """The exporter learns the period of members beating every 5 s (scanned every 5 s,
     fake clock), publishes it, and judges the one that freezes stale once its heartbeat
     is over 20 s old: in the roll-up, /ring.json and the log, not at the 1m cap."""
@@ -481,14 +556,18 @@ def test_a_frozen_5s_member_goes_stale_20s_after_its_last_beat_on_every_page_and
     moto_dynamo.load(table, [])
     client = moto_dynamo.client()
     start = 1_795_669_000.3
-    members = [BeatingMember("ingester-1", 5, start),
-               BeatingMember("ingester-2", 5, start, frozen_at=start + 60)]
+    members = [
+        BeatingMember("ingester-1", 5, start),
+        BeatingMember("ingester-2", 5, start, frozen_at=start + 60),
+    ]
     now = [start]
     stale_at: list[float] = []
 
     async def run() -> None:
         async with running_exporter(_argv(moto_dynamo, table), clock=lambda: now[0]) as (
-                exporter, url):
+            exporter,
+            url,
+        ):
             for step in range(1, 40):
                 now[0] = start + 5 * step - 2.5
                 for member in members:
@@ -503,7 +582,8 @@ def test_a_frozen_5s_member_goes_stale_20s_after_its_last_beat_on_every_page_and
                     got = series(text.decode(), "ringwatch_member_heartbeat_period_seconds")
                     assert sorted(got.values()) == [5, 5]
                     assert series(text.decode(), "ringwatch_ring_stale_members") == {
-                        frozenset({"table": table, "ring": "collectors/ring"}.items()): 1}
+                        frozenset({"table": table, "ring": "collectors/ring"}.items()): 1
+                    }
                     assert judged["ingester-2"]["stale_threshold_seconds"] == 20.0
                     assert judged["ingester-1"]["stale"] is False
 

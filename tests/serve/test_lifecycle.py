@@ -24,10 +24,25 @@ from ringwatch.serve.scanloop import ScanLoop
 
 def _start(hostile: HostileDynamo, *extra: str) -> tuple[subprocess.Popen, int, list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", "t",
-         "--dynamodb.region", "us-east-1", "--dynamodb.endpoint-url", hostile.url,
-         "--web.listen-address", "127.0.0.1:0", *extra],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "ringwatch",
+            "serve",
+            "--dynamodb.table",
+            "t",
+            "--dynamodb.region",
+            "us-east-1",
+            "--dynamodb.endpoint-url",
+            hostile.url,
+            "--web.listen-address",
+            "127.0.0.1:0",
+            *extra,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     lines: list[str] = []
     found = threading.Event()
 
@@ -47,19 +62,29 @@ def _start(hostile: HostileDynamo, *extra: str) -> tuple[subprocess.Popen, int, 
 
 
 @pytest.mark.parametrize("mode", ["silent", "trickle", "stall", "endless"])
-def test_sigterm_during_a_hostile_fault_exits_0_within_5s(hostile: HostileDynamo,
-                                                          mode: str) -> None:
+def test_sigterm_during_a_hostile_fault_exits_0_within_5s(
+    hostile: HostileDynamo, mode: str
+) -> None:
     hostile.mode = mode
     # Deadlines far longer than 5 s: the exit must not wait for them.
-    proc, port, lines = _start(hostile, "--dynamodb.request-timeout", "60s",
-                               "--scan.timeout", "120s", "--dynamodb.max-attempts", "5")
+    proc, port, lines = _start(
+        hostile,
+        "--dynamodb.request-timeout",
+        "60s",
+        "--scan.timeout",
+        "120s",
+        "--dynamodb.max-attempts",
+        "5",
+    )
     try:
         asyncio.run(wait_until(lambda: hostile.count() >= 1, 10))
         time.sleep(0.3)  # let the attempt be well under way
 
         async def scrape() -> int:
-            async with aiohttp.ClientSession() as session, session.get(
-                    f"http://127.0.0.1:{port}/metrics") as resp:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+            ):
                 await resp.read()
                 return resp.status
 
@@ -77,14 +102,26 @@ def test_sigterm_during_a_hostile_fault_exits_0_within_5s(hostile: HostileDynamo
 
 
 @pytest.mark.slow
-def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(
-        hostile: HostileDynamo) -> None:
+def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(hostile: HostileDynamo) -> None:
     interval, scan_timeout = 0.2, 0.2
     bound = interval + scan_timeout + 30.0
-    config = load_config(["--dynamodb.table", "t", "--dynamodb.region", "us-east-1",
-                          "--dynamodb.endpoint-url", hostile.url,
-                          "--web.listen-address", "127.0.0.1:0",
-                          "--scan.interval", "200ms", "--scan.timeout", "200ms"], environ={})
+    config = load_config(
+        [
+            "--dynamodb.table",
+            "t",
+            "--dynamodb.region",
+            "us-east-1",
+            "--dynamodb.endpoint-url",
+            hostile.url,
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--scan.interval",
+            "200ms",
+            "--scan.timeout",
+            "200ms",
+        ],
+        environ={},
+    )
     exporter = ScanLoop(config)
     real_scan = exporter.scan_once
     wedge = asyncio.Event()
@@ -101,11 +138,13 @@ def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(
     async def run() -> None:
         stop = asyncio.Event()
         port: list[int] = []
-        task = asyncio.create_task(serve(config, stop=stop, scan_loop=exporter,
-                                         on_listening=lambda _h, p: port.append(p)))
+        task = asyncio.create_task(
+            serve(config, stop=stop, scan_loop=exporter, on_listening=lambda _h, p: port.append(p))
+        )
         await wait_until(lambda: exporter.scans_finished >= 2, 10)
         url = f"http://127.0.0.1:{port[0]}/-/healthy"
         async with aiohttp.ClientSession() as session:
+
             async def status() -> int:
                 async with session.get(url) as resp:
                     return resp.status

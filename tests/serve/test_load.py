@@ -19,16 +19,34 @@ from test_lifecycle import _start
 
 CLIENTS = 50
 SECONDS = 10.0
-PHASES = ("good", "silent", "good", "trickle", "reset", "good", "http500", "endless",
-          "stall", "good", "malformed", "ptee")
+PHASES = (
+    "good",
+    "silent",
+    "good",
+    "trickle",
+    "reset",
+    "good",
+    "http500",
+    "endless",
+    "stall",
+    "good",
+    "malformed",
+    "ptee",
+)
 
 
 @pytest.mark.slow
 def test_50_concurrent_scrapers_for_10s_while_scanning_and_while_dynamodb_is_hostile() -> None:
     with HostileDynamo(items=list(load_dump("healthy")["Items"])) as hostile:
-        proc, port, _lines = _start(hostile, "--scan.interval", "200ms",
-                                   "--dynamodb.request-timeout", "300ms",
-                                   "--scan.timeout", "600ms")
+        proc, port, _lines = _start(
+            hostile,
+            "--scan.interval",
+            "200ms",
+            "--dynamodb.request-timeout",
+            "300ms",
+            "--scan.timeout",
+            "600ms",
+        )
         done = threading.Event()
 
         def cycle_faults() -> None:
@@ -51,10 +69,12 @@ def test_50_concurrent_scrapers_for_10s_while_scanning_and_while_dynamodb_is_hos
     statuses = [status for status, _, _ in results]
     latencies = [latency for _, latency, _ in results]
     bodies = {body for _, _, body in results}
-    print(f"\nload: {CLIENTS} clients x {SECONDS:.0f}s: {len(results)} responses "
-          f"({len(results) / SECONDS:.0f}/s), p50={percentile(latencies, 0.5) * 1000:.1f}ms "
-          f"p99={percentile(latencies, 0.99) * 1000:.1f}ms max={max(latencies) * 1000:.1f}ms, "
-          f"{len(bodies)} distinct bodies; DynamoDB modes during the run: {sorted(modes_seen)}")
+    print(
+        f"\nload: {CLIENTS} clients x {SECONDS:.0f}s: {len(results)} responses "
+        f"({len(results) / SECONDS:.0f}/s), p50={percentile(latencies, 0.5) * 1000:.1f}ms "
+        f"p99={percentile(latencies, 0.99) * 1000:.1f}ms max={max(latencies) * 1000:.1f}ms, "
+        f"{len(bodies)} distinct bodies; DynamoDB modes during the run: {sorted(modes_seen)}"
+    )
     assert len(results) >= CLIENTS
     assert all(status == 200 for status in statuses), sorted(set(statuses))
     assert len(modes_seen) >= 6, "the endpoint really was hostile during the run"

@@ -66,9 +66,21 @@ def json_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in buffer.getvalue().splitlines()]
 
 
-AWKWARD = {"spaces": "two words", "quote": 'say "hi"', "equals": "a=b", "newline": "x\ny",
-           "escape": "\x1b[31m", "empty": "", "plain": "ingester-1", "yes": True, "no": False,
-           "nothing": None, "count": 3, "ratio": 0.25, "negative": -1.5}
+AWKWARD = {
+    "spaces": "two words",
+    "quote": 'say "hi"',
+    "equals": "a=b",
+    "newline": "x\ny",
+    "escape": "\x1b[31m",
+    "empty": "",
+    "plain": "ingester-1",
+    "yes": True,
+    "no": False,
+    "nothing": None,
+    "count": 3,
+    "ratio": 0.25,
+    "negative": -1.5,
+}
 
 
 def test_logfmt_lines_parse_back_to_the_same_fields(captured) -> None:
@@ -93,8 +105,11 @@ def test_json_lines_are_one_object_each_with_ts_level_msg(captured) -> None:
     assert re.fullmatch(r"test_logs\.py:\d+", first.pop("caller"))
     assert (first.pop("level"), first.pop("msg")) == ("info", "first scan")
     assert first == AWKWARD
-    assert (second["level"], second["value"], second["field_ts"]) == ("error", "nan",
-                                                                     "a field called ts")
+    assert (second["level"], second["value"], second["field_ts"]) == (
+        "error",
+        "nan",
+        "a field called ts",
+    )
     assert TS.match(second["ts"])
 
 
@@ -112,7 +127,10 @@ def test_library_errors_and_tracebacks_come_out_in_the_same_format(captured, fmt
     parse = json.loads if fmt == "json" else parse_logfmt
     library, crash = (parse(line) for line in lines)
     assert (library["level"], library["logger"], library["msg"]) == (
-        "error", "aiohttp.server", "Error handling request")
+        "error",
+        "aiohttp.server",
+        "Error handling request",
+    )
     assert crash["msg"] == "scan crashed"
     assert "RuntimeError: boom" in crash["err"]
     assert crash["caller"].startswith("test_logs.py:")
@@ -123,8 +141,16 @@ class Driver:
     """A ScanLoop with an injected clock, scanned by hand."""
 
     def __init__(self, moto: MotoDynamo, *tables: str, stale_after: str = "30s") -> None:
-        argv = ["--dynamodb.endpoint-url", moto.endpoint_url, "--dynamodb.region", "us-east-1",
-                "--dynamodb.max-attempts", "1", "--ring.stale-after", stale_after]
+        argv = [
+            "--dynamodb.endpoint-url",
+            moto.endpoint_url,
+            "--dynamodb.region",
+            "us-east-1",
+            "--dynamodb.max-attempts",
+            "1",
+            "--ring.stale-after",
+            stale_after,
+        ]
         for table in tables:
             argv += ["--dynamodb.table", table]
         self.now = 0.0
@@ -141,7 +167,8 @@ def events(buffer: io.StringIO, msg: str) -> list[dict[str, Any]]:
 
 
 def test_member_state_changes_are_logged_once_not_on_every_scan(
-        captured, moto_dynamo: MotoDynamo) -> None:
+    captured, moto_dynamo: MotoDynamo
+) -> None:
     buffer = captured("json")
     table = "logs-changes"
     driver = Driver(moto_dynamo, table)
@@ -159,21 +186,27 @@ def test_member_state_changes_are_logged_once_not_on_every_scan(
             await driver.scans(3, capture_time("after-sigterm-exit"))
 
     asyncio.run(run())
+
     def member(event: dict[str, Any]) -> tuple[str, str]:
         return event["ring"], event["member"]
 
     [first] = events(buffer, "first scan")
-    assert (first["table"], first["rings"], first["members"], first["stale"]) == (
-        table, 4, 6, 0)
+    assert (first["table"], first["rings"], first["members"], first["stale"]) == (table, 4, 6, 0)
     assert [member(e) for e in events(buffer, "member went stale")] == [
-        ("collectors/ring", "ingester-2")]
+        ("collectors/ring", "ingester-2")
+    ]
     assert [member(e) for e in events(buffer, "member recovered")] == [
-        ("collectors/ring", "ingester-2")]
+        ("collectors/ring", "ingester-2")
+    ]
     [changed] = events(buffer, "member changed state")
     assert (member(changed), changed["previous_state"], changed["state"]) == (
-        ("collectors/ring", "ingester-3"), "ACTIVE", "LEAVING")
+        ("collectors/ring", "ingester-3"),
+        "ACTIVE",
+        "LEAVING",
+    )
     assert [member(e) for e in events(buffer, "member disappeared")] == [
-        ("collectors/ring", "ingester-3")]
+        ("collectors/ring", "ingester-3")
+    ]
     assert events(buffer, "member appeared") == []
     assert len(json_lines(buffer)) == 5  # nothing else, in 12 scans
 
@@ -196,7 +229,8 @@ def test_stale_members_at_the_first_scan_are_named(captured, moto_dynamo: MotoDy
 
 
 def test_a_persisting_scan_failure_is_logged_once_and_its_recovery_once(
-        captured, moto_dynamo: MotoDynamo) -> None:
+    captured, moto_dynamo: MotoDynamo
+) -> None:
     buffer = captured("json")
     table = "logs-appears-later"
     at = capture_time("healthy")
@@ -222,13 +256,17 @@ def test_a_persisting_scan_failure_is_logged_once_and_its_recovery_once(
     assert order == ["scan failed", "scan recovered", "first scan"]
 
 
-def test_an_undecodable_item_is_logged_once_while_it_stays(captured,
-                                                           moto_dynamo: MotoDynamo) -> None:
+def test_an_undecodable_item_is_logged_once_while_it_stays(
+    captured, moto_dynamo: MotoDynamo
+) -> None:
     buffer = captured("json")
     table = "logs-bad-item"
     items = load_dump("healthy")["Items"]
-    bad = dict(items[0], InstanceKey={"S": "broken-1"},
-               Data={"B": base64.b64encode(b"\x00\x01garbage").decode()})
+    bad = dict(
+        items[0],
+        InstanceKey={"S": "broken-1"},
+        Data={"B": base64.b64encode(b"\x00\x01garbage").decode()},
+    )
     moto_dynamo.load(table, [*items, bad])
     driver = Driver(moto_dynamo, table)
 
@@ -247,8 +285,7 @@ def test_rate_limit_logs_again_after_the_window_with_the_suppressed_count() -> N
     limit = RateLimitedLog(every=300.0)
     assert limit.should_log("t", 0.0, kind="timeout")
     assert limit.suppressed("t") == 0
-    assert [limit.should_log("t", float(s), kind="timeout") for s in (15, 30, 299)] == [
-        False] * 3
+    assert [limit.should_log("t", float(s), kind="timeout") for s in (15, 30, 299)] == [False] * 3
     assert limit.should_log("t", 300.0, kind="timeout")
     assert limit.suppressed("t") == 3
     assert limit.should_log("t", 301.0, kind="throttled")  # a different failure: at once
@@ -258,14 +295,22 @@ def test_rate_limit_logs_again_after_the_window_with_the_suppressed_count() -> N
     assert limit.should_log("t", 303.0, kind="timeout")  # a new failure: at once
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0s"), (0.25, "250ms"), (1.2345, "1.234s"), (46.3, "46.3s"), (125, "2m5s"),
-    (3600, "1h"), (3725.5, "1h2m5.5s"), (-2.5, "-2.5s"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.25, "250ms"),
+        (1.2345, "1.234s"),
+        (46.3, "46.3s"),
+        (125, "2m5s"),
+        (3600, "1h"),
+        (3725.5, "1h2m5.5s"),
+        (-2.5, "-2.5s"),
+    ],
+)
 def test_durations_are_written_with_their_unit_as_go_does(captured, seconds, text) -> None:
     buffer = captured("logfmt")
-    log(logging.INFO, "scan failed", duration=seconds, heartbeat_age=seconds, count=3,
-        error="boom")
+    log(logging.INFO, "scan failed", duration=seconds, heartbeat_age=seconds, count=3, error="boom")
     fields = parse_logfmt(buffer.getvalue().strip())
     assert (fields["duration"], fields["heartbeat_age"], fields["count"]) == (text, text, 3)
     assert fields["err"] == "boom" and "error" not in fields
@@ -273,7 +318,8 @@ def test_durations_are_written_with_their_unit_as_go_does(captured, seconds, tex
 
 
 def test_log_lines_go_to_the_stderr_of_the_moment_not_a_closed_one(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     first = io.StringIO()
     monkeypatch.setattr(sys, "stderr", first)
     setup_logging("info", "logfmt")

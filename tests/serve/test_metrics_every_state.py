@@ -56,10 +56,18 @@ FORMATS = {
 
 # -- the states ---------------------------------------------------------------------
 
+
 def _undecodable_items() -> list[dict]:
     garbage = base64.b64encode(b"\xff\xfenot snappy, not protobuf").decode()
-    return [{"RingKey": {"S": "collectors/ring"}, "InstanceKey": {"S": f"ingester-{i}"},
-             "Data": {"B": garbage}, "version": {"N": "1"}} for i in range(3)]
+    return [
+        {
+            "RingKey": {"S": "collectors/ring"},
+            "InstanceKey": {"S": f"ingester-{i}"},
+            "Data": {"B": garbage},
+            "version": {"N": "1"},
+        }
+        for i in range(3)
+    ]
 
 
 async def _before_first_scan(_loop: ScanLoop, _clock: list[float]) -> None:
@@ -96,6 +104,7 @@ def _table(moto: MotoDynamo, state: str) -> str:
 
 # -- the clients ----------------------------------------------------------------------
 
+
 def _curl(url: str, fmt: Format) -> tuple[int, bytes]:
     argv = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"]
     if fmt.accept:
@@ -109,13 +118,16 @@ def _curl(url: str, fmt: Format) -> tuple[int, bytes]:
     return int(status), body
 
 
-async def _aiohttp(url: str, fmt: Format, auto_decompress: bool
-                   ) -> tuple[int, dict[str, str], bytes]:
+async def _aiohttp(
+    url: str, fmt: Format, auto_decompress: bool
+) -> tuple[int, dict[str, str], bytes]:
     headers = {"Accept-Encoding": "gzip" if fmt.gzipped else "identity"}
     if fmt.accept:
         headers["Accept"] = fmt.accept
-    async with aiohttp.ClientSession(auto_decompress=auto_decompress) as session, \
-            session.request(fmt.method, url, headers=headers) as resp:
+    async with (
+        aiohttp.ClientSession(auto_decompress=auto_decompress) as session,
+        session.request(fmt.method, url, headers=headers) as resp,
+    ):
         return resp.status, dict(resp.headers), await resp.read()
 
 
@@ -138,23 +150,33 @@ def _parse(text: bytes, openmetrics: bool) -> set[str]:
 
 
 def _promtool_accepts(text: bytes) -> None:
-    checked = subprocess.run(["promtool", "check", "metrics"], input=text,
-                             capture_output=True, timeout=30)
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30
+    )
     # promtool exits 3 for lint findings (not errors); 1 if it cannot parse the page.
     assert checked.returncode in (0, 3), checked.stderr.decode()[:500]
 
 
 # -- the matrix ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt_name", list(FORMATS))
 @pytest.mark.parametrize("state", list(STATES))
 def test_metrics_is_a_whole_parseable_page_in_every_state(
-        moto_dynamo: MotoDynamo, state: str, fmt_name: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    moto_dynamo: MotoDynamo, state: str, fmt_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
     fmt = FORMATS[fmt_name]
     table = _table(moto_dynamo, state)
-    argv = ["--dynamodb.table", table, "--dynamodb.endpoint-url", moto_dynamo.endpoint_url,
-            "--dynamodb.region", "us-east-1", "--dynamodb.max-attempts", "1"]
+    argv = [
+        "--dynamodb.table",
+        table,
+        "--dynamodb.endpoint-url",
+        moto_dynamo.endpoint_url,
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.max-attempts",
+        "1",
+    ]
     clock = [NOW]
 
     async def run() -> tuple[tuple, tuple, tuple[int, bytes]]:
@@ -178,7 +200,8 @@ def test_metrics_is_a_whole_parseable_page_in_every_state(
     assert body == plain == curled[1], "every client reads the same whole page"
     families = _parse(plain, fmt.openmetrics)
     assert {"ringwatch_up", "ringwatch_build_info", "process_cpu_seconds"} <= {
-        f.removesuffix("_total") for f in families}
+        f.removesuffix("_total") for f in families
+    }
     if state == "steady":
         assert "ringwatch_member_heartbeat_age_seconds" in families
     if not fmt.openmetrics:
@@ -186,12 +209,28 @@ def test_metrics_is_a_whole_parseable_page_in_every_state(
 
 
 def test_a_serve_process_on_a_missing_table_answers_curl_with_the_whole_page(
-        moto_dynamo: MotoDynamo) -> None:
+    moto_dynamo: MotoDynamo,
+) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", "no-such-table",
-         "--dynamodb.endpoint-url", moto_dynamo.endpoint_url, "--dynamodb.region",
-         "us-east-1", "--web.listen-address", "127.0.0.1:0", "--scan.interval", "1s"],
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "ringwatch",
+            "serve",
+            "--dynamodb.table",
+            "no-such-table",
+            "--dynamodb.endpoint-url",
+            moto_dynamo.endpoint_url,
+            "--dynamodb.region",
+            "us-east-1",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--scan.interval",
+            "1s",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         line = ""
@@ -205,7 +244,7 @@ def test_a_serve_process_on_a_missing_table_answers_curl_with_the_whole_page(
         for name in ("text", "text-gzip"):
             status, body = _curl(url, FORMATS[name])
             assert status == 200
-            assert b"ringwatch_up{table=\"no-such-table\"} 0.0" in body, name
+            assert b'ringwatch_up{table="no-such-table"} 0.0' in body, name
             assert b"ringwatch_build_info{" in body and b"process_cpu_seconds_total" in body
     finally:
         stop_process(proc)

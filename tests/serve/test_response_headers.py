@@ -55,13 +55,27 @@ def test_ring_page_has_a_csp_that_allows_no_script(hostile: HostileDynamo) -> No
     assert directives.get("form-action") == ["'none'"]
 
 
-@pytest.mark.parametrize(("accept_encoding", "gzipped"), [
-    ("gzip", True), ("GZIP", True), ("gzip, deflate, br", True), ("x-gzip", True),
-    ("gzip;q=0.5", True), ("*", True), ("gzip;q=0", False), ("gzip; q=0.0", False),
-    ("gzip;q=0, *;q=1", False), ("deflate", False), ("identity", False), ("", False),
-    ("*;q=0", False), ("identity, *;q=0", False), ("gzip;q=bogus", False),
-    ("br, gzip;q=0.000", False),
-])
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip", True),
+        ("GZIP", True),
+        ("gzip, deflate, br", True),
+        ("x-gzip", True),
+        ("gzip;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0", False),
+        ("gzip;q=0, *;q=1", False),
+        ("deflate", False),
+        ("identity", False),
+        ("", False),
+        ("*;q=0", False),
+        ("identity, *;q=0", False),
+        ("gzip;q=bogus", False),
+        ("br, gzip;q=0.000", False),
+    ],
+)
 def test_gzip_follows_accept_encoding_q_values(accept_encoding: str, gzipped: bool) -> None:
     assert accepts_gzip(accept_encoding) is gzipped
 
@@ -70,8 +84,11 @@ def test_gzip_q0_gets_an_uncompressed_metrics_page(hostile: HostileDynamo) -> No
     async def run() -> None:
         async with serving(hostile) as port:
             url = f"http://127.0.0.1:{port}/metrics"
-            for header, encoding in (("gzip;q=0", None), ("gzip", "gzip"),
-                                     ("deflate, gzip;q=0", None)):
+            for header, encoding in (
+                ("gzip;q=0", None),
+                ("gzip", "gzip"),
+                ("deflate, gzip;q=0", None),
+            ):
                 _, headers = await get(url, headers={"Accept-Encoding": header})
                 assert headers.get("Content-Encoding") == encoding, header
 

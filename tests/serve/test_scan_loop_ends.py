@@ -16,9 +16,18 @@ from ringwatch.serve.scanloop import ScanLoop
 
 
 def _argv(hostile: HostileDynamo) -> list[str]:
-    return ["--dynamodb.table", "t", "--dynamodb.region", "us-east-1",
-            "--dynamodb.endpoint-url", hostile.url, "--web.listen-address", "127.0.0.1:0",
-            "--scan.interval", "200ms"]
+    return [
+        "--dynamodb.table",
+        "t",
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        hostile.url,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--scan.interval",
+        "200ms",
+    ]
 
 
 def _break_after_first_scan(scan_loop: ScanLoop) -> None:
@@ -70,7 +79,8 @@ def test_a_loop_stopped_by_shutdown_has_not_ended(hostile: HostileDynamo) -> Non
 
 
 def test_serve_logs_one_line_and_exits_non_zero_when_the_loop_ends(
-        hostile: HostileDynamo, caplog: pytest.LogCaptureFixture) -> None:
+    hostile: HostileDynamo, caplog: pytest.LogCaptureFixture
+) -> None:
     config = load_config(_argv(hostile), environ={})
     scan_loop = ScanLoop(config)
     _break_after_first_scan(scan_loop)
@@ -80,8 +90,9 @@ def test_serve_logs_one_line_and_exits_non_zero_when_the_loop_ends(
 
     with caplog.at_level(logging.INFO, logger="ringwatch"):
         code = asyncio.run(run())
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR
-              and r.getMessage() != "scan crashed"]
+    errors = [
+        r for r in caplog.records if r.levelno >= logging.ERROR and r.getMessage() != "scan crashed"
+    ]
     print(f"\nscan loop ended: exit {code}, lines {[r.getMessage() for r in errors]}")
     assert code == EXIT_SCAN_LOOP_ENDED != 0
     assert [r.getMessage() for r in errors] == ["scan loop ended; exiting"]

@@ -55,9 +55,11 @@ async def _never_reading_client(port: int) -> socket.socket:
 
 
 def test_clients_that_never_read_are_dropped_after_the_write_timeout(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(ringwatch.serve.http, "RESPONSE_WRITE_TIMEOUT", WRITE_TIMEOUT,
-                        raising=False)
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(
+        ringwatch.serve.http, "RESPONSE_WRITE_TIMEOUT", WRITE_TIMEOUT, raising=False
+    )
 
     async def run() -> None:
         with HostileDynamo(items=_big_ring()) as hostile:
@@ -68,8 +70,10 @@ def test_clients_that_never_read_are_dropped_after_the_write_timeout(
                     if (await get(base + "/-/ready"))[0] == 200:
                         break
                     await asyncio.sleep(0.1)
-                async with aiohttp.ClientSession() as session, \
-                        session.get(base + "/metrics") as resp:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(base + "/metrics") as resp,
+                ):
                     size = len(await resp.read())
                 rss_before = _rss_mib()
                 socks = [await _never_reading_client(port) for _ in range(CLIENTS)]
@@ -87,10 +91,12 @@ def test_clients_that_never_read_are_dropped_after_the_write_timeout(
                 rss_after = _rss_mib()
                 for sock in socks:
                     sock.close()
-                print(f"\n{CLIENTS} clients that never read a {size / 2**20:.1f} MiB /metrics: "
-                      f"{CLIENTS - held} dropped {dropped_after:.2f}s after the last request "
-                      f"(write timeout {WRITE_TIMEOUT}s); RSS {rss_before:.0f} MiB before, "
-                      f"peak {peak:.0f}, {rss_after:.0f} after; {poller.summary()}")
+                print(
+                    f"\n{CLIENTS} clients that never read a {size / 2**20:.1f} MiB /metrics: "
+                    f"{CLIENTS - held} dropped {dropped_after:.2f}s after the last request "
+                    f"(write timeout {WRITE_TIMEOUT}s); RSS {rss_before:.0f} MiB before, "
+                    f"peak {peak:.0f}, {rss_after:.0f} after; {poller.summary()}"
+                )
                 assert size > 2 * 2**20, "responses larger than the socket buffers"
                 assert held == 0, f"{held} of {CLIENTS} never-reading clients still connected"
                 assert dropped_after < WRITE_TIMEOUT + 3.0

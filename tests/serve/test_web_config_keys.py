@@ -41,16 +41,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _config(tmp_path: Path, pki: dict[str, str], tls_extra: str = "", rest: str = "") -> str:
     path = tmp_path / "web.yml"
-    path.write_text(f"tls_server_config:\n  cert_file: {pki['cert']}\n  key_file: {pki['key']}\n"
-                    + tls_extra + rest)
+    path.write_text(
+        f"tls_server_config:\n  cert_file: {pki['cert']}\n  key_file: {pki['key']}\n"
+        + tls_extra
+        + rest
+    )
     return str(path)
 
 
 async def tls_get(port: int, context: ssl.SSLContext) -> tuple[int | None, str, bytes]:
     """GET /metrics over TLS: (status or None if refused, cipher, server certificate DER)."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(
-            "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1"), 5)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="127.0.0.1"), 5
+        )
     except (ssl.SSLError, ConnectionError, TimeoutError):
         return None, "", b""
     try:
@@ -76,15 +80,17 @@ def _refused(config: str, *words: str) -> str:
     return message
 
 
-def _client_cert(tmp_path: Path, pki: dict[str, str], name: str,
-                 sans: list[x509.GeneralName]) -> ssl.SSLContext:
+def _client_cert(
+    tmp_path: Path, pki: dict[str, str], name: str, sans: list[x509.GeneralName]
+) -> ssl.SSLContext:
     """A client context with a certificate from `own_pki`'s CA carrying `sans`."""
     ca_cert = x509.load_pem_x509_certificate(Path(pki["ca"]).read_bytes())
     key = new_key()
     cert = issue_cert(name, key, ca_cert.subject, _CA_KEYS[pki["ca"]], sans=sans)
     context = client_context(pki)
-    context.load_cert_chain(write_pem(tmp_path / f"{name}.pem", cert),
-                            write_pem(tmp_path / f"{name}-key.pem", key=key))
+    context.load_cert_chain(
+        write_pem(tmp_path / f"{name}.pem", cert), write_pem(tmp_path / f"{name}-key.pem", key=key)
+    )
     return context
 
 
@@ -98,27 +104,39 @@ def own_pki(tmp_path: Path) -> dict[str, str]:
     ca = issue_cert("ringwatch test CA 2", ca_key, ca=True)
     server_key = new_key()
     server = issue_cert("127.0.0.1", server_key, ca.subject, ca_key, server=True)
-    paths = {"ca": write_pem(tmp_path / "ca2.pem", ca),
-             "cert": write_pem(tmp_path / "server2.pem", server),
-             "key": write_pem(tmp_path / "server2-key.pem", key=server_key)}
+    paths = {
+        "ca": write_pem(tmp_path / "ca2.pem", ca),
+        "cert": write_pem(tmp_path / "server2.pem", server),
+        "key": write_pem(tmp_path / "server2-key.pem", key=server_key),
+    }
     _CA_KEYS[paths["ca"]] = ca_key
     return paths
 
 
 # -- client_allowed_sans --------------------------------------------------------
 
+
 def test_client_allowed_sans_refuses_a_certificate_without_an_allowed_san(
-        hostile: HostileDynamo, tmp_path: Path, own_pki: dict[str, str],
-        caplog: pytest.LogCaptureFixture) -> None:
-    config = _config(tmp_path, own_pki, "  client_auth_type: RequireAndVerifyClientCert\n"
-                     f"  client_ca_file: {own_pki['ca']}\n  client_allowed_sans:\n"
-                     "    - prometheus.example\n    - spiffe://cluster/sa/prometheus\n"
-                     "    - 10.0.0.7\n")
+    hostile: HostileDynamo,
+    tmp_path: Path,
+    own_pki: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = _config(
+        tmp_path,
+        own_pki,
+        "  client_auth_type: RequireAndVerifyClientCert\n"
+        f"  client_ca_file: {own_pki['ca']}\n  client_allowed_sans:\n"
+        "    - prometheus.example\n    - spiffe://cluster/sa/prometheus\n"
+        "    - 10.0.0.7\n",
+    )
     allowed_dns = _client_cert(tmp_path, own_pki, "a", [x509.DNSName("prometheus.example")])
-    allowed_uri = _client_cert(tmp_path, own_pki, "b", [
-        x509.UniformResourceIdentifier("spiffe://cluster/sa/prometheus")])
-    allowed_ip = _client_cert(tmp_path, own_pki, "c", [
-        x509.IPAddress(ipaddress.ip_address("10.0.0.7"))])
+    allowed_uri = _client_cert(
+        tmp_path, own_pki, "b", [x509.UniformResourceIdentifier("spiffe://cluster/sa/prometheus")]
+    )
+    allowed_ip = _client_cert(
+        tmp_path, own_pki, "c", [x509.IPAddress(ipaddress.ip_address("10.0.0.7"))]
+    )
     other = _client_cert(tmp_path, own_pki, "d", [x509.DNSName("grafana.example")])
     no_san = _client_cert(tmp_path, own_pki, "prometheus.example", [])
 
@@ -135,14 +153,20 @@ def test_client_allowed_sans_refuses_a_certificate_without_an_allowed_san(
 
 
 def test_client_allowed_sans_without_a_required_verified_certificate_is_refused(
-        tmp_path: Path, pki: dict[str, str]) -> None:
-    config = _config(tmp_path, pki, "  client_auth_type: VerifyClientCertIfGiven\n"
-                     f"  client_ca_file: {pki['ca']}\n"
-                     "  client_allowed_sans: [prometheus.example]\n")
+    tmp_path: Path, pki: dict[str, str]
+) -> None:
+    config = _config(
+        tmp_path,
+        pki,
+        "  client_auth_type: VerifyClientCertIfGiven\n"
+        f"  client_ca_file: {pki['ca']}\n"
+        "  client_allowed_sans: [prometheus.example]\n",
+    )
     _refused(config, "client_allowed_sans")
 
 
 # -- cipher_suites, prefer_server_cipher_suites, curve_preferences -------------
+
 
 def _tls12_client(pki: dict[str, str], ciphers: str) -> ssl.SSLContext:
     context = client_context(pki, max_version=ssl.TLSVersion.TLSv1_2)
@@ -150,10 +174,14 @@ def _tls12_client(pki: dict[str, str], ciphers: str) -> ssl.SSLContext:
     return context
 
 
-def test_cipher_suites_limit_what_tls_1_2_negotiates(hostile: HostileDynamo, tmp_path: Path,
-                                                     pki: dict[str, str]) -> None:
-    config = _config(tmp_path, pki, "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,"
-                     " TLS_AES_128_GCM_SHA256]\n")
+def test_cipher_suites_limit_what_tls_1_2_negotiates(
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
+    config = _config(
+        tmp_path,
+        pki,
+        "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256]\n",
+    )
 
     async def run() -> None:
         async with serving(hostile, config) as port:
@@ -166,17 +194,23 @@ def test_cipher_suites_limit_what_tls_1_2_negotiates(hostile: HostileDynamo, tmp
 
 
 def test_unknown_cipher_suite_is_refused(tmp_path: Path, pki: dict[str, str]) -> None:
-    _refused(_config(tmp_path, pki, "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n"),
-             "TLS_RSA_WITH_RC4_128_SHA")
+    _refused(
+        _config(tmp_path, pki, "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n"),
+        "TLS_RSA_WITH_RC4_128_SHA",
+    )
 
 
 @pytest.mark.parametrize(("prefer", "expected"), [("true", GCM256), ("false", GCM128)])
 def test_prefer_server_cipher_suites_decides_whose_order_wins(
-        hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str], prefer: str,
-        expected: str) -> None:
-    config = _config(tmp_path, pki, "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,"
-                     " TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
-                     f"  prefer_server_cipher_suites: {prefer}\n")
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str], prefer: str, expected: str
+) -> None:
+    config = _config(
+        tmp_path,
+        pki,
+        "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,"
+        " TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
+        f"  prefer_server_cipher_suites: {prefer}\n",
+    )
 
     async def run() -> str:
         async with serving(hostile, config) as port:
@@ -187,8 +221,9 @@ def test_prefer_server_cipher_suites_decides_whose_order_wins(
     assert asyncio.run(run()) == expected
 
 
-def test_curve_preferences_with_one_curve_is_enforced(hostile: HostileDynamo, tmp_path: Path,
-                                                      pki: dict[str, str]) -> None:
+def test_curve_preferences_with_one_curve_is_enforced(
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
     config = _config(tmp_path, pki, "  curve_preferences: [CurveP384]\n")
 
     def client(curve: str) -> ssl.SSLContext:
@@ -204,22 +239,28 @@ def test_curve_preferences_with_one_curve_is_enforced(hostile: HostileDynamo, tm
     asyncio.run(run())
 
 
-@pytest.mark.parametrize(("curves", "words"), [
-    ("[CurveP256, X25519]", ("one curve",)), ("[CurveP999]", ("CurveP999",))])
+@pytest.mark.parametrize(
+    ("curves", "words"), [("[CurveP256, X25519]", ("one curve",)), ("[CurveP999]", ("CurveP999",))]
+)
 def test_curve_preferences_that_cannot_be_honoured_are_refused(
-        tmp_path: Path, pki: dict[str, str], curves: str, words: tuple[str, ...]) -> None:
+    tmp_path: Path, pki: dict[str, str], curves: str, words: tuple[str, ...]
+) -> None:
     _refused(_config(tmp_path, pki, f"  curve_preferences: {curves}\n"), *words)
 
 
 # -- http_server_config ------------------------------------------------------
 
-def test_configured_headers_are_added_to_every_response(hostile: HostileDynamo,
-                                                        tmp_path: Path) -> None:
+
+def test_configured_headers_are_added_to_every_response(
+    hostile: HostileDynamo, tmp_path: Path
+) -> None:
     config = tmp_path / "web.yml"
-    config.write_text("http_server_config:\n  http2: false\n  headers:\n"
-                      "    Strict-Transport-Security: max-age=31536000\n"
-                      "    X-Frame-Options: deny\n"
-                      "    Content-Security-Policy: \"default-src 'self'\"\n")
+    config.write_text(
+        "http_server_config:\n  http2: false\n  headers:\n"
+        "    Strict-Transport-Security: max-age=31536000\n"
+        "    X-Frame-Options: deny\n"
+        "    Content-Security-Policy: \"default-src 'self'\"\n"
+    )
 
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
@@ -237,16 +278,20 @@ def test_configured_headers_are_added_to_every_response(hostile: HostileDynamo,
     asyncio.run(run())
 
 
-@pytest.mark.parametrize(("http", "words"), [
-    ("headers:\n    Server: ringwatch", ("Server",)),
-    ("headers:\n    Access-Control-Allow-Origin: '*'", ("Access-Control-Allow-Origin",)),
-    ("headers:\n    X-Frame-Options: allow", ("X-Frame-Options",)),
-    ("headers:\n    X-Content-Type-Options: sniff", ("X-Content-Type-Options",)),
-    ("http2: true", ("http2",)),
-    ("compression: true", ("http_server_config.compression",)),
-])
+@pytest.mark.parametrize(
+    ("http", "words"),
+    [
+        ("headers:\n    Server: ringwatch", ("Server",)),
+        ("headers:\n    Access-Control-Allow-Origin: '*'", ("Access-Control-Allow-Origin",)),
+        ("headers:\n    X-Frame-Options: allow", ("X-Frame-Options",)),
+        ("headers:\n    X-Content-Type-Options: sniff", ("X-Content-Type-Options",)),
+        ("http2: true", ("http2",)),
+        ("compression: true", ("http_server_config.compression",)),
+    ],
+)
 def test_http_server_config_that_cannot_be_honoured_is_refused(
-        tmp_path: Path, http: str, words: tuple[str, ...]) -> None:
+    tmp_path: Path, http: str, words: tuple[str, ...]
+) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"http_server_config:\n  {http}\n")
     _refused(str(config), *words)
@@ -254,18 +299,23 @@ def test_http_server_config_that_cannot_be_honoured_is_refused(
 
 # -- client_auth_type ----------------------------------------------------------
 
+
 def _stranger(tmp_path: Path, pki: dict[str, str]) -> ssl.SSLContext:
     key = new_key()
     context = client_context(pki)
-    context.load_cert_chain(write_pem(tmp_path / "s.pem", issue_cert("stranger", key)),
-                            write_pem(tmp_path / "s-key.pem", key=key))
+    context.load_cert_chain(
+        write_pem(tmp_path / "s.pem", issue_cert("stranger", key)),
+        write_pem(tmp_path / "s-key.pem", key=key),
+    )
     return context
 
 
 def test_request_client_cert_accepts_any_client_as_go_does(
-        hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]) -> None:
-    config = _config(tmp_path, pki, "  client_auth_type: RequestClientCert\n"
-                     f"  client_ca_file: {pki['ca']}\n")
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
+    config = _config(
+        tmp_path, pki, f"  client_auth_type: RequestClientCert\n  client_ca_file: {pki['ca']}\n"
+    )
 
     async def run() -> None:
         async with serving(hostile, config) as port:
@@ -277,9 +327,13 @@ def test_request_client_cert_accepts_any_client_as_go_does(
 
 
 def test_verify_client_cert_if_given_refuses_only_an_unverifiable_one(
-        hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]) -> None:
-    config = _config(tmp_path, pki, "  client_auth_type: VerifyClientCertIfGiven\n"
-                     f"  client_ca_file: {pki['ca']}\n")
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
+    config = _config(
+        tmp_path,
+        pki,
+        f"  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: {pki['ca']}\n",
+    )
 
     async def run() -> None:
         async with serving(hostile, config) as port:
@@ -292,25 +346,36 @@ def test_verify_client_cert_if_given_refuses_only_an_unverifiable_one(
 
 @pytest.mark.parametrize("auth_type", ["RequireAnyClientCert", "RequireClientCert"])
 def test_require_any_client_cert_is_refused_with_what_to_use_instead(
-        tmp_path: Path, pki: dict[str, str], auth_type: str) -> None:
-    _refused(_config(tmp_path, pki, f"  client_auth_type: {auth_type}\n"),
-             f"client_auth_type {auth_type}", "RequireAndVerifyClientCert", "client_ca_file")
+    tmp_path: Path, pki: dict[str, str], auth_type: str
+) -> None:
+    _refused(
+        _config(tmp_path, pki, f"  client_auth_type: {auth_type}\n"),
+        f"client_auth_type {auth_type}",
+        "RequireAndVerifyClientCert",
+        "client_ca_file",
+    )
 
 
-def test_client_ca_file_without_client_auth_type_is_refused(tmp_path: Path,
-                                                             pki: dict[str, str]) -> None:
+def test_client_ca_file_without_client_auth_type_is_refused(
+    tmp_path: Path, pki: dict[str, str]
+) -> None:
     _refused(_config(tmp_path, pki, f"  client_ca_file: {pki['ca']}\n"), "client_ca_file")
 
 
 # -- versions, unknown and inline keys ------------------------------------------
 
+
 def test_min_version_above_max_version_is_refused(tmp_path: Path, pki: dict[str, str]) -> None:
-    _refused(_config(tmp_path, pki, "  min_version: TLS13\n  max_version: TLS12\n"),
-             "min_version", "max_version")
+    _refused(
+        _config(tmp_path, pki, "  min_version: TLS13\n  max_version: TLS12\n"),
+        "min_version",
+        "max_version",
+    )
 
 
-def test_max_version_is_enforced(hostile: HostileDynamo, tmp_path: Path,
-                                 pki: dict[str, str]) -> None:
+def test_max_version_is_enforced(
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
     config = _config(tmp_path, pki, "  max_version: TLS12\n")
 
     async def run() -> None:
@@ -323,20 +388,34 @@ def test_max_version_is_enforced(hostile: HostileDynamo, tmp_path: Path,
     asyncio.run(run())
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("rate_limit:\n  burst: 10\n", ("rate_limit",)),
-    ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  ocsp: true\n",
-     ("tls_server_config.ocsp",)),
-    ("tls_server_config:\n  cert: '-----BEGIN CERTIFICATE-----'\n  key_file: {key}\n",
-     ("tls_server_config.cert", "cert_file")),
-    ("tls_server_config:\n  cert_file: {cert}\n  key: secret\n", ("tls_server_config.key",)),
-    ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-     "  prefer_server_cipher_suites: maybe\n", ("prefer_server_cipher_suites",)),
-    ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-     "  cipher_suites: TLS_AES_128_GCM_SHA256\n", ("cipher_suites",)),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("rate_limit:\n  burst: 10\n", ("rate_limit",)),
+        (
+            "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  ocsp: true\n",
+            ("tls_server_config.ocsp",),
+        ),
+        (
+            "tls_server_config:\n  cert: '-----BEGIN CERTIFICATE-----'\n  key_file: {key}\n",
+            ("tls_server_config.cert", "cert_file"),
+        ),
+        ("tls_server_config:\n  cert_file: {cert}\n  key: secret\n", ("tls_server_config.key",)),
+        (
+            "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+            "  prefer_server_cipher_suites: maybe\n",
+            ("prefer_server_cipher_suites",),
+        ),
+        (
+            "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+            "  cipher_suites: TLS_AES_128_GCM_SHA256\n",
+            ("cipher_suites",),
+        ),
+    ],
+)
 def test_unknown_inline_and_mistyped_keys_are_refused(
-        tmp_path: Path, pki: dict[str, str], text: str, words: tuple[str, ...]) -> None:
+    tmp_path: Path, pki: dict[str, str], text: str, words: tuple[str, ...]
+) -> None:
     config = tmp_path / "web.yml"
     config.write_text(text.format(cert=pki["cert"], key=pki["key"]))
     _refused(str(config), *words)
@@ -344,8 +423,10 @@ def test_unknown_inline_and_mistyped_keys_are_refused(
 
 # -- certificate rotation --------------------------------------------------------
 
+
 def test_a_rotated_certificate_is_served_without_a_restart(
-        hostile: HostileDynamo, tmp_path: Path, own_pki: dict[str, str]) -> None:
+    hostile: HostileDynamo, tmp_path: Path, own_pki: dict[str, str]
+) -> None:
     cert_path, key_path = tmp_path / "live.pem", tmp_path / "live-key.pem"
     cert_path.write_bytes(Path(own_pki["cert"]).read_bytes())
     key_path.write_bytes(Path(own_pki["key"]).read_bytes())
@@ -353,8 +434,9 @@ def test_a_rotated_certificate_is_served_without_a_restart(
     config.write_text(f"tls_server_config:\n  cert_file: {cert_path}\n  key_file: {key_path}\n")
     ca_cert = x509.load_pem_x509_certificate(Path(own_pki["ca"]).read_bytes())
     new_server_key = new_key()
-    rotated = issue_cert("127.0.0.1", new_server_key, ca_cert.subject, _CA_KEYS[own_pki["ca"]],
-                         server=True)
+    rotated = issue_cert(
+        "127.0.0.1", new_server_key, ca_cert.subject, _CA_KEYS[own_pki["ca"]], server=True
+    )
     context = client_context(own_pki)
 
     def replace(path: Path, data: bytes) -> None:
@@ -366,11 +448,17 @@ def test_a_rotated_certificate_is_served_without_a_restart(
         async with serving(hostile, str(config)) as port:
             status, _, first = await tls_get(port, context)
             assert status == 200
-            assert first == x509.load_pem_x509_certificate(
-                cert_path.read_bytes()).public_bytes(serialization.Encoding.DER)
-            replace(key_path, new_server_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()))
+            assert first == x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(
+                serialization.Encoding.DER
+            )
+            replace(
+                key_path,
+                new_server_key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
             replace(cert_path, rotated.public_bytes(serialization.Encoding.PEM))
             status, _, second = await tls_get(port, context)
             assert status == 200
@@ -383,12 +471,15 @@ def test_a_rotated_certificate_is_served_without_a_restart(
 
 
 def test_a_rotated_client_ca_file_is_used_without_a_restart(
-        hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str],
-        own_pki: dict[str, str]) -> None:
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str], own_pki: dict[str, str]
+) -> None:
     ca_path = tmp_path / "clients-ca.pem"
     ca_path.write_bytes(Path(pki["ca"]).read_bytes())
-    config = _config(tmp_path, pki, "  client_auth_type: RequireAndVerifyClientCert\n"
-                     f"  client_ca_file: {ca_path}\n")
+    config = _config(
+        tmp_path,
+        pki,
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_path}\n",
+    )
     from_new_ca = _client_cert(tmp_path, own_pki, "n", [x509.DNSName("prometheus.example")])
     from_new_ca.load_verify_locations(pki["ca"])
     new_ca = Path(own_pki["ca"]).read_bytes()
@@ -408,24 +499,46 @@ def test_a_rotated_client_ca_file_is_used_without_a_restart(
 
 # -- an encrypted key ----------------------------------------------------------------
 
+
 def test_encrypted_key_is_one_line_and_exit_2_never_a_passphrase_prompt(
-        hostile: HostileDynamo, tmp_path: Path) -> None:
+    hostile: HostileDynamo, tmp_path: Path
+) -> None:
     key = new_key()
     cert = write_pem(tmp_path / "c.pem", issue_cert("127.0.0.1", key, server=True))
     key_file = write_pem(tmp_path / "k.pem", key=key, passphrase=b"secret")
     config = tmp_path / "web.yml"
     config.write_text(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key_file}\n")
-    argv = [sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", "t",
-            "--dynamodb.region", "us-east-1", "--dynamodb.endpoint-url", hostile.url,
-            "--web.listen-address", "127.0.0.1:0", "--web.config.file", str(config)]
+    argv = [
+        sys.executable,
+        "-m",
+        "ringwatch",
+        "serve",
+        "--dynamodb.table",
+        "t",
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        hostile.url,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--web.config.file",
+        str(config),
+    ]
     master, slave = os.openpty()
     # The child opens the pty as its controlling terminal (it leads a new session),
     # so OpenSSL would prompt there, as it does for an operator at a terminal.
-    launcher = (f"import os, sys; os.open({os.ttyname(slave)!r}, os.O_RDWR); "
-                f"os.execv(sys.executable, {argv!r})")
-    proc = subprocess.Popen([sys.executable, "-c", launcher], stdin=slave,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    launcher = (
+        f"import os, sys; os.open({os.ttyname(slave)!r}, os.O_RDWR); "
+        f"os.execv(sys.executable, {argv!r})"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launcher],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     os.close(slave)
     started = time.monotonic()
     try:
@@ -441,8 +554,10 @@ def test_encrypted_key_is_one_line_and_exit_2_never_a_passphrase_prompt(
             on_terminal = b""
         os.close(master)
     lines = err.strip().splitlines()
-    print(f"\nencrypted key: exit {proc.returncode} after {time.monotonic() - started:.1f}s, "
-          f"stderr {lines}, terminal {on_terminal!r}")
+    print(
+        f"\nencrypted key: exit {proc.returncode} after {time.monotonic() - started:.1f}s, "
+        f"stderr {lines}, terminal {on_terminal!r}"
+    )
     assert b"pass" not in on_terminal.lower(), "no passphrase prompt on the terminal"
     assert proc.returncode == 2
     assert len(lines) == 1 and key_file in lines[0] and "encrypted" in lines[0]

@@ -56,6 +56,7 @@ def _auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
 
 # -- basic auth ----------------------------------------------------------------
 
+
 def test_basic_auth_applies_to_every_endpoint(hostile: HostileDynamo, tmp_path: Path) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
@@ -63,10 +64,15 @@ def test_basic_auth_applies_to_every_endpoint(hostile: HostileDynamo, tmp_path: 
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
             base = f"http://127.0.0.1:{port}"
-            refused = [{}, _auth(password="wrong"), _auth(user="nobody"),
-                       _auth(password=""), {"Authorization": "Basic !!!not-base64"},
-                       {"Authorization": "Bearer " + PASSWORD},
-                       {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()}]
+            refused = [
+                {},
+                _auth(password="wrong"),
+                _auth(user="nobody"),
+                _auth(password=""),
+                {"Authorization": "Basic !!!not-base64"},
+                {"Authorization": "Bearer " + PASSWORD},
+                {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
+            ]
             for path in (*ENDPOINTS, "/no-such-page", "/metrics/../../etc/passwd"):
                 for headers in refused:
                     status, got = await _get(base + path, headers=headers)
@@ -82,9 +88,11 @@ def test_basic_auth_applies_to_every_endpoint(hostile: HostileDynamo, tmp_path: 
 
 
 def test_bcrypt_results_are_cached_for_successes_and_failures(
-        hostile: HostileDynamo, tmp_path: Path, bcrypt_checks: BcryptChecks) -> None:
+    hostile: HostileDynamo, tmp_path: Path, bcrypt_checks: BcryptChecks
+) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
             url = f"http://127.0.0.1:{port}/metrics"
@@ -97,7 +105,8 @@ def test_bcrypt_results_are_cached_for_successes_and_failures(
             for _ in range(3):
                 assert (await _get(url, headers=_auth(user="nobody", password="x")))[0] == 401
             assert bcrypt_checks.passwords.count("x") == 1, (
-                "an unknown user costs one bcrypt check, cached")
+                "an unknown user costs one bcrypt check, cached"
+            )
             assert (await _get(url, headers=_auth()))[0] == 200
             assert bcrypt_checks.passwords.count(PASSWORD) == 1
 
@@ -105,9 +114,11 @@ def test_bcrypt_results_are_cached_for_successes_and_failures(
 
 
 def test_unknown_user_is_checked_against_the_costliest_hash_and_refused(
-        hostile: HostileDynamo, tmp_path: Path, bcrypt_checks: BcryptChecks) -> None:
+    hostile: HostileDynamo, tmp_path: Path, bcrypt_checks: BcryptChecks
+) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
             url = f"http://127.0.0.1:{port}/metrics"
@@ -122,12 +133,16 @@ def test_unknown_user_is_checked_against_the_costliest_hash_and_refused(
 
 # -- TLS -----------------------------------------------------------------------
 
-def test_tls_with_basic_auth_and_plain_http_refused(hostile: HostileDynamo, tmp_path: Path,
-                                                    pki: dict[str, str]) -> None:
+
+def test_tls_with_basic_auth_and_plain_http_refused(
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
     config = tmp_path / "web.yml"
-    config.write_text(f"tls_server_config:\n  cert_file: {pki['cert']}\n"
-                      f"  key_file: {pki['key']}\n"
-                      f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+    config.write_text(
+        f"tls_server_config:\n  cert_file: {pki['cert']}\n"
+        f"  key_file: {pki['key']}\n"
+        f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n"
+    )
 
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
@@ -146,11 +161,14 @@ def test_tls_with_basic_auth_and_plain_http_refused(hostile: HostileDynamo, tmp_
     asyncio.run(run())
 
 
-def test_tls_minimum_version_is_enforced(hostile: HostileDynamo, tmp_path: Path,
-                                         pki: dict[str, str]) -> None:
+def test_tls_minimum_version_is_enforced(
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
     config = tmp_path / "web.yml"
-    config.write_text(f"tls_server_config:\n  cert_file: {pki['cert']}\n"
-                      f"  key_file: {pki['key']}\n  min_version: TLS13\n")
+    config.write_text(
+        f"tls_server_config:\n  cert_file: {pki['cert']}\n"
+        f"  key_file: {pki['key']}\n  min_version: TLS13\n"
+    )
 
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
@@ -162,17 +180,22 @@ def test_tls_minimum_version_is_enforced(hostile: HostileDynamo, tmp_path: Path,
     asyncio.run(run())
 
 
-def test_client_certificate_is_verified(hostile: HostileDynamo, tmp_path: Path,
-                                        pki: dict[str, str]) -> None:
+def test_client_certificate_is_verified(
+    hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
     config = tmp_path / "web.yml"
-    config.write_text(f"tls_server_config:\n  cert_file: {pki['cert']}\n"
-                      f"  key_file: {pki['key']}\n"
-                      f"  client_auth_type: RequireAndVerifyClientCert\n"
-                      f"  client_ca_file: {pki['ca']}\n")
+    config.write_text(
+        f"tls_server_config:\n  cert_file: {pki['cert']}\n"
+        f"  key_file: {pki['key']}\n"
+        f"  client_auth_type: RequireAndVerifyClientCert\n"
+        f"  client_ca_file: {pki['ca']}\n"
+    )
     stranger_key = new_key()
     stranger = issue_cert("stranger", stranger_key)  # self-signed, not from the CA
-    stranger_paths = (write_pem(tmp_path / "s.pem", stranger),
-                      write_pem(tmp_path / "s-key.pem", key=stranger_key))
+    stranger_paths = (
+        write_pem(tmp_path / "s.pem", stranger),
+        write_pem(tmp_path / "s-key.pem", key=stranger_key),
+    )
 
     async def run() -> None:
         async with serving(hostile, str(config)) as port:
@@ -196,30 +219,31 @@ BAD_WEB_CONFIGS = {
     "not-a-mapping": "- a\n- b\n",
     "unknown-key": "tls_config:\n  cert_file: x\n",
     "tls-without-key": "tls_server_config:\n  cert_file: {cert}\n",
-    "missing-cert-file": "tls_server_config:\n  cert_file: /nonexistent.pem\n"
-                         "  key_file: {key}\n",
+    "missing-cert-file": "tls_server_config:\n  cert_file: /nonexistent.pem\n  key_file: {key}\n",
     "cert-and-key-swapped": "tls_server_config:\n  cert_file: {key}\n  key_file: {cert}\n",
     "bad-min-version": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-                       "  min_version: SSL3\n",
+    "  min_version: SSL3\n",
     "bad-client-auth-type": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-                            "  client_auth_type: Sometimes\n",
+    "  client_auth_type: Sometimes\n",
     "verify-without-ca": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-                         "  client_auth_type: RequireAndVerifyClientCert\n",
+    "  client_auth_type: RequireAndVerifyClientCert\n",
     "plain-password": "basic_auth_users:\n  prometheus: hunter2\n",
     "empty-users": "basic_auth_users: {{}}\n",
     "deeply-nested": "basic_auth_users: " + "[" * 100_000 + "\n",
-    "header-value-with-crlf": 'http_server_config:\n  headers:\n'
-                              '    X-XSS-Protection: "1\\r\\nSet-Cookie: a=b"\n',
-    "header-value-with-lf": 'http_server_config:\n  headers:\n'
-                            '    Content-Security-Policy: "a\\nb"\n',
+    "header-value-with-crlf": "http_server_config:\n  headers:\n"
+    '    X-XSS-Protection: "1\\r\\nSet-Cookie: a=b"\n',
+    "header-value-with-lf": "http_server_config:\n  headers:\n"
+    '    Content-Security-Policy: "a\\nb"\n',
     "bcrypt-cost-3": "basic_auth_users:\n  prometheus: '$2b$03$" + "a" * 53 + "'\n",
-    "bcrypt-cost-99": "basic_auth_users:\n  prometheus: '" + PASSWORD_HASH.replace(
-        "$06$", "$99$") + "'\n",
-    "bcrypt-cost-31": "basic_auth_users:\n  prometheus: '" + PASSWORD_HASH.replace(
-        "$06$", "$31$") + "'\n",
+    "bcrypt-cost-99": "basic_auth_users:\n  prometheus: '"
+    + PASSWORD_HASH.replace("$06$", "$99$")
+    + "'\n",
+    "bcrypt-cost-31": "basic_auth_users:\n  prometheus: '"
+    + PASSWORD_HASH.replace("$06$", "$31$")
+    + "'\n",
     "bcrypt-bad-salt": "basic_auth_users:\n  prometheus: '$2b$06$" + "z" * 53 + "'\n",
     "require-any-client-cert": "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-                               "  client_auth_type: RequireAnyClientCert\n",
+    "  client_auth_type: RequireAnyClientCert\n",
 }
 # What the line must name, beyond the file.
 BAD_WEB_CONFIG_WORDS = {
@@ -230,22 +254,42 @@ BAD_WEB_CONFIG_WORDS = {
     "bcrypt-cost-99": ("basic_auth_users.prometheus", "cost 99", "4 to 16"),
     "bcrypt-cost-31": ("basic_auth_users.prometheus", "cost 31"),
     "bcrypt-bad-salt": ("basic_auth_users.prometheus", "salt"),
-    "require-any-client-cert": ("RequireAnyClientCert", "RequireAndVerifyClientCert",
-                                "client_ca_file"),
+    "require-any-client-cert": (
+        "RequireAnyClientCert",
+        "RequireAndVerifyClientCert",
+        "client_ca_file",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_WEB_CONFIGS))
 def test_bad_web_config_stops_startup_with_one_line_and_exit_2(
-        name: str, hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]) -> None:
+    name: str, hostile: HostileDynamo, tmp_path: Path, pki: dict[str, str]
+) -> None:
     config = tmp_path / "web.yml"
     config.write_text(BAD_WEB_CONFIGS[name].format(cert=pki["cert"], key=pki["key"]))
     before = hostile.count()
     done = subprocess.run(
-        [sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", "t",
-         "--dynamodb.region", "us-east-1", "--dynamodb.endpoint-url", hostile.url,
-         "--web.listen-address", "127.0.0.1:0", "--web.config.file", str(config)],
-        capture_output=True, text=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "ringwatch",
+            "serve",
+            "--dynamodb.table",
+            "t",
+            "--dynamodb.region",
+            "us-east-1",
+            "--dynamodb.endpoint-url",
+            hostile.url,
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     lines = done.stderr.strip().splitlines()
     print(f"\n{name}: {lines}")
     assert done.returncode == 2
@@ -261,7 +305,8 @@ def test_bad_web_config_stops_startup_with_one_line_and_exit_2(
 BAD_REQUESTS = {
     "huge-header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
     "too-many-headers": b"GET /metrics HTTP/1.1\r\n"
-                        + b"".join(b"X-%d: y\r\n" % i for i in range(300)) + b"\r\n",
+    + b"".join(b"X-%d: y\r\n" % i for i in range(300))
+    + b"\r\n",
     "huge-url": b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     "unknown-method": b"FOO /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
     "post": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
@@ -269,15 +314,19 @@ BAD_REQUESTS = {
     "trace": b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n",
     "connect": b"CONNECT evil:443 HTTP/1.1\r\nHost: evil:443\r\n\r\n",
     "bad-version": b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n",
-    "binary-garbage": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 50
-                      + b"\r\n\r\n",
-    "bad-chunked": b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   b"zz\r\n",
+    "binary-garbage": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 50 + b"\r\n\r\n",
+    "bad-chunked": b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     "absolute-uri": b"GET http://evil/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
     "nul-in-path": b"GET /ring.json%00 HTTP/1.1\r\nHost: x\r\n\r\n",
 }
-TRAVERSALS = ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd",
-              "//etc/passwd", "/.%2e/.%2e/etc/passwd", "/%252e%252e/etc/passwd")
+TRAVERSALS = (
+    "/../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/..%2f..%2fetc%2fpasswd",
+    "//etc/passwd",
+    "/.%2e/.%2e/etc/passwd",
+    "/%252e%252e/etc/passwd",
+)
 
 
 async def _raw(port: int, data: bytes) -> bytes:
@@ -291,15 +340,17 @@ async def _raw(port: int, data: bytes) -> bytes:
 
 
 def test_bad_http_input_gets_a_clean_4xx_and_serving_goes_on(
-        hostile: HostileDynamo, capfd: pytest.CaptureFixture[str]) -> None:
+    hostile: HostileDynamo, capfd: pytest.CaptureFixture[str]
+) -> None:
     requests = dict(BAD_REQUESTS)
     for route in ENDPOINTS:
         for i, traversal in enumerate(TRAVERSALS):
             path = route.rstrip("/") + traversal
             requests[f"traversal {path}"] = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
             requests[f"traversal-{i} {route}"] = (
-                f"GET {route.rstrip('/')}/{traversal.lstrip('/')} HTTP/1.1\r\nHost: x\r\n\r\n"
-                .encode())
+                f"GET {route.rstrip('/')}/{traversal.lstrip('/')} HTTP/1.1\r\n"
+                "Host: x\r\n\r\n".encode()
+            )
 
     async def run() -> None:
         async with serving(hostile) as port:
@@ -315,7 +366,8 @@ def test_bad_http_input_gets_a_clean_4xx_and_serving_goes_on(
 
 
 def test_slowloris_clients_neither_block_metrics_nor_hold_sockets_forever(
-        hostile: HostileDynamo, monkeypatch: pytest.MonkeyPatch) -> None:
+    hostile: HostileDynamo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ringwatch.serve.main, "CLIENT_IDLE_TIMEOUT", 2.0)
     clients = 300
     closed: list[float] = []
@@ -325,7 +377,7 @@ def test_slowloris_clients_neither_block_metrics_nor_hold_sockets_forever(
         request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"z" * 1000
         try:
             for i in range(len(request)):  # one byte every 0.25 s, never the end
-                writer.write(request[i:i + 1])
+                writer.write(request[i : i + 1])
                 await writer.drain()
                 if await _closed_within(reader, 0.25):
                     closed.append(time.monotonic())
@@ -344,8 +396,10 @@ def test_slowloris_clients_neither_block_metrics_nor_hold_sockets_forever(
             for task in lorises:
                 task.cancel()
             await asyncio.gather(*lorises, return_exceptions=True)
-            print(f"\nslowloris x{clients}: all closed by the server after "
-                  f"{max(closed) - started:.2f}s (bound 2s); {poller.summary()}")
+            print(
+                f"\nslowloris x{clients}: all closed by the server after "
+                f"{max(closed) - started:.2f}s (bound 2s); {poller.summary()}"
+            )
             assert not poller.failures
             # The first scrape shares this process's loop with 300 connects; on a loaded
             # 2-core machine that alone can take a second. The rest must stay fast.

@@ -12,17 +12,26 @@ T0 = 1_700_000_000
 REGISTERED = T0 - 3600
 
 
-def _scan(builder: SnapshotBuilder, previous: Snapshot | None, at: float,
-          members: dict[tuple[str, str], tuple[int, str]], ok: bool = True) -> Snapshot:
-    items = [member_item(name, beat, REGISTERED, ring=ring, state=state)
-             for (ring, name), (beat, state) in members.items()]
+def _scan(
+    builder: SnapshotBuilder,
+    previous: Snapshot | None,
+    at: float,
+    members: dict[tuple[str, str], tuple[int, str]],
+    ok: bool = True,
+) -> Snapshot:
+    items = [
+        member_item(name, beat, REGISTERED, ring=ring, state=state)
+        for (ring, name), (beat, state) in members.items()
+    ]
     return builder.build([table_read(items, at, ok=ok)], previous, at)
 
 
 def _changes(view: TableView | None) -> list[tuple[str, str, str | None, str, bool]]:
     assert view is not None
-    return [(ring, v.member.name, was.member.state if was else None, v.member.state, v.stale)
-            for ring, was, v in view.changes]
+    return [
+        (ring, v.member.name, was.member.state if was else None, v.member.state, v.stale)
+        for ring, was, v in view.changes
+    ]
 
 
 def test_changes_name_each_member_that_appeared_moved_went_stale_or_went_away() -> None:

@@ -24,12 +24,16 @@ from ringwatch.snapshot.problems import StaleRule
 T0 = 1_700_000_000.3  # the first beat, a third of a second into a Cortex second
 
 
-def views(member: BeatingMember, scan_times: list[float], *, builder: SnapshotBuilder | None = None,
-          failed: frozenset[float] = frozenset()) -> list[MemberView | None]:
+def views(
+    member: BeatingMember,
+    scan_times: list[float],
+    *,
+    builder: SnapshotBuilder | None = None,
+    failed: frozenset[float] = frozenset(),
+) -> list[MemberView | None]:
     """The member as each scan saw it, from one builder."""
     builder = builder or SnapshotBuilder(stale_after=60.0)
-    return [view_of(s, member.name)
-            for s in scan_members(builder, [member], scan_times, failed)]
+    return [view_of(s, member.name) for s in scan_members(builder, [member], scan_times, failed)]
 
 
 def learned(seen: list[MemberView | None]) -> list[int | None]:
@@ -39,7 +43,8 @@ def learned(seen: list[MemberView | None]) -> list[int | None]:
 
 @pytest.mark.parametrize("scan_interval", [1.0, 5.0, 15.0])
 def test_a_5s_member_is_learned_as_5s_with_a_20s_threshold_at_any_scan_interval(
-        scan_interval: float) -> None:
+    scan_interval: float,
+) -> None:
     seen = views(BeatingMember("ingester-1", 5, T0), every(scan_interval, T0 + 1.7, T0 + 300))
     periods = learned(seen)
     print(f"scan every {scan_interval:g}s: periods {periods[:10]}")
@@ -65,8 +70,9 @@ def test_a_15s_member_scanned_every_15s_rides_out_beats_two_periods_late() -> No
     # fall 1.7 s after each beat, so a gap from the ages alone, min(step, age at the
     # scans), learns 2 s and judges against the 20 s floor: stale at 32 s. Learned as
     # 15 s (one version a beat), the threshold is 60 s.
-    member = BeatingMember("store-gateway-1", 15, T0,
-                           delay=lambda n: 30.0 if 30 <= n <= 32 else 0.0)
+    member = BeatingMember(
+        "store-gateway-1", 15, T0, delay=lambda n: 30.0 if 30 <= n <= 32 else 0.0
+    )
     seen = views(member, every(15, T0 + 1.7, T0 + 900))
     oldest = max(v.heartbeat_age for v in seen if v)
     print(f"oldest heartbeat seen {oldest:.1f}s")
@@ -169,21 +175,38 @@ def test_a_latency_spike_does_not_move_the_period() -> None:
 def test_the_stale_threshold_at_the_defaults_and_at_the_edges() -> None:
     rule = StaleRule()
     assert [rule.threshold(p) for p in (None, 1, 5, 15, 30, 60, 120)] == [
-        60.0, 20.0, 20.0, 60.0, 60.0, 120.0, 240.0]
+        60.0,
+        20.0,
+        20.0,
+        60.0,
+        60.0,
+        120.0,
+        240.0,
+    ]
     assert StaleRule(cap=30.0, periods=4, floor=20.0).threshold(10) == 30.0
     assert StaleRule(cap=60.0, periods=2, floor=5.0).threshold(5) == 10.0
 
 
 # -- what can be proved: hypothesis over periods, scan schedules and clocks ------------
 
+
 @settings(max_examples=300, deadline=None)
-@given(period=st.integers(1, 60), scan_interval=st.floats(0.5, 30.0),
-       first_beat=st.floats(0.0, 1.0), first_scan=st.floats(0.0, 60.0),
-       clock_offset=st.one_of(st.just(0.0), st.floats(-1500.0, 30.0)),
-       missed=st.sets(st.integers(0, 79), max_size=20))
+@given(
+    period=st.integers(1, 60),
+    scan_interval=st.floats(0.5, 30.0),
+    first_beat=st.floats(0.0, 1.0),
+    first_scan=st.floats(0.0, 60.0),
+    clock_offset=st.one_of(st.just(0.0), st.floats(-1500.0, 30.0)),
+    missed=st.sets(st.integers(0, 79), max_size=20),
+)
 def test_on_time_beats_are_never_learned_below_their_period_nor_judged_stale(
-        period: int, scan_interval: float, first_beat: float, first_scan: float,
-        clock_offset: float, missed: set[int]) -> None:
+    period: int,
+    scan_interval: float,
+    first_beat: float,
+    first_scan: float,
+    clock_offset: float,
+    missed: set[int],
+) -> None:
     """Proved here, for a member beating every `period` whole seconds, one CAS write a
     beat, under any scan interval, phase, missed scans and constant clock offset:
     - the learned period is never below the true one (the version counts the beats);
@@ -204,10 +227,15 @@ def test_on_time_beats_are_never_learned_below_their_period_nor_judged_stale(
             assert not view.stale, (view.heartbeat_age, view.stale_threshold)
 
 
-@given(period=st.one_of(st.none(), st.integers(1, 3600)), periods=st.integers(2, 10),
-       floor=st.floats(1.0, 120.0), cap=st.floats(1.0, 600.0))
+@given(
+    period=st.one_of(st.none(), st.integers(1, 3600)),
+    periods=st.integers(2, 10),
+    floor=st.floats(1.0, 120.0),
+    cap=st.floats(1.0, 600.0),
+)
 def test_the_threshold_lies_between_the_floor_and_the_cap_and_never_below_two_periods(
-        period: int | None, periods: int, floor: float, cap: float) -> None:
+    period: int | None, periods: int, floor: float, cap: float
+) -> None:
     floor = min(floor, cap)  # as the configuration enforces
     rule = StaleRule(cap=cap, periods=periods, floor=floor)
     threshold = rule.threshold(period)
@@ -235,8 +263,11 @@ def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods(
         document = load_dump(dump)
         at = document["_capture"]["captured_at_unix"]
         snapshot = builder.build([TableRead("t", at, items=document["Items"])], snapshot, at)
-    periods = {(r.ring, v.member.name): v.heartbeat_period
-               for r in snapshot.tables[0].rings for v in r.members}
+    periods = {
+        (r.ring, v.member.name): v.heartbeat_period
+        for r in snapshot.tables[0].rings
+        for v in r.members
+    }
     assert periods == {
         ("collectors/compactor", "extra-1"): 5,
         ("collectors/distributor", "extra-1"): 5,

@@ -29,8 +29,13 @@ def _as_page(items: list[dict[str, Any]]) -> msgspec.Raw:
     return msgspec.Raw(msgspec.json.encode(items))
 
 
-def _scan(builder: SnapshotBuilder, items: list[dict[str, Any]], at: float,
-          previous: Snapshot | None, page: bool) -> Snapshot:
+def _scan(
+    builder: SnapshotBuilder,
+    items: list[dict[str, Any]],
+    at: float,
+    previous: Snapshot | None,
+    page: bool,
+) -> Snapshot:
     builder.start_scan()
     read = builder.decode_page(_as_page(items)) if page else items
     return builder.build([table_read(read, at)], previous, at)
@@ -38,7 +43,8 @@ def _scan(builder: SnapshotBuilder, items: list[dict[str, Any]], at: float,
 
 @pytest.mark.parametrize("page", [True, False], ids=["wire-json-page", "item-dicts"])
 def test_a_scan_of_beating_members_leaves_no_per_member_object_for_the_cyclic_gc(
-        page: bool) -> None:
+    page: bool,
+) -> None:
     members = [BeatingMember(f"ingester-{i}", 5, T0 + i / MEMBERS) for i in range(MEMBERS)]
     builder = SnapshotBuilder(stale_after=60.0)
     previous = None

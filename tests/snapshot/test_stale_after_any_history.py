@@ -41,11 +41,13 @@ class ScriptedMember:
         return member_item(self.name, self.written[n - 1], 1_700_000_000, version=n)
 
 
-def judged(member: ScriptedMember, scans: list[float],
-           failed: frozenset[float] = frozenset()) -> list[tuple[float, MemberView]]:
+def judged(
+    member: ScriptedMember, scans: list[float], failed: frozenset[float] = frozenset()
+) -> list[tuple[float, MemberView]]:
     """(scan time, the member's view) at each successful scan that saw the member."""
-    builder = SnapshotBuilder(stale_after=RULE.cap, stale_periods=RULE.periods,
-                              stale_floor=RULE.floor)
+    builder = SnapshotBuilder(
+        stale_after=RULE.cap, stale_periods=RULE.periods, stale_floor=RULE.floor
+    )
     seen = []
     previous = None
     for at in scans:
@@ -71,8 +73,7 @@ def clean_stale_bound(period: float, scan_interval: float) -> float:
     return RULE.threshold(math.ceil(period) + 1) + 2 * scan_interval
 
 
-def steady(start: float, period: float, count: int, offset: float = 0.0
-           ) -> list[tuple[float, int]]:
+def steady(start: float, period: float, count: int, offset: float = 0.0) -> list[tuple[float, int]]:
     """`count` on-time beats from `start`, their clock `offset` from ours."""
     return [(start + i * period, math.floor(start + i * period + offset)) for i in range(count)]
 
@@ -96,8 +97,11 @@ def test_a_relapse_40s_after_a_10_minute_freeze_is_stale_within_25s() -> None:
 
 
 def test_after_a_one_day_clock_jump_and_back_a_freeze_is_stale_within_25s() -> None:
-    beats = (steady(T0, 5, 20) + steady(T0 + 100, 5, 4, offset=86400)  # a day ahead for 20 s
-             + steady(T0 + 120, 5, 2))  # back, one more step, then frozen
+    beats = (
+        steady(T0, 5, 20)
+        + steady(T0 + 100, 5, 4, offset=86400)  # a day ahead for 20 s
+        + steady(T0 + 120, 5, 2)
+    )  # back, one more step, then frozen
     member = scripted(beats)
     seen = judged(member, [T0 + 0.5 + 5 * i for i in range(60)])
     relapse = first_stale_after(seen, member.at[-1]) - member.written[-1]
@@ -105,10 +109,10 @@ def test_after_a_one_day_clock_jump_and_back_a_freeze_is_stale_within_25s() -> N
     assert relapse <= 25
 
 
-def test_with_timestamps_alternating_an_hour_either_way_a_freeze_is_stale_within_the_cap(
-) -> None:
-    beats = [(T0 + 5 * i, math.floor(T0 + 5 * i + (3600 if i % 2 else -3600)))
-             for i in range(40)] + steady(T0 + 200, 5, 1)  # then on time once, and frozen
+def test_with_timestamps_alternating_an_hour_either_way_a_freeze_is_stale_within_the_cap() -> None:
+    beats = [
+        (T0 + 5 * i, math.floor(T0 + 5 * i + (3600 if i % 2 else -3600))) for i in range(40)
+    ] + steady(T0 + 200, 5, 1)  # then on time once, and frozen
     member = scripted(beats)
     seen = judged(member, [T0 + 0.5 + 5 * i for i in range(80)])
     relapse = first_stale_after(seen, member.at[-1]) - member.written[-1]
@@ -121,16 +125,20 @@ def test_with_timestamps_alternating_an_hour_either_way_a_freeze_is_stale_within
 EVENTS = st.one_of(
     st.tuples(st.just("beats"), st.integers(1, 30)),
     st.tuples(st.just("freeze"), st.floats(1.0, 900.0)),
-    st.tuples(st.just("jump"), st.sampled_from([-86400.0, -3600.0, -60.0, 7.0, 3600.0,
-                                                86400.0]), st.integers(1, 6)),
+    st.tuples(
+        st.just("jump"),
+        st.sampled_from([-86400.0, -3600.0, -60.0, 7.0, 3600.0, 86400.0]),
+        st.integers(1, 6),
+    ),
     st.tuples(st.just("late"), st.floats(0.5, 40.0)),
     st.tuples(st.just("alternate"), st.integers(2, 10)),
     st.tuples(st.just("extra write"), st.integers(1, 3)),
 )
 
 
-def history_beats(period: float, events: list[tuple[Any, ...]], jitter: list[float]
-                  ) -> tuple[list[tuple[float, int]], float]:
+def history_beats(
+    period: float, events: list[tuple[Any, ...]], jitter: list[float]
+) -> tuple[list[tuple[float, int]], float]:
     """The beats of a generated history, and when it ends."""
     beats: list[tuple[float, int]] = []
     now = T0
@@ -151,35 +159,56 @@ def history_beats(period: float, events: list[tuple[Any, ...]], jitter: list[flo
             beats.append((now, math.floor(now)))
             now += period
         elif kind == "alternate":
-            beats += [(now + i * period, math.floor(now + i * period + (3600 if i % 2 else -3600)))
-                      for i in range(event[1])]
+            beats += [
+                (now + i * period, math.floor(now + i * period + (3600 if i % 2 else -3600)))
+                for i in range(event[1])
+            ]
             now += event[1] * period
         else:  # a state change: more CAS writes (each a heartbeat) within one period
-            beats += [(now + (i + 1) * period / (event[1] + 2), math.floor(now + (i + 1) * period
-                                                                          / (event[1] + 2)))
-                      for i in range(event[1])]
+            beats += [
+                (
+                    now + (i + 1) * period / (event[1] + 2),
+                    math.floor(now + (i + 1) * period / (event[1] + 2)),
+                )
+                for i in range(event[1])
+            ]
             now += period
     return beats, now
 
 
 @settings(max_examples=60, deadline=None)
-@given(period=st.sampled_from([1, 2, 5, 10, 15, 30, 60]), scan_interval=st.floats(1.0, 15.0),
-       phase=st.floats(0.0, 1.0), jitter=st.lists(st.floats(0.0, 0.3), min_size=1, max_size=5),
-       events=st.lists(EVENTS, min_size=1, max_size=6),
-       missed=st.sets(st.integers(0, 400), max_size=40))
+@given(
+    period=st.sampled_from([1, 2, 5, 10, 15, 30, 60]),
+    scan_interval=st.floats(1.0, 15.0),
+    phase=st.floats(0.0, 1.0),
+    jitter=st.lists(st.floats(0.0, 0.3), min_size=1, max_size=5),
+    events=st.lists(EVENTS, min_size=1, max_size=6),
+    missed=st.sets(st.integers(0, 400), max_size=40),
+)
 def test_after_any_history_a_freeze_is_stale_within_the_clean_bound_plus_one_scan(
-        period: int, scan_interval: float, phase: float, jitter: list[float],
-        events: list[tuple[Any, ...]], missed: set[int]) -> None:
+    period: int,
+    scan_interval: float,
+    phase: float,
+    jitter: list[float],
+    events: list[tuple[Any, ...]],
+    missed: set[int],
+) -> None:
     """After any history, then enough clean beats to fill the period's window
     (PERIOD_WINDOW scans' worth), the member freezes: stale within the clean bound."""
     beats, now = history_beats(period, events, jitter)
     tail = max(PERIOD_WINDOW, math.ceil((PERIOD_WINDOW + 1) * scan_interval / period) + 1)
-    beats += [(now + i * period + jitter[i % len(jitter)],
-               math.floor(now + i * period + jitter[i % len(jitter)])) for i in range(tail)]
+    beats += [
+        (
+            now + i * period + jitter[i % len(jitter)],
+            math.floor(now + i * period + jitter[i % len(jitter)]),
+        )
+        for i in range(tail)
+    ]
     member = scripted(beats)
     last_beat, last_written = member.at[-1], member.written[-1]
-    scans = [T0 + phase + i * scan_interval
-             for i in range(int((last_beat + 200 - T0) / scan_interval))]
+    scans = [
+        T0 + phase + i * scan_interval for i in range(int((last_beat + 200 - T0) / scan_interval))
+    ]
     history_scans = [s for s in scans if s < now]
     failed = frozenset(history_scans[i] for i in missed if i < len(history_scans))
     seen = judged(member, scans, failed)
@@ -189,15 +218,27 @@ def test_after_any_history_a_freeze_is_stale_within_the_clean_bound_plus_one_sca
 
 
 @settings(max_examples=100, deadline=None)
-@given(period=st.integers(1, 60), scan_interval=st.floats(0.5, 30.0),
-       phase=st.floats(0.0, 60.0), jitter=st.lists(st.floats(0.0, 0.5), min_size=1, max_size=7))
+@given(
+    period=st.integers(1, 60),
+    scan_interval=st.floats(0.5, 30.0),
+    phase=st.floats(0.0, 60.0),
+    jitter=st.lists(st.floats(0.0, 0.5), min_size=1, max_size=7),
+)
 def test_a_member_beating_on_time_with_jitter_is_never_stale_once_its_period_is_known(
-        period: int, scan_interval: float, phase: float, jitter: list[float]) -> None:
-    beats = [(T0 + i * period + jitter[i % len(jitter)],
-              math.floor(T0 + i * period + jitter[i % len(jitter)])) for i in range(100)]
+    period: int, scan_interval: float, phase: float, jitter: list[float]
+) -> None:
+    beats = [
+        (
+            T0 + i * period + jitter[i % len(jitter)],
+            math.floor(T0 + i * period + jitter[i % len(jitter)]),
+        )
+        for i in range(100)
+    ]
     member = scripted(beats)
-    scans = [T0 + phase + i * scan_interval
-             for i in range(int((member.at[-1] - T0 - phase) / scan_interval))]
+    scans = [
+        T0 + phase + i * scan_interval
+        for i in range(int((member.at[-1] - T0 - phase) / scan_interval))
+    ]
     for at, view in judged(member, scans):
         if view.heartbeat_period is not None:
             assert view.heartbeat_period >= period - 1

@@ -78,7 +78,6 @@ MEMBER_AND_RING_ALERTS = frozenset(
 CONFIGMAP = "ringwatch-config"
 
 
-
 @dataclass(frozen=True)
 class Instruction:
     keyword: str
@@ -90,6 +89,7 @@ class Instruction:
         parsed = json.loads(self.value)
         assert isinstance(parsed, list), f"line {self.line}: {self.keyword} is not in exec form"
         return parsed
+
 
 def parse_dockerfile(text: str) -> list[Instruction]:
     """Instructions with line continuations joined; comment lines dropped, also mid-instruction."""
@@ -112,6 +112,7 @@ def parse_dockerfile(text: str) -> list[Instruction]:
     assert not parts, "the Dockerfile ends inside a continued line"
     return instructions
 
+
 def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
     """Instructions split at each FROM."""
     result: list[list[Instruction]] = []
@@ -122,11 +123,13 @@ def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
         result[-1].append(instruction)
     return result
 
+
 def only(stage: list[Instruction], keyword: str) -> Instruction:
     """The one instruction of this keyword in the stage."""
     found = [i for i in stage if i.keyword == keyword]
     assert len(found) == 1, f"expected one {keyword} in the stage, found {len(found)}"
     return found[0]
+
 
 def healthcheck_command(instruction: Instruction) -> list[str]:
     """HEALTHCHECK [--option=value ...] CMD [...] → the CMD's exec form."""
@@ -135,14 +138,17 @@ def healthcheck_command(instruction: Instruction) -> list[str]:
     assert all(o.startswith("--") for o in options.split()), options
     return Instruction("CMD", command.strip(), instruction.line).exec_form()
 
+
 def image_uid(final_stage: list[Instruction]) -> int:
     """The uid the image runs as (its last USER)."""
     user = [i for i in final_stage if i.keyword == "USER"][-1].value
     return int(user.partition(":")[0])
 
+
 def deploy_files(*suffixes: str) -> list[Path]:
     """Files under deploy/ with these suffixes."""
     return sorted(p for p in DEPLOY.rglob("*") if p.suffix in suffixes)
+
 
 def k8s_objects() -> Iterator[dict[str, Any]]:
     """Every object of every manifest in deploy/kubernetes."""
@@ -151,18 +157,24 @@ def k8s_objects() -> Iterator[dict[str, Any]]:
             if document is not None:
                 yield document
 
+
 def k8s_object(kind: str, name: str | None = None) -> dict[str, Any]:
     """The one object of this kind (and name) in deploy/kubernetes."""
-    found = [o for o in k8s_objects() if o["kind"] == kind
-             and (name is None or o["metadata"]["name"] == name)]
+    found = [
+        o
+        for o in k8s_objects()
+        if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
     assert len(found) == 1, f"{len(found)} objects of kind {kind} named {name}"
     return found[0]
+
 
 def ringwatch_container() -> dict[str, Any]:
     """The ringwatch container of the Deployment."""
     containers = k8s_object("Deployment")["spec"]["template"]["spec"]["containers"]
     (container,) = [c for c in containers if c["name"] == "ringwatch"]
     return container
+
 
 def config_file_from_args() -> tuple[str, str]:
     """(mount directory, file name) of --config.file in the container's args."""
@@ -171,10 +183,12 @@ def config_file_from_args() -> tuple[str, str]:
     directory, _, name = value.rpartition("/")
     return directory, name
 
+
 def ringwatch_config() -> dict[str, Any]:
     """The ringwatch.yaml of the ConfigMap, parsed."""
     _, name = config_file_from_args()
     return yaml.safe_load(k8s_object("ConfigMap", CONFIGMAP)["data"][name])
+
 
 def known_flags() -> list[frozenset[str]]:
     """The contract's flags, and the exporter's own list once ringwatch.config has one."""

@@ -14,8 +14,11 @@ Samples = dict[tuple[str, frozenset], float]
 
 def samples(exposition: str) -> Samples:
     """Every sample of an exposition, keyed by (name, labels)."""
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(exposition) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }
 
 
 def series(exposition: str, name: str) -> dict[frozenset, float]:
@@ -31,15 +34,19 @@ def value(found: Samples, name: str, **labels: str) -> float:
 
 def series_lines(text: str) -> list[tuple[str, frozenset[tuple[str, str]]]]:
     """Every sample line of an exposition as (name, labels), in order, repeats kept."""
-    return [(s.name, frozenset(s.labels.items()))
-            for family in text_string_to_metric_families(text) for s in family.samples]
+    return [
+        (s.name, frozenset(s.labels.items()))
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
 
 
 def assert_no_duplicate_series(text: str) -> None:
     """Fail if any series (name and label set) appears on more than one line."""
     repeated = {key: n for key, n in Counter(series_lines(text)).items() if n > 1}
     assert not repeated, f"{len(repeated)} series appear more than once, e.g. " + ", ".join(
-        f"{name}{dict(labels)} x{n}" for (name, labels), n in list(repeated.items())[:3])
+        f"{name}{dict(labels)} x{n}" for (name, labels), n in list(repeated.items())[:3]
+    )
 
 
 def promtool_check_metrics(text: str) -> str:
@@ -48,8 +55,9 @@ def promtool_check_metrics(text: str) -> str:
     A parse error fails; lint findings (naming advice) are returned for the caller."""
     promtool = shutil.which("promtool")
     assert promtool, "promtool is not installed"
-    done = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
-                          capture_output=True, timeout=60)
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60
+    )
     output = (done.stdout + done.stderr).decode(errors="replace")
     assert "error" not in output.lower(), output
     return output

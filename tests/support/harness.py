@@ -28,8 +28,9 @@ async def serve_exporter(exporter: ScanLoop, stack: AsyncExitStack) -> str:
 
 
 @asynccontextmanager
-async def running_exporter(argv: Sequence[str], clock: Callable[[], float] = time.time
-                           ) -> AsyncIterator[tuple[ScanLoop, str]]:
+async def running_exporter(
+    argv: Sequence[str], clock: Callable[[], float] = time.time
+) -> AsyncIterator[tuple[ScanLoop, str]]:
     """A ScanLoop with its client open and its HTTP app served; no scan loop
     (tests call `scan_once()` themselves)."""
     exporter = ScanLoop(load_config(list(argv), environ={}), clock=clock)

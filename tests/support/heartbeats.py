@@ -20,16 +20,31 @@ RING = "collectors/ring"
 TABLE = "ring-table"
 
 
-def member_item(member: str, timestamp: int, registered: int, *, ring: str = RING,
-                state: str = "ACTIVE", version: int = 1, tokens: tuple[int, ...] = (1, 2)
-                ) -> dict[str, Any]:
+def member_item(
+    member: str,
+    timestamp: int,
+    registered: int,
+    *,
+    ring: str = RING,
+    state: str = "ACTIVE",
+    version: int = 1,
+    tokens: tuple[int, ...] = (1, 2),
+) -> dict[str, Any]:
     """One item in Cortex's format (DynamoDB wire JSON, B as bytes)."""
-    desc = InstanceDesc(addr=f"{member}:9095", timestamp=timestamp,
-                        state=STATE_NUMBERS[state], registered_timestamp=registered,
-                        tokens=list(tokens))
+    desc = InstanceDesc(
+        addr=f"{member}:9095",
+        timestamp=timestamp,
+        state=STATE_NUMBERS[state],
+        registered_timestamp=registered,
+        tokens=list(tokens),
+    )
     data = bytes(cramjam.snappy.compress_raw(desc.SerializeToString()))
-    return {"RingKey": {"S": ring}, "InstanceKey": {"S": member}, "Data": {"B": data},
-            "version": {"N": str(version)}}
+    return {
+        "RingKey": {"S": ring},
+        "InstanceKey": {"S": member},
+        "Data": {"B": data},
+        "version": {"N": str(version)},
+    }
 
 
 @dataclass
@@ -66,17 +81,21 @@ class BeatingMember:
         return member_item(self.name, beat[0], self.registered, version=beat[1] + 1)
 
 
-def table_read(items: list[dict[str, Any]], at: float, table: str = TABLE,
-               ok: bool = True) -> TableRead:
+def table_read(
+    items: list[dict[str, Any]], at: float, table: str = TABLE, ok: bool = True
+) -> TableRead:
     """A finished read of `table` started at `at` (a failed one when not `ok`)."""
     if not ok:
         return TableRead(table=table, started_at=at, result="timeout", error="scan deadline")
     return TableRead(table=table, started_at=at, items=items)
 
 
-def scan_members(builder: SnapshotBuilder, members: list[BeatingMember],
-                 scan_times: list[float], failed: frozenset[float] = frozenset()
-                 ) -> list[Snapshot]:
+def scan_members(
+    builder: SnapshotBuilder,
+    members: list[BeatingMember],
+    scan_times: list[float],
+    failed: frozenset[float] = frozenset(),
+) -> list[Snapshot]:
     """Scans the members at each time (a failed scan at the times in `failed`)."""
     snapshots: list[Snapshot] = []
     previous = None

@@ -27,18 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MODES = (
-    "good",        # a valid Scan/Query response with `items`
-    "silent",      # (a) accept, read the request, never answer
-    "trickle",     # (b) a valid response, one byte every `trickle_every` seconds
-    "stall",       # (c) status line and headers, then nothing
-    "reset",       # (d) headers and part of the body, then a TCP reset
-    "http500",     # (e) HTTP 500 with a DynamoDB error body
-    "ptee",        # (f) ProvisionedThroughputExceededException
+    "good",  # a valid Scan/Query response with `items`
+    "silent",  # (a) accept, read the request, never answer
+    "trickle",  # (b) a valid response, one byte every `trickle_every` seconds
+    "stall",  # (c) status line and headers, then nothing
+    "reset",  # (d) headers and part of the body, then a TCP reset
+    "http500",  # (e) HTTP 500 with a DynamoDB error body
+    "ptee",  # (f) ProvisionedThroughputExceededException
     "throttling",  # (f) ThrottlingException
-    "slow",        # (g) a valid response after `slow_delay` seconds
-    "malformed",   # (i) HTTP 200, truncated JSON
-    "wrongtype",   # (i) HTTP 200, an HTML page
-    "endless",     # (j) a valid page with a new LastEvaluatedKey, forever
+    "slow",  # (g) a valid response after `slow_delay` seconds
+    "malformed",  # (i) HTTP 200, truncated JSON
+    "wrongtype",  # (i) HTTP 200, an HTML page
+    "endless",  # (j) a valid page with a new LastEvaluatedKey, forever
 )
 JSON_TYPE = "application/x-amz-json-1.0"
 
@@ -75,7 +75,8 @@ class HostileDynamo:
             loop = asyncio.new_event_loop()
             self._loop = loop
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, "127.0.0.1", 0))
+                asyncio.start_server(self._handle, "127.0.0.1", 0)
+            )
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             loop.run_forever()
@@ -153,16 +154,21 @@ class HostileDynamo:
                     seen.ended = time.monotonic()
                 if not keep_going:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                asyncio.CancelledError):  # cancelled only when the server stops
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            asyncio.CancelledError,
+        ):  # cancelled only when the server stops
             return
         finally:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _read_request(self, reader: asyncio.StreamReader
-                            ) -> tuple[str, dict[str, Any]] | None:
+    async def _read_request(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[str, dict[str, Any]] | None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
@@ -182,12 +188,15 @@ class HostileDynamo:
         return target, body
 
     @staticmethod
-    def _response(status: int, body: bytes, content_type: str = JSON_TYPE,
-                  reason: str = "OK") -> bytes:
-        head = (f"HTTP/1.1 {status} {reason}\r\n"
-                f"x-amzn-requestid: {uuid.uuid4()}\r\n"
-                f"content-type: {content_type}\r\n"
-                f"content-length: {len(body)}\r\n\r\n")
+    def _response(
+        status: int, body: bytes, content_type: str = JSON_TYPE, reason: str = "OK"
+    ) -> bytes:
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\n"
+            f"x-amzn-requestid: {uuid.uuid4()}\r\n"
+            f"content-type: {content_type}\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        )
         return head.encode() + body
 
     def _page_body(self, request: dict[str, Any], endless: bool = False) -> bytes:
@@ -196,25 +205,34 @@ class HostileDynamo:
             ring = request.get("ExpressionAttributeValues", {}).get(":ring", {}).get("S")
             items = [i for i in items if i.get("RingKey", {}).get("S") == ring]
         page: dict[str, Any] = {
-            "Items": items, "Count": len(items), "ScannedCount": len(items),
-            "ConsumedCapacity": {"TableName": request.get("TableName", ""),
-                                 "CapacityUnits": 0.5},
+            "Items": items,
+            "Count": len(items),
+            "ScannedCount": len(items),
+            "ConsumedCapacity": {"TableName": request.get("TableName", ""), "CapacityUnits": 0.5},
         }
         if endless:
             self._page += 1
-            page["LastEvaluatedKey"] = {"RingKey": {"S": "collectors/ring"},
-                                        "InstanceKey": {"S": f"page-{self._page}"}}
+            page["LastEvaluatedKey"] = {
+                "RingKey": {"S": "collectors/ring"},
+                "InstanceKey": {"S": f"page-{self._page}"},
+            }
         return json.dumps(page).encode()
 
     @staticmethod
     def _error(status: int, code: str, message: str) -> bytes:
-        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}",
-                           "message": message}).encode()
+        body = json.dumps(
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
+        ).encode()
         reason = "Internal Server Error" if status == 500 else "Bad Request"
         return HostileDynamo._response(status, body, reason=reason)
 
-    async def _answer(self, mode: str, request: dict[str, Any],
-                      reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _answer(
+        self,
+        mode: str,
+        request: dict[str, Any],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
         """Answer one request; False closes the connection."""
         if mode in ("good", "slow", "endless"):
             if mode == "slow":
@@ -228,7 +246,7 @@ class HostileDynamo:
         if mode == "trickle":
             response = self._response(200, self._page_body(request))
             for i in range(len(response)):
-                writer.write(response[i:i + 1])
+                writer.write(response[i : i + 1])
                 await writer.drain()
                 await asyncio.sleep(self.trickle_every)
             return True
@@ -241,7 +259,7 @@ class HostileDynamo:
             return False
         if mode == "reset":
             response = self._response(200, self._page_body(request))
-            writer.write(response[:len(response) // 2 + 40])
+            writer.write(response[: len(response) // 2 + 40])
             await writer.drain()
             sock = writer.get_extra_info("socket")
             # SO_LINGER 0: close() sends RST instead of FIN.
@@ -249,21 +267,34 @@ class HostileDynamo:
             writer.transport.abort()
             return False
         if mode == "http500":
-            writer.write(self._error(500, "InternalServerError",
-                                     "Internal server error (hostile test endpoint)"))
+            writer.write(
+                self._error(
+                    500, "InternalServerError", "Internal server error (hostile test endpoint)"
+                )
+            )
         elif mode == "ptee":
-            writer.write(self._error(400, "ProvisionedThroughputExceededException",
-                                     "The level of configured provisioned throughput for "
-                                     "the table was exceeded."))
+            writer.write(
+                self._error(
+                    400,
+                    "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded.",
+                )
+            )
         elif mode == "throttling":
-            writer.write(self._error(400, "ThrottlingException", "Rate of requests exceeds "
-                                     "the allowed throughput."))
+            writer.write(
+                self._error(
+                    400, "ThrottlingException", "Rate of requests exceeds the allowed throughput."
+                )
+            )
         elif mode == "malformed":
             body = self._page_body(request)
             writer.write(self._response(200, body[: len(body) // 2]))
         elif mode == "wrongtype":
-            writer.write(self._response(200, b"<html><body>502 Bad Gateway</body></html>",
-                                        content_type="text/html"))
+            writer.write(
+                self._response(
+                    200, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+                )
+            )
         else:
             raise ValueError(f"unknown mode {mode!r}")
         await writer.drain()
@@ -281,16 +312,22 @@ def closed_port_url() -> str:
 UNRESOLVABLE_URL = "http://ringwatch-no-such-host.invalid:8000"
 
 
-def wire_item(ring: str, member: str, data: bytes, version: int = 1,
-              ttl: int | None = None) -> dict[str, Any]:
-    item = {"RingKey": {"S": ring}, "InstanceKey": {"S": member},
-            "Data": {"B": base64.b64encode(data).decode()}, "version": {"N": str(version)}}
+def wire_item(
+    ring: str, member: str, data: bytes, version: int = 1, ttl: int | None = None
+) -> dict[str, Any]:
+    item = {
+        "RingKey": {"S": ring},
+        "InstanceKey": {"S": member},
+        "Data": {"B": base64.b64encode(data).decode()},
+        "version": {"N": str(version)},
+    }
     if ttl is not None:
         item["ttl"] = {"N": str(ttl)}
     return item
 
 
 # -- the exporter under test, in-process -----------------------------------
+
 
 @dataclass
 class Attempt:
@@ -396,10 +433,12 @@ class MetricsPoller:
             await self._task
 
     def summary(self) -> str:
-        return (f"/metrics answers={len(self.latencies)} "
-                f"p50={percentile(self.latencies, 0.5) * 1000:.1f}ms "
-                f"p99={percentile(self.latencies, 0.99) * 1000:.1f}ms "
-                f"max={max(self.latencies, default=0) * 1000:.1f}ms")
+        return (
+            f"/metrics answers={len(self.latencies)} "
+            f"p50={percentile(self.latencies, 0.5) * 1000:.1f}ms "
+            f"p99={percentile(self.latencies, 0.99) * 1000:.1f}ms "
+            f"max={max(self.latencies, default=0) * 1000:.1f}ms"
+        )
 
 
 async def wait_until(predicate: Any, within: float, every: float = 0.02) -> None:

@@ -16,19 +16,31 @@ from support.hostile import HostileDynamo, wait_until
 
 
 @asynccontextmanager
-async def serving(hostile: HostileDynamo, web_config: str | None = None,
-                  extra_argv: Sequence[str] = ()) -> AsyncIterator[int]:
+async def serving(
+    hostile: HostileDynamo, web_config: str | None = None, extra_argv: Sequence[str] = ()
+) -> AsyncIterator[int]:
     """Serve on a free port of 127.0.0.1 (scans every second unless `extra_argv` says
     otherwise); yields the port; the server must stop cleanly (exit status 0)."""
-    argv = ["--dynamodb.table", "t", "--dynamodb.region", "us-east-1",
-            "--dynamodb.endpoint-url", hostile.url, "--web.listen-address", "127.0.0.1:0",
-            "--scan.interval", "1s", *extra_argv]
+    argv = [
+        "--dynamodb.table",
+        "t",
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        hostile.url,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--scan.interval",
+        "1s",
+        *extra_argv,
+    ]
     if web_config:
         argv += ["--web.config.file", web_config]
     stop = asyncio.Event()
     port: list[int] = []
-    task = asyncio.create_task(serve(load_config(argv, environ={}), stop=stop,
-                                     on_listening=lambda _h, p: port.append(p)))
+    task = asyncio.create_task(
+        serve(load_config(argv, environ={}), stop=stop, on_listening=lambda _h, p: port.append(p))
+    )
     await wait_until(lambda: port or task.done(), 10)
     assert port, task.result()
     try:

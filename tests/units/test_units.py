@@ -12,28 +12,57 @@ from hypothesis import strategies as st
 from ringwatch.units import format_duration, parse_bool, parse_duration, parse_host_port
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("0", 0), ("500ms", 0.5), ("15s", 15), ("2m", 120), ("1h30m", 5400), ("1d", 86400),
-    ("1w", 604800), ("1y", 365 * 86400), ("1m30s250ms", 90.25), (" 15s ", 15),
-    (15, 15), (2.5, 2.5), (0, 0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0),
+        ("500ms", 0.5),
+        ("15s", 15),
+        ("2m", 120),
+        ("1h30m", 5400),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("1y", 365 * 86400),
+        ("1m30s250ms", 90.25),
+        (" 15s ", 15),
+        (15, 15),
+        (2.5, 2.5),
+        (0, 0),
+    ],
+)
 def test_durations_are_read_the_prometheus_way_and_yaml_numbers_as_seconds(
-        text: str | float, seconds: float) -> None:
+    text: str | float, seconds: float
+) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "1.5s", "15", "s", "-1s", "1s1h", "9" * 400 + "s",
-                                 "1" * 33, -1, math.inf, math.nan, True])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "1.5s", "15", "s", "-1s", "1s1h", "9" * 400 + "s", "1" * 33, -1, math.inf, math.nan, True],
+)
 def test_what_is_not_a_duration_is_a_value_error(bad: str | float) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0s"), (0.25, "250ms"), (1.2345, "1.234s"), (15, "15s"), (46.3, "46.3s"),
-    (60, "1m"), (125, "2m5s"), (3600, "1h"), (5400, "1h30m"), (86400 + 4 * 3600, "1d4h"),
-    (-2.5, "-2.5s"), (59.9999, "1m"), (math.inf, "infs"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.25, "250ms"),
+        (1.2345, "1.234s"),
+        (15, "15s"),
+        (46.3, "46.3s"),
+        (60, "1m"),
+        (125, "2m5s"),
+        (3600, "1h"),
+        (5400, "1h30m"),
+        (86400 + 4 * 3600, "1d4h"),
+        (-2.5, "-2.5s"),
+        (59.9999, "1m"),
+        (math.inf, "infs"),
+    ],
+)
 def test_durations_are_written_with_units_and_no_zero_units(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
@@ -61,25 +90,41 @@ def test_any_duration_can_be_written(seconds: float) -> None:
     assert text and text[-1] in "smhd" and "e" not in text
 
 
-@pytest.mark.parametrize(("text", "host_port"), [
-    (":10960", ("0.0.0.0", 10960)), ("127.0.0.1:0", ("127.0.0.1", 0)),
-    ("[::1]:80", ("::1", 80)), ("localhost:65535", ("localhost", 65535)),
-])
+@pytest.mark.parametrize(
+    ("text", "host_port"),
+    [
+        (":10960", ("0.0.0.0", 10960)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+        ("[::1]:80", ("::1", 80)),
+        ("localhost:65535", ("localhost", 65535)),
+    ],
+)
 def test_host_port_is_read(text: str, host_port: tuple[str, int]) -> None:
     assert parse_host_port(text) == host_port
 
 
-@pytest.mark.parametrize("bad", ["nowhere", ":65536", ":", "h:-1", "h:1e3", ":" + "9" * 5000,
-                                 "h:\u0661"])
+@pytest.mark.parametrize(
+    "bad", ["nowhere", ":65536", ":", "h:-1", "h:1e3", ":" + "9" * 5000, "h:\u0661"]
+)
 def test_what_is_not_host_port_is_a_value_error(bad: str) -> None:
     with pytest.raises(ValueError, match="not host:port"):
         parse_host_port(bad)
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("true", True), ("1", True), ("Yes", True), ("on", True),
-    ("false", False), ("0", False), ("no", False), ("off", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("true", True),
+        ("1", True),
+        ("Yes", True),
+        ("on", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("off", False),
+        ("", False),
+    ],
+)
 def test_booleans_are_read(text: str, value: bool) -> None:
     assert parse_bool(text) is value
 

@@ -111,8 +111,9 @@ def number_attribute(item: dict[str, Any], name: str, *, counter: bool = False) 
     if not isinstance(text, str):
         raise DecodeError("attribute", f"{name} is not a number: {text!r:.40}")
     if len(text) > MAX_NUMBER_TEXT:
-        raise DecodeError("value", f"{name} has {len(text)} characters, more than a "
-                          "DynamoDB number can")
+        raise DecodeError(
+            "value", f"{name} has {len(text)} characters, more than a DynamoDB number can"
+        )
     if text.isascii() and text.isdigit():
         value = int(text)
     else:
@@ -158,8 +159,11 @@ def decompress_data(data: bytes) -> bytes:
     try:
         claimed = _decompressed_length(data)
         if claimed > MAX_DECOMPRESSED_BYTES or claimed > len(data) * SNAPPY_MAX_RATIO + 64:
-            raise DecodeError("snappy", f"block of {len(data)} bytes claims {claimed} "
-                              "bytes decompressed, more than snappy can expand to")
+            raise DecodeError(
+                "snappy",
+                f"block of {len(data)} bytes claims {claimed} "
+                "bytes decompressed, more than snappy can expand to",
+            )
         return bytes(_decompress_raw(data))
     except DecodeError:
         raise
@@ -178,8 +182,14 @@ def refuse_ring_desc(raw: bytes, desc: Any) -> None:
     On the wire a `Desc` is field 1 (an InstanceDesc's addr) repeated, each a
     map entry: read as an InstanceDesc it would be a member made of garbage.
     Only an item with nothing but an addr is checked (a real member heartbeats)."""
-    if (not desc.addr or desc.timestamp or desc.state or desc.zone or desc.tokens
-            or desc.registered_timestamp):
+    if (
+        not desc.addr
+        or desc.timestamp
+        or desc.state
+        or desc.zone
+        or desc.tokens
+        or desc.registered_timestamp
+    ):
         return
     try:
         ring = RingDescView.FromString(raw)
@@ -187,8 +197,10 @@ def refuse_ring_desc(raw: bytes, desc: Any) -> None:
         return
     entries = ring.ingesters
     if entries and all(e.key and e.HasField("value") for e in entries):
-        raise DecodeError("ring_desc", f"Data holds a whole ring Desc ({len(entries)} "
-                          "instances), not one InstanceDesc")
+        raise DecodeError(
+            "ring_desc",
+            f"Data holds a whole ring Desc ({len(entries)} instances), not one InstanceDesc",
+        )
 
 
 def unexpected_error(item: Any, exc: BaseException) -> DecodeError:
@@ -250,6 +262,7 @@ def _data_bytes(encoded: Any) -> bytes:
             return binary_attribute({"Data": {"B": encoded}}, "Data")
     raise DecodeError("attribute", "Data is not binary")
 
+
 _BYTES_KEY = 0x5851F42D4C957F2D  # any odd 64-bit constant
 
 
@@ -258,9 +271,20 @@ def _with_item(seen: Member, ring: str, name: str, version: int, ttl: int | None
     when those are the same too (a member that did not move since the last scan)."""
     if seen.version == version and seen.name == name and seen.ring == ring and seen.ttl == ttl:
         return seen
-    return Member(ring, name, seen.addr, seen.zone, seen.state, seen.state_num,
-                  seen.heartbeat_timestamp, seen.registered_timestamp, seen.tokens, version,
-                  ttl, seen.item_bytes)
+    return Member(
+        ring,
+        name,
+        seen.addr,
+        seen.zone,
+        seen.state,
+        seen.state_num,
+        seen.heartbeat_timestamp,
+        seen.registered_timestamp,
+        seen.tokens,
+        version,
+        ttl,
+        seen.item_bytes,
+    )
 
 
 class ItemDecoder:
@@ -309,8 +333,11 @@ class ItemDecoder:
             return self._decode_checked(item)
         # The common case inline: a plain item whose Data string was seen last scan.
         version = item.version.N
-        if item.ttl is not None or len(version) > 19 or not (
-                version.isascii() and version.isdigit()):
+        if (
+            item.ttl is not None
+            or len(version) > 19
+            or not (version.isascii() and version.isdigit())
+        ):
             return self._decode_checked(msgspec.to_builtins(item))
         ring = item.RingKey.S
         member = item.InstanceKey.S
@@ -354,16 +381,20 @@ class ItemDecoder:
             data = _data_bytes(encoded) if seen is None else b""
             version = number_attribute(item, "version", counter=True)
             ttl = number_attribute(item, "ttl") if "ttl" in item else None
-            seen = (self._decode_data(data, ring, member, version, ttl) if seen is None
-                    else _with_item(seen, ring, member, version, ttl))
+            seen = (
+                self._decode_data(data, ring, member, version, ttl)
+                if seen is None
+                else _with_item(seen, ring, member, version, ttl)
+            )
             self._data_next[key] = seen
         except DecodeError as err:
             err.ring, err.member = ring, member
             raise
         return seen
 
-    def _decode_data(self, data: bytes, ring: str, name: str, version: int,
-                     ttl: int | None) -> Member:
+    def _decode_data(
+        self, data: bytes, ring: str, name: str, version: int, ttl: int | None
+    ) -> Member:
         raw = decompress_data(data)
         # Only a plain encoding (one packed tokens field, nothing unknown, no field
         # repeated) takes the shortcut; anything else is left to the real parser.
@@ -401,6 +432,17 @@ class ItemDecoder:
         if not source.timestamp and not tokens:
             refuse_ring_desc(raw, source)
         state_num = source.state
-        return Member(ring, name, text_field(source.addr), text_field(source.zone),
-                      STATE_NAMES.get(state_num, UNKNOWN_STATE), state_num, source.timestamp,
-                      source.registered_timestamp, tokens, version, ttl, len(data))
+        return Member(
+            ring,
+            name,
+            text_field(source.addr),
+            text_field(source.zone),
+            STATE_NAMES.get(state_num, UNKNOWN_STATE),
+            state_num,
+            source.timestamp,
+            source.registered_timestamp,
+            tokens,
+            version,
+            ttl,
+            len(data),
+        )

@@ -8,12 +8,21 @@ from ringwatch.cortex.proto import STATE_NUMBERS, InstanceDesc
 
 
 def encode_desc(
-    *, addr: str, timestamp: int, state: str, tokens: list[int] | tuple[int, ...], zone: str,
+    *,
+    addr: str,
+    timestamp: int,
+    state: str,
+    tokens: list[int] | tuple[int, ...],
+    zone: str,
     registered_timestamp: int,
 ) -> bytes:
     """A Cortex `Data` attribute: the InstanceDesc, protobuf then raw snappy."""
     desc = InstanceDesc(
-        addr=addr, timestamp=timestamp, state=STATE_NUMBERS[state], tokens=list(tokens),
-        zone=zone, registered_timestamp=registered_timestamp,
+        addr=addr,
+        timestamp=timestamp,
+        state=STATE_NUMBERS[state],
+        tokens=list(tokens),
+        zone=zone,
+        registered_timestamp=registered_timestamp,
     )
     return bytes(cramjam.snappy.compress_raw(desc.SerializeToString()))

@@ -44,7 +44,7 @@ def token_ownership(tokens_by_member: Mapping[str, TokenList]) -> dict[str, floa
     packed = np.empty(total, dtype=np.uint64)
     # Each packed value's uint32 halves, written and read in place.
     halves = packed.view(np.uint32)
-    high, low = halves[_HIGH::2], halves[1 - _HIGH::2]
+    high, low = halves[_HIGH::2], halves[1 - _HIGH :: 2]
     if all(type(t) is Tokens for t in ordered):
         high[:] = ring_tokens(cast(list[Tokens], ordered))
     else:
@@ -71,12 +71,12 @@ class OwnershipCache:
     """Per (table, ring): the last tokens seen and the ownership computed from them."""
 
     def __init__(self) -> None:
-        self._rings: dict[tuple[str, str], tuple[dict[str, TokenList],
-                                                 dict[str, float]]] = {}
+        self._rings: dict[tuple[str, str], tuple[dict[str, TokenList], dict[str, float]]] = {}
         self.computations = 0
 
-    def ownership(self, key: tuple[str, str],
-                  tokens_by_member: dict[str, TokenList]) -> dict[str, float]:
+    def ownership(
+        self, key: tuple[str, str], tokens_by_member: dict[str, TokenList]
+    ) -> dict[str, float]:
         """The ring's ownership, computed again only when some member's tokens changed."""
         cached = self._rings.get(key)
         if cached is not None and cached[0] == tokens_by_member:

@@ -41,8 +41,9 @@ INSTANCE_DESC_FIELDS: tuple[tuple[str, int, int, int], ...] = (
 )
 
 
-def _instance_desc_message(fdp: descriptor_pb2.FileDescriptorProto, name: str,
-                           **retyped: tuple[int, int]) -> None:
+def _instance_desc_message(
+    fdp: descriptor_pb2.FileDescriptorProto, name: str, **retyped: tuple[int, int]
+) -> None:
     """Add InstanceDesc, or a read view of it with some fields `retyped` (type, label)."""
     msg = fdp.message_type.add(name=name)
     for field, number, kind, label in INSTANCE_DESC_FIELDS:
@@ -61,29 +62,52 @@ def _build_messages() -> dict[str, Any]:
     (`map<string, InstanceDesc> ingesters = 1`), which another KV layout stores whole in
     one item. Building at import keeps protoc out of the build; the classes are upb's."""
     fdp = descriptor_pb2.FileDescriptorProto(
-        name="ringwatch/cortex_ring.proto", package="ring", syntax="proto3")
+        name="ringwatch/cortex_ring.proto", package="ring", syntax="proto3"
+    )
     enum = fdp.enum_type.add(name="InstanceState")
     for number, name in STATE_NAMES.items():
         enum.value.add(name=name, number=number)
     # Open enum in proto3: unknown numbers survive as ints and are reported as UNKNOWN.
     _instance_desc_message(fdp, "InstanceDesc")
     as_bytes = (_F.TYPE_BYTES, _F.LABEL_OPTIONAL)
-    _instance_desc_message(fdp, "InstanceDescRead", addr=as_bytes, zone=as_bytes,
-                           state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL))
-    _instance_desc_message(fdp, "InstanceDescTokensView", addr=as_bytes, zone=as_bytes,
-                           state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL), tokens=as_bytes)
+    _instance_desc_message(
+        fdp,
+        "InstanceDescRead",
+        addr=as_bytes,
+        zone=as_bytes,
+        state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL),
+    )
+    _instance_desc_message(
+        fdp,
+        "InstanceDescTokensView",
+        addr=as_bytes,
+        zone=as_bytes,
+        state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL),
+        tokens=as_bytes,
+    )
     entry = fdp.message_type.add(name="IngesterEntry")
     entry.field.add(name="key", number=1, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
-    entry.field.add(name="value", number=2, type=_F.TYPE_MESSAGE, label=_F.LABEL_OPTIONAL,
-                    type_name=".ring.InstanceDescRead")
+    entry.field.add(
+        name="value",
+        number=2,
+        type=_F.TYPE_MESSAGE,
+        label=_F.LABEL_OPTIONAL,
+        type_name=".ring.InstanceDescRead",
+    )
     ring = fdp.message_type.add(name="RingDescView")
-    ring.field.add(name="ingesters", number=1, type=_F.TYPE_MESSAGE, label=_F.LABEL_REPEATED,
-                   type_name=".ring.IngesterEntry")
+    ring.field.add(
+        name="ingesters",
+        number=1,
+        type=_F.TYPE_MESSAGE,
+        label=_F.LABEL_REPEATED,
+        type_name=".ring.IngesterEntry",
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"ring.{name}"))
-            for name in ("InstanceDesc", "InstanceDescRead", "InstanceDescTokensView",
-                         "RingDescView")}
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"ring.{name}"))
+        for name in ("InstanceDesc", "InstanceDescRead", "InstanceDescTokensView", "RingDescView")
+    }
 
 
 _MESSAGES: dict[str, Any] = _build_messages()

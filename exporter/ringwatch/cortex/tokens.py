@@ -122,7 +122,7 @@ def ring_tokens(members: Sequence[Tokens]) -> np.ndarray:
     scratch >>= 2
     values |= scratch
     # Each varint's fifth byte, into the scratch memory now free.
-    byte = np.take(buf[4:], starts, mode="clip", out=scratch.view(np.uint8)[:len(starts)])
+    byte = np.take(buf[4:], starts, mode="clip", out=scratch.view(np.uint8)[: len(starts)])
     np.multiply(byte, fifth, out=fifth, dtype=np.uint32)
     values |= fifth
     return values

@@ -33,24 +33,36 @@ def ringwatch_executable() -> str:
 
 def scan_command(endpoint_url: str) -> str:
     """The one-scan command the banner prints: same table, endpoint and stale threshold."""
-    return (f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-            f"{ringwatch_executable()} scan \\\n"
-            f"                   --dynamodb.table {TABLE} --dynamodb.region us-east-1 \\\n"
-            f"                   --dynamodb.endpoint-url {endpoint_url} "
-            f"--ring.stale-after {STALE_AFTER}")
+    return (
+        f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        f"{ringwatch_executable()} scan \\\n"
+        f"                   --dynamodb.table {TABLE} --dynamodb.region us-east-1 \\\n"
+        f"                   --dynamodb.endpoint-url {endpoint_url} "
+        f"--ring.stale-after {STALE_AFTER}"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ringwatch demo", description="Run ringwatch against a simulated Cortex ring on "
-        "an embedded DynamoDB-compatible server (moto).")
-    parser.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:10960",
-                        help="where the exporter listens (default 127.0.0.1:10960)")
+        prog="ringwatch demo",
+        description="Run ringwatch against a simulated Cortex ring on "
+        "an embedded DynamoDB-compatible server (moto).",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default="127.0.0.1:10960",
+        help="where the exporter listens (default 127.0.0.1:10960)",
+    )
     parser.add_argument("--members", type=int, default=12, help="simulated ingesters (12)")
-    parser.add_argument("--heartbeat.period", dest="period", default="5s",
-                        help="simulated heartbeat period (5s)")
-    parser.add_argument("--duration", default=None,
-                        help="stop by itself after this long (default: run until Ctrl-C)")
+    parser.add_argument(
+        "--heartbeat.period", dest="period", default="5s", help="simulated heartbeat period (5s)"
+    )
+    parser.add_argument(
+        "--duration",
+        default=None,
+        help="stop by itself after this long (default: run until Ctrl-C)",
+    )
     return parser
 
 
@@ -69,22 +81,41 @@ async def _run(args: argparse.Namespace) -> int:
     scenario = [a for a in load_scenario(demo_scenario_path()) if a.member in simulated]
     with LocalDynamo() as dynamo:
         create_ring_table(dynamo.endpoint_url, TABLE)
-        simulator = RingSimulator(SimConfig(
-            table=TABLE, endpoint_url=dynamo.endpoint_url, members=args.members, zones=3,
-            heartbeat_period=period, scenario=scenario,
-            control_listen_address="127.0.0.1:0", seed=6211,
-        ))
+        simulator = RingSimulator(
+            SimConfig(
+                table=TABLE,
+                endpoint_url=dynamo.endpoint_url,
+                members=args.members,
+                zones=3,
+                heartbeat_period=period,
+                scenario=scenario,
+                control_listen_address="127.0.0.1:0",
+                seed=6211,
+            )
+        )
         with simulator:
-            config = load_config([
-                "--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-                "--dynamodb.endpoint-url", dynamo.endpoint_url,
-                "--scan.interval", "5s", "--ring.stale-after", STALE_AFTER,
-                "--web.listen-address", args.listen,
-            ], environ={})
+            config = load_config(
+                [
+                    "--dynamodb.table",
+                    TABLE,
+                    "--dynamodb.region",
+                    "us-east-1",
+                    "--dynamodb.endpoint-url",
+                    dynamo.endpoint_url,
+                    "--scan.interval",
+                    "5s",
+                    "--ring.stale-after",
+                    STALE_AFTER,
+                    "--web.listen-address",
+                    args.listen,
+                ],
+                environ={},
+            )
 
             def announce(host: str, port: int) -> None:
                 base = f"http://{host}:{port}"
-                print(f"""
+                print(
+                    f"""
 ringwatch demo: a simulated Cortex ring of {args.members} ingesters in 3 zones, heartbeating
 every {args.period} into table {TABLE} on an embedded DynamoDB-compatible server.
 ingester-4 freezes at 0:45 (stale after {STALE_AFTER}) and thaws at 4:00;
@@ -99,7 +130,9 @@ ingester-7 restarts at 5:00.
   one scan:      {scan_command(dynamo.endpoint_url)}
 
 Ctrl-C stops everything.
-""", flush=True)
+""",
+                    flush=True,
+                )
 
             async def stop_after(seconds: float) -> None:
                 await asyncio.sleep(seconds)
@@ -130,8 +163,9 @@ def main(argv: list[str]) -> int:
     try:
         import moto  # noqa: F401
     except ImportError:
-        print("ringwatch: error: the demo needs moto: pip install 'ringwatch[demo]'",
-              file=sys.stderr)
+        print(
+            "ringwatch: error: the demo needs moto: pip install 'ringwatch[demo]'", file=sys.stderr
+        )
         return 2
     setup_logging("info", "logfmt")
     try:

@@ -38,7 +38,11 @@ class LocalDynamo:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True,
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        quiet: bool = True,
         dummy_credentials: bool = True,
     ) -> None:
         self.host = host
@@ -86,7 +90,11 @@ class LocalDynamo:
 
 
 def create_ring_table(
-    endpoint_url: str | None, table: str, region: str = "us-east-1", *, client: Any = None,
+    endpoint_url: str | None,
+    table: str,
+    region: str = "us-east-1",
+    *,
+    client: Any = None,
     wait_seconds: float = 60.0,
 ) -> bool:
     """Create a table shaped like Cortex's ring table; True if created, False if it existed."""

@@ -35,20 +35,21 @@ from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 if TYPE_CHECKING:
     from ringwatch.config import Config
 
-THROTTLING_CODES = frozenset({
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "LimitExceededException",
-    "Throttling",
-    "TooManyRequestsException",
-})
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "Throttling",
+        "TooManyRequestsException",
+    }
+)
 TIMEOUT_EXCEPTIONS = (ReadTimeoutError, ConnectTimeoutError, TimeoutError)
 
 # Start time of the attempt in flight in this task; set by the HTTP session,
 # cleared when the attempt is reported.
-_attempt_started: ContextVar[float | None] = ContextVar("ringwatch_attempt_started",
-                                                        default=None)
+_attempt_started: ContextVar[float | None] = ContextVar("ringwatch_attempt_started", default=None)
 
 AttemptObserver = Callable[[str, str, float], None]
 """Called once per attempt with (operation, result, seconds)."""
@@ -124,10 +125,14 @@ class _FastItemsJSONParser(AioJSONParser):
                 raise ValueError("Scan/Query response body is not a JSON object") from None
             except msgspec.DecodeError as exc:
                 raise ValueError(f"Scan/Query response body is not JSON: {exc}") from None
-            parsed = {name: getattr(page, name) for name in page.__struct_fields__
-                      if getattr(page, name) is not None}
-            parsed["ResponseMetadata"] = {"RequestId": response["headers"].get(
-                "x-amzn-requestid", "")}
+            parsed = {
+                name: getattr(page, name)
+                for name in page.__struct_fields__
+                if getattr(page, name) is not None
+            }
+            parsed["ResponseMetadata"] = {
+                "RequestId": response["headers"].get("x-amzn-requestid", "")
+            }
             return parsed
         return await super()._do_parse(response, shape)
 
@@ -142,6 +147,7 @@ class _FastParserFactory(AioResponseParserFactory):
 @dataclass(frozen=True)
 class ClientSettings:
     """The DynamoDB client's address, timeouts and attempts."""
+
     region: str
     endpoint_url: str | None
     connect_timeout: float
@@ -158,8 +164,11 @@ def make_session() -> AioSession:
 
 def client_config(settings: ClientSettings) -> AioConfig:
     """botocore's client config: timeouts, standard retries, the deadline HTTP session."""
-    session_cls = type("DeadlineHTTPSession", (_DeadlineHTTPSession,),
-                       {"attempt_timeout": settings.request_timeout})
+    session_cls = type(
+        "DeadlineHTTPSession",
+        (_DeadlineHTTPSession,),
+        {"attempt_timeout": settings.request_timeout},
+    )
     return AioConfig(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.request_timeout,
@@ -174,8 +183,12 @@ def client_config(settings: ClientSettings) -> AioConfig:
 def observe_attempts(client: Any, observer: AttemptObserver) -> None:
     """Report every attempt of every DynamoDB call made through `client`."""
 
-    def on_needs_retry(response: Any = None, caught_exception: BaseException | None = None,
-                       operation: Any = None, **_: Any) -> None:
+    def on_needs_retry(
+        response: Any = None,
+        caught_exception: BaseException | None = None,
+        operation: Any = None,
+        **_: Any,
+    ) -> None:
         seconds = attempt_in_flight_seconds() or 0.0
         if caught_exception is not None:
             result = classify_exception(caught_exception)
@@ -187,22 +200,31 @@ def observe_attempts(client: Any, observer: AttemptObserver) -> None:
                 result = classify_error_code(parsed.get("Error", {}).get("Code"))
         observer(operation.name, result, seconds)
 
-    client.meta.events.register("needs-retry.dynamodb", on_needs_retry,
-                                unique_id="ringwatch-attempts")
+    client.meta.events.register(
+        "needs-retry.dynamodb", on_needs_retry, unique_id="ringwatch-attempts"
+    )
 
 
-async def open_client(config: Config, stack: AsyncExitStack,
-                      observer: AttemptObserver | None = None) -> Any:
+async def open_client(
+    config: Config, stack: AsyncExitStack, observer: AttemptObserver | None = None
+) -> Any:
     """A DynamoDB client for `config`, its deadlines and retries set, closed with `stack`."""
     settings = ClientSettings(
-        region=config.region, endpoint_url=config.endpoint_url,
-        connect_timeout=config.connect_timeout, request_timeout=config.request_timeout,
+        region=config.region,
+        endpoint_url=config.endpoint_url,
+        connect_timeout=config.connect_timeout,
+        request_timeout=config.request_timeout,
         max_attempts=config.max_attempts,
     )
     session = make_session()
-    client = await stack.enter_async_context(session.create_client(
-        "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
-        config=client_config(settings)))
+    client = await stack.enter_async_context(
+        session.create_client(
+            "dynamodb",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=client_config(settings),
+        )
+    )
     if observer is not None:
         observe_attempts(client, observer)
     return client

@@ -64,8 +64,13 @@ async def _handle(on_page: PageHandler, items: Any) -> list[Any]:
     return on_page(items)
 
 
-async def _read_pages(client: Any, operation: str, request: dict[str, Any],
-                      read: TableRead, on_page: PageHandler | None = None) -> None:
+async def _read_pages(
+    client: Any,
+    operation: str,
+    request: dict[str, Any],
+    read: TableRead,
+    on_page: PageHandler | None = None,
+) -> None:
     call = getattr(client, operation)
     start_key: dict[str, Any] | None = None
     # The last page's handling, run while the next page's request is in flight (the
@@ -97,8 +102,7 @@ async def _read_pages(client: Any, operation: str, request: dict[str, Any],
             if not start_key:
                 return
             if read.pages >= MAX_PAGES:
-                raise RuntimeError(
-                    f"gave up after {MAX_PAGES} pages: LastEvaluatedKey never ends")
+                raise RuntimeError(f"gave up after {MAX_PAGES} pages: LastEvaluatedKey never ends")
     finally:
         # The read failed with a page still being handled: stop it (on a finished
         # one, cancel() marks its error as seen, so asyncio logs nothing).
@@ -106,24 +110,36 @@ async def _read_pages(client: Any, operation: str, request: dict[str, Any],
             handling.cancel()
 
 
-async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
-                     consistent_read: bool, scan_timeout: float,
-                     observer: AttemptObserver | None = None,
-                     wall_clock: Any = time.time,
-                     on_page: PageHandler | None = None) -> TableRead:
+async def read_table(
+    client: Any,
+    table: str,
+    ring_keys: Sequence[str],
+    *,
+    consistent_read: bool,
+    scan_timeout: float,
+    observer: AttemptObserver | None = None,
+    wall_clock: Any = time.time,
+    on_page: PageHandler | None = None,
+) -> TableRead:
     """Read every item of `table` (one Query per ring key, else a Scan) within `scan_timeout`;
     with `on_page`, keep what it makes of each page's items instead of the items."""
     current_table.set(table)
     read = TableRead(table=table, started_at=wall_clock())
     started = time.monotonic()
-    base = {"TableName": table, "ConsistentRead": consistent_read,
-            "ReturnConsumedCapacity": "TOTAL"}
+    base = {
+        "TableName": table,
+        "ConsistentRead": consistent_read,
+        "ReturnConsumedCapacity": "TOTAL",
+    }
     try:
         async with asyncio.timeout(scan_timeout):
             if ring_keys:
                 for ring_key in ring_keys:
-                    request = dict(base, KeyConditionExpression="RingKey = :ring",
-                                   ExpressionAttributeValues={":ring": {"S": ring_key}})
+                    request = dict(
+                        base,
+                        KeyConditionExpression="RingKey = :ring",
+                        ExpressionAttributeValues={":ring": {"S": ring_key}},
+                    )
                     await _read_pages(client, "query", request, read, on_page)
             else:
                 await _read_pages(client, "scan", dict(base), read, on_page)
@@ -149,16 +165,32 @@ async def read_table(client: Any, table: str, ring_keys: Sequence[str], *,
     return read
 
 
-async def read_tables(client: Any, tables: Sequence[str], ring_keys: Sequence[str], *,
-                      consistent_read: bool, scan_timeout: float,
-                      observer: AttemptObserver | None = None,
-                      wall_clock: Any = time.time,
-                      on_page: PageHandler | None = None) -> list[TableRead]:
+async def read_tables(
+    client: Any,
+    tables: Sequence[str],
+    ring_keys: Sequence[str],
+    *,
+    consistent_read: bool,
+    scan_timeout: float,
+    observer: AttemptObserver | None = None,
+    wall_clock: Any = time.time,
+    on_page: PageHandler | None = None,
+) -> list[TableRead]:
     """Read every table concurrently, each under its own scan deadline, in `tables` order."""
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(read_table(
-            client, table, ring_keys, consistent_read=consistent_read,
-            scan_timeout=scan_timeout, observer=observer, wall_clock=wall_clock,
-            on_page=on_page))
-            for table in tables]
+        tasks = [
+            group.create_task(
+                read_table(
+                    client,
+                    table,
+                    ring_keys,
+                    consistent_read=consistent_read,
+                    scan_timeout=scan_timeout,
+                    observer=observer,
+                    wall_clock=wall_clock,
+                    on_page=on_page,
+                )
+            )
+            for table in tables
+        ]
     return [task.result() for task in tasks]

@@ -40,33 +40,54 @@ def format_value(value: float) -> str:
 # benchmark's plain yardstick both take their headers from here.
 FAMILIES: dict[str, tuple[str, str]] = {
     "ringwatch_member_heartbeat_timestamp_seconds": (
-        "gauge", "Unix time of the member's last heartbeat (InstanceDesc.timestamp)."),
+        "gauge",
+        "Unix time of the member's last heartbeat (InstanceDesc.timestamp).",
+    ),
     "ringwatch_member_heartbeat_age_seconds": (
-        "gauge", "Scan time minus the last heartbeat; negative under clock skew."),
+        "gauge",
+        "Scan time minus the last heartbeat; negative under clock skew.",
+    ),
     "ringwatch_member_heartbeat_period_seconds": (
-        "gauge", "The member's heartbeat period as ringwatch observed it; absent until known."),
+        "gauge",
+        "The member's heartbeat period as ringwatch observed it; absent until known.",
+    ),
     "ringwatch_member_heartbeat_stale_threshold_seconds": (
-        "gauge", "Heartbeat age past which ringwatch calls the member stale (its one stale rule)."),
+        "gauge",
+        "Heartbeat age past which ringwatch calls the member stale (its one stale rule).",
+    ),
     "ringwatch_member_registered_timestamp_seconds": (
-        "gauge", "Unix time the member registered in the ring; 0 means unknown."),
+        "gauge",
+        "Unix time the member registered in the ring; 0 means unknown.",
+    ),
     "ringwatch_member_state": ("gauge", "1 for the member's current state in the ring."),
     "ringwatch_member_info": ("gauge", "Always 1; the member's address and zone as labels."),
     "ringwatch_member_tokens": ("gauge", "Number of tokens the member holds."),
     "ringwatch_member_token_ownership_ratio": (
-        "gauge", "Share of the 2^32 token space the member owns, 0 to 1."),
+        "gauge",
+        "Share of the 2^32 token space the member owns, 0 to 1.",
+    ),
     "ringwatch_member_cas_writes_total": (
-        "counter", "The item's version: successful CAS writes since it was created."),
+        "counter",
+        "The item's version: successful CAS writes since it was created.",
+    ),
     "ringwatch_member_cas_last_change_timestamp_seconds": (
-        "gauge", "When ringwatch first saw the item's current version (its own clock)."),
+        "gauge",
+        "When ringwatch first saw the item's current version (its own clock).",
+    ),
     "ringwatch_member_item_bytes": (
-        "gauge", "Length of the item's Data attribute as stored (snappy-compressed)."),
+        "gauge",
+        "Length of the item's Data attribute as stored (snappy-compressed).",
+    ),
     "ringwatch_member_ttl_timestamp_seconds": ("gauge", "The item's ttl attribute (unix seconds)."),
     "ringwatch_ring_members": ("gauge", "Members of the ring by state."),
     "ringwatch_ring_stale_members": (
         "gauge",
-        "Members whose heartbeat is older than their stale threshold (see --ring.stale-after)."),
+        "Members whose heartbeat is older than their stale threshold (see --ring.stale-after).",
+    ),
     "ringwatch_ring_oldest_heartbeat_timestamp_seconds": (
-        "gauge", "The oldest heartbeat in the ring."),
+        "gauge",
+        "The oldest heartbeat in the ring.",
+    ),
     "ringwatch_ring_tokens": ("gauge", "All tokens in the ring."),
 }
 
@@ -113,34 +134,54 @@ def _state_blocks(member_states: str) -> list[_Block]:
     """`ringwatch_member_state`: a 0/1 series per known state, or the current state only."""
     if member_states != "all":
         return [_Block("state current", "member.state", labels_of=lambda s: f',state="{s}"')]
-    blocks = [_Block(f"state {state}", "member.state", _is_state(state), f',state="{state}"')
-              for state in KNOWN_STATES]
-    blocks.append(_Block("state UNKNOWN", "member.state",
-                         lambda s: 1 if s == "UNKNOWN" else None, ',state="UNKNOWN"',
-                         optional=True))
+    blocks = [
+        _Block(f"state {state}", "member.state", _is_state(state), f',state="{state}"')
+        for state in KNOWN_STATES
+    ]
+    blocks.append(
+        _Block(
+            "state UNKNOWN",
+            "member.state",
+            lambda s: 1 if s == "UNKNOWN" else None,
+            ',state="UNKNOWN"',
+            optional=True,
+        )
+    )
     return blocks
 
 
 def member_families(member_states: str = "all") -> list[tuple[str, list[_Block]]]:
     """Every member family in the order written: its name and its blocks."""
     return [
-        ("ringwatch_member_heartbeat_timestamp_seconds",
-         [_Block("heartbeat", "member.heartbeat_timestamp")]),
-        ("ringwatch_member_heartbeat_age_seconds",
-         [_Block("age", "heartbeat_age", "{:.3f}".format, few=True)]),
-        ("ringwatch_member_heartbeat_period_seconds",
-         [_Block("period", "heartbeat_period", optional=True)]),
-        ("ringwatch_member_heartbeat_stale_threshold_seconds",
-         [_Block("threshold", "stale_threshold", format_value)]),
-        ("ringwatch_member_registered_timestamp_seconds",
-         [_Block("registered", "member.registered_timestamp")]),
+        (
+            "ringwatch_member_heartbeat_timestamp_seconds",
+            [_Block("heartbeat", "member.heartbeat_timestamp")],
+        ),
+        (
+            "ringwatch_member_heartbeat_age_seconds",
+            [_Block("age", "heartbeat_age", "{:.3f}".format, few=True)],
+        ),
+        (
+            "ringwatch_member_heartbeat_period_seconds",
+            [_Block("period", "heartbeat_period", optional=True)],
+        ),
+        (
+            "ringwatch_member_heartbeat_stale_threshold_seconds",
+            [_Block("threshold", "stale_threshold", format_value)],
+        ),
+        (
+            "ringwatch_member_registered_timestamp_seconds",
+            [_Block("registered", "member.registered_timestamp")],
+        ),
         ("ringwatch_member_state", _state_blocks(member_states)),
         ("ringwatch_member_info", [_Block("info", "member.addr_zone", labels_of=_info_labels)]),
         ("ringwatch_member_tokens", [_Block("tokens", "member.tokens", len)]),
         ("ringwatch_member_token_ownership_ratio", [_Block("ownership", "ownership", repr)]),
         ("ringwatch_member_cas_writes_total", [_Block("cas", "member.version")]),
-        ("ringwatch_member_cas_last_change_timestamp_seconds",
-         [_Block("cas change", "cas_last_change", format_value, few=True)]),
+        (
+            "ringwatch_member_cas_last_change_timestamp_seconds",
+            [_Block("cas change", "cas_last_change", format_value, few=True)],
+        ),
         ("ringwatch_member_item_bytes", [_Block("item bytes", "member.item_bytes")]),
         ("ringwatch_member_ttl_timestamp_seconds", [_Block("ttl", "member.ttl", optional=True)]),
     ]
@@ -157,13 +198,18 @@ def _ring_lines(rows: list[tuple[str, RingView]]) -> str:
     """The ring families' lines, for (label text, ring) rows."""
     out = [header("ringwatch_ring_members")]
     for lb, ring in rows:
-        out += [f'ringwatch_ring_members{{{lb},state="{state}"}} {count}\n'
-                for state, count in ring.state_counts.items()]
+        out += [
+            f'ringwatch_ring_members{{{lb},state="{state}"}} {count}\n'
+            for state, count in ring.state_counts.items()
+        ]
     out.append(header("ringwatch_ring_stale_members"))
     out += [f"ringwatch_ring_stale_members{{{lb}}} {r.stale_members}\n" for lb, r in rows]
     out.append(header("ringwatch_ring_oldest_heartbeat_timestamp_seconds"))
-    out += [f"ringwatch_ring_oldest_heartbeat_timestamp_seconds{{{lb}}} {r.oldest_heartbeat}\n"
-            for lb, r in rows if r.oldest_heartbeat is not None]
+    out += [
+        f"ringwatch_ring_oldest_heartbeat_timestamp_seconds{{{lb}}} {r.oldest_heartbeat}\n"
+        for lb, r in rows
+        if r.oldest_heartbeat is not None
+    ]
     out.append(header("ringwatch_ring_tokens"))
     out += [f"ringwatch_ring_tokens{{{lb}}} {r.tokens}\n" for lb, r in rows]
     return "".join(out)
@@ -183,8 +229,13 @@ class Renderer:
         # both are unchanged (render at 10k members: 5.48 -> 1.72 us a member)
         self._blocks: dict[str, tuple[list[str], list[Any], bytes]] = {}
 
-    def _member_labels(self, table: str, ring: str, views: Sequence[MemberView],
-                       labels: dict[tuple[str, str], dict[str, str]]) -> list[str]:
+    def _member_labels(
+        self,
+        table: str,
+        ring: str,
+        views: Sequence[MemberView],
+        labels: dict[tuple[str, str], dict[str, str]],
+    ) -> list[str]:
         """Each view's label text; the ring's cache, pruned to these members, into `labels`."""
         old = self._labels.get((table, ring), {})
         cache = labels[(table, ring)] = {}
@@ -214,8 +265,9 @@ class Renderer:
             for ring in table.rings:
                 labels += self._member_labels(table.table, ring.ring, ring.members, label_cache)
                 views += ring.members
-                ring_rows.append((f'table="{escape_label(table.table)}",'
-                                  f'ring="{escape_label(ring.ring)}"', ring))
+                ring_rows.append(
+                    (f'table="{escape_label(table.table)}",ring="{escape_label(ring.ring)}"', ring)
+                )
         self._labels = label_cache
         out: list[bytes] = []
         blocks: dict[str, tuple[list[str], list[Any], bytes]] = {}
@@ -237,8 +289,9 @@ class Renderer:
             out.append(_ring_lines(ring_rows).encode())
         return out
 
-    def _block(self, name: str, block: _Block, labels: list[str], values: list[Any]
-               ) -> tuple[list[str], list[Any], bytes]:
+    def _block(
+        self, name: str, block: _Block, labels: list[str], values: list[Any]
+    ) -> tuple[list[str], list[Any], bytes]:
         """A block's lines, made again only if its labels or values changed since the last
         render. Most blocks (state, info, tokens, ownership, ...) do not move between
         scans, and comparing the lists is cheap: their label strings are the same
@@ -247,8 +300,12 @@ class Renderer:
         if cached is not None and cached[0] == labels and cached[1] == values:
             return cached
         if block.labels_of is not None:
-            lines = "".join([f"{name}{{{lb}{x}}} 1\n"
-                             for lb, x in zip(labels, map(block.labels_of, values), strict=True)])
+            lines = "".join(
+                [
+                    f"{name}{{{lb}{x}}} 1\n"
+                    for lb, x in zip(labels, map(block.labels_of, values), strict=True)
+                ]
+            )
             return labels, values, lines.encode()
         rows: Iterable[tuple[str, Any]] = zip(labels, values, strict=True)
         if block.few and block.text is not None:

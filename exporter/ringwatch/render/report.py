@@ -48,8 +48,10 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_SCAN_FAILED, EXIT_OUTPUT_FAILED = 0, 1, 2, 3
 def describe(problem: Problem) -> str:
     """The problem in words, for the text report and the JSON's `what`."""
     if problem.kind == "stale":
-        return (f"STALE: no heartbeat for {format_age(problem.seconds)} "
-                f"(threshold {format_duration(problem.limit)})")
+        return (
+            f"STALE: no heartbeat for {format_age(problem.seconds)} "
+            f"(threshold {format_duration(problem.limit)})"
+        )
     if problem.kind == "stuck":
         return f"STUCK in {problem.state} for {format_age(problem.seconds)}"
     return f"cannot decode ({problem.reason}): {problem.detail}"
@@ -64,12 +66,25 @@ def exit_status(snapshot: Snapshot, problems: list[Problem]) -> int:
 
 def ring_summary(ring: RingView) -> str:
     """One line about a ring: members by state, stale members, tokens."""
-    return (f"ring {ring.ring}: {plural(len(ring.members), 'member')} ({state_summary(ring)}), "
-            f"{ring.stale_members} stale, {plural(ring.tokens, 'token')}")
+    return (
+        f"ring {ring.ring}: {plural(len(ring.members), 'member')} ({state_summary(ring)}), "
+        f"{ring.stale_members} stale, {plural(ring.tokens, 'token')}"
+    )
 
 
-_HEADER = ("", "MEMBER", "ZONE", "STATE", "HEARTBEAT AGE", "PERIOD", "STALE AFTER", "VERSION",
-           "TOKENS", "OWNERSHIP %", "PROBLEM")
+_HEADER = (
+    "",
+    "MEMBER",
+    "ZONE",
+    "STATE",
+    "HEARTBEAT AGE",
+    "PERIOD",
+    "STALE AFTER",
+    "VERSION",
+    "TOKENS",
+    "OWNERSHIP %",
+    "PROBLEM",
+)
 
 
 def _write_columns(rows: list[tuple[str, ...]], out: TextIO) -> None:
@@ -85,27 +100,43 @@ def write_table(table: TableView, options: ReportOptions, at: float, out: TextIO
         out.write(f"== table {table.table}: SCAN FAILED ({table.result}): {table.error}\n\n")
         return
     members = sum(len(r.members) for r in table.rings)
-    out.write(f"== table {table.table}: {plural(len(table.rings), 'ring')}, "
-              f"{plural(members, 'member')}, scanned in {table.scan_duration:.2f}s\n")
+    out.write(
+        f"== table {table.table}: {plural(len(table.rings), 'ring')}, "
+        f"{plural(members, 'member')}, scanned in {table.scan_duration:.2f}s\n"
+    )
     for err in table.decode_errors:
-        out.write(f"!  item {err.ring}/{err.member} SKIPPED, cannot decode "
-                  f"({err.reason}): {err.detail}\n")
+        out.write(
+            f"!  item {err.ring}/{err.member} SKIPPED, cannot decode ({err.reason}): {err.detail}\n"
+        )
     if not table.rings:
         out.write("(no ring members in this table)\n")
     out.write("\n")
     for ring in table.rings:
         rows: list[tuple[str, ...]] = []
         for v in by_heartbeat_age(ring.members):
-            problems = [describe(p) for p in member_problems(
-                table.table, ring.ring, v, at, options.stuck_after)]
+            problems = [
+                describe(p)
+                for p in member_problems(table.table, ring.ring, v, at, options.stuck_after)
+            ]
             if options.problems_only and not problems:
                 continue
             m = v.member
             period = "-" if v.heartbeat_period is None else format_duration(v.heartbeat_period)
-            rows.append(("!" if problems else "", m.name, m.zone or "-", m.state,
-                         format_age(v.heartbeat_age), period, format_duration(v.stale_threshold),
-                         str(m.version), str(len(m.tokens)), f"{v.ownership * 100:.2f}",
-                         "; ".join(problems)))
+            rows.append(
+                (
+                    "!" if problems else "",
+                    m.name,
+                    m.zone or "-",
+                    m.state,
+                    format_age(v.heartbeat_age),
+                    period,
+                    format_duration(v.stale_threshold),
+                    str(m.version),
+                    str(len(m.tokens)),
+                    f"{v.ownership * 100:.2f}",
+                    "; ".join(problems),
+                )
+            )
         if not rows:  # only with --problems-only
             out.write(ring_summary(ring) + "; no problems\n")
             continue
@@ -114,13 +145,14 @@ def write_table(table: TableView, options: ReportOptions, at: float, out: TextIO
         out.write("\n")
 
 
-def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int,
-                  out: TextIO) -> None:
+def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int, out: TextIO) -> None:
     """The last line: OK, PROBLEMS or SCAN FAILED, with the counts by kind."""
     failed = [t.table for t in snapshot.tables if not t.ok]
     kinds = {kind: sum(1 for p in problems if p.kind == kind) for kind in PROBLEM_KINDS}
-    detail = (f"{plural(kinds['stale'], 'stale member')}, {kinds['stuck']} stuck in "
-              f"JOINING/PENDING, {plural(kinds['decode'], 'undecodable item')}")
+    detail = (
+        f"{plural(kinds['stale'], 'stale member')}, {kinds['stuck']} stuck in "
+        f"JOINING/PENDING, {plural(kinds['decode'], 'undecodable item')}"
+    )
     if failed:
         out.write(f"SCAN FAILED for {', '.join(failed)}; {detail} (exit {status})\n")
     elif problems:
@@ -128,28 +160,42 @@ def write_verdict(snapshot: Snapshot, problems: list[Problem], status: int,
     else:
         members = sum(len(r.members) for t in snapshot.tables for r in t.rings)
         rings = sum(len(t.rings) for t in snapshot.tables)
-        out.write(f"OK: {plural(members, 'member')} in {plural(rings, 'ring')}, "
-                  f"no problems (exit {status})\n")
+        out.write(
+            f"OK: {plural(members, 'member')} in {plural(rings, 'ring')}, "
+            f"no problems (exit {status})\n"
+        )
 
 
-def write_text(snapshot: Snapshot, options: ReportOptions, at: float, problems: list[Problem],
-               status: int, out: TextIO) -> None:
+def write_text(
+    snapshot: Snapshot,
+    options: ReportOptions,
+    at: float,
+    problems: list[Problem],
+    status: int,
+    out: TextIO,
+) -> None:
     """The whole text report: how members are judged, every table, the verdict."""
     judged = f"as of {format_time(at)}" + (
-        f" (--at {options.at})" if options.at is not None else "")
+        f" (--at {options.at})" if options.at is not None else ""
+    )
     learned = any(v.heartbeat_period is not None for t in snapshot.tables for v in t.members)
-    stale = (f"stale when the heartbeat is older than {stale_rule_text(snapshot)}" if learned
-             else f"stale after {format_duration(snapshot.stale_after)} (one scan learns no "
-                  f"heartbeat period)")
-    out.write(f"ringwatch scan {judged}; {stale}, "
-              f"stuck after {format_duration(options.stuck_after)}\n\n")
+    stale = (
+        f"stale when the heartbeat is older than {stale_rule_text(snapshot)}"
+        if learned
+        else f"stale after {format_duration(snapshot.stale_after)} (one scan learns no "
+        f"heartbeat period)"
+    )
+    out.write(
+        f"ringwatch scan {judged}; {stale}, stuck after {format_duration(options.stuck_after)}\n\n"
+    )
     for table in snapshot.tables:
         write_table(table, options, at, out)
     write_verdict(snapshot, problems, status, out)
 
 
-def json_document(snapshot: Snapshot, options: ReportOptions, at: float, problems: list[Problem],
-                  status: int) -> dict[str, Any]:
+def json_document(
+    snapshot: Snapshot, options: ReportOptions, at: float, problems: list[Problem], status: int
+) -> dict[str, Any]:
     """The `/ring.json` shape plus each member's problems, the problems and the exit status."""
     document = snapshot_json(snapshot)
     by_member: dict[tuple[str, str, str], list[str]] = {}

@@ -71,12 +71,15 @@ def table_json(view: TableView, served: bool = True) -> dict[str, Any]:
                 "members": members_json(by_heartbeat_age(ring.members)),
             }
             for ring in view.rings
-        ] if served else [],
+        ]
+        if served
+        else [],
     }
 
 
-def snapshot_json(snapshot: Snapshot, served_tables: frozenset[str] | None = None
-                  ) -> dict[str, Any]:
+def snapshot_json(
+    snapshot: Snapshot, served_tables: frozenset[str] | None = None
+) -> dict[str, Any]:
     """The whole document; members of tables not in `served_tables` are left out."""
     return {
         "scanned_at": snapshot.created_at,

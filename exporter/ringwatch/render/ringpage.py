@@ -67,25 +67,33 @@ def _age_cell(age: float) -> str:
 def _period_cell(view: MemberView) -> str:
     """The learned heartbeat period and the stale threshold it gives."""
     period = view.heartbeat_period
-    shown = ("<span class=muted title=\"not known yet\">-</span>" if period is None
-             else _e(format_duration(period)))
+    shown = (
+        '<span class=muted title="not known yet">-</span>'
+        if period is None
+        else _e(format_duration(period))
+    )
     data = "" if period is None else f' data-period="{period}"'
-    return (f'<td class="period num"{data} data-threshold="{view.stale_threshold!r}">'
-            f"{shown} / {_e(format_duration(view.stale_threshold))}</td>")
+    return (
+        f'<td class="period num"{data} data-threshold="{view.stale_threshold!r}">'
+        f"{shown} / {_e(format_duration(view.stale_threshold))}</td>"
+    )
 
 
 def _member_row(view: MemberView, scan_time: float) -> str:
     m = view.member
     badge = ' <span class="badge stale">STALE</span>' if view.stale else ""
     if m.registered_timestamp:
-        registered = (f'{_e(format_time(m.registered_timestamp))}<br>'
-                      f'<span class=muted>{_e(format_age(scan_time - m.registered_timestamp))}'
-                      f' ago</span>')
+        registered = (
+            f"{_e(format_time(m.registered_timestamp))}<br>"
+            f"<span class=muted>{_e(format_age(scan_time - m.registered_timestamp))}"
+            f" ago</span>"
+        )
     else:
-        registered = '<span class=muted>unknown</span>'
+        registered = "<span class=muted>unknown</span>"
     unchanged = scan_time - view.cas_last_change
-    cas_note = (f' <span class=muted>unchanged {_e(format_age(unchanged))}</span>'
-                if unchanged > 0 else "")
+    cas_note = (
+        f" <span class=muted>unchanged {_e(format_age(unchanged))}</span>" if unchanged > 0 else ""
+    )
     percent = f"{view.ownership * 100:.2f}"
     state = _e(m.state)
     return (
@@ -95,29 +103,45 @@ def _member_row(view: MemberView, scan_time: float) -> str:
         f'<td class="state state-{state.lower()}">{state}</td>'
         f'<td class="addr">{_e(m.addr)}</td>'
         f'<td class="age num" data-seconds="{view.heartbeat_age:.3f}">'
-        f'{_age_cell(view.heartbeat_age)}</td>'
-        f'{_period_cell(view)}'
+        f"{_age_cell(view.heartbeat_age)}</td>"
+        f"{_period_cell(view)}"
         f'<td class="registered">{registered}</td>'
         f'<td class="version num">{m.version}{cas_note}</td>'
         f'<td class="tokens num">{len(m.tokens)}</td>'
         f'<td class="ownership" data-ratio="{view.ownership!r}">'
         f'<div class="bar"><div class="fill" style="width:{percent}%"></div></div>'
-        f'{percent}%</td></tr>'
+        f"{percent}%</td></tr>"
     )
 
 
-_COLUMNS = (("Member", 15), ("Zone", 6), ("State", 8), ("Address", 11),
-            ("Heartbeat age", 8), ("Period / stale after", 9), ("Registered", 16),
-            ("CAS version", 9), ("Tokens", 6), ("Ownership", 12))  # (heading, width %)
-_HEAD = ("<colgroup>" + "".join(f'<col style="width:{w}%">' for _, w in _COLUMNS)
-         + "</colgroup><thead><tr>" + "".join(f"<th>{c}</th>" for c, _ in _COLUMNS)
-         + "</tr></thead>")
+_COLUMNS = (
+    ("Member", 15),
+    ("Zone", 6),
+    ("State", 8),
+    ("Address", 11),
+    ("Heartbeat age", 8),
+    ("Period / stale after", 9),
+    ("Registered", 16),
+    ("CAS version", 9),
+    ("Tokens", 6),
+    ("Ownership", 12),
+)  # (heading, width %)
+_HEAD = (
+    "<colgroup>"
+    + "".join(f'<col style="width:{w}%">' for _, w in _COLUMNS)
+    + "</colgroup><thead><tr>"
+    + "".join(f"<th>{c}</th>" for c, _ in _COLUMNS)
+    + "</tr></thead>"
+)
 
 
 def _ring(ring: RingView, scan_time: float) -> str:
     rows = "".join(_member_row(v, scan_time) for v in by_heartbeat_age(ring.members))
-    stale = (f'<span class="badge stale">{ring.stale_members} STALE</span>'
-             if ring.stale_members else "0 stale")
+    stale = (
+        f'<span class="badge stale">{ring.stale_members} STALE</span>'
+        if ring.stale_members
+        else "0 stale"
+    )
     return (
         f'<section class="ring" data-ring="{_e(ring.ring)}">'
         f"<h3>{_e(ring.ring)}</h3>"
@@ -140,43 +164,53 @@ def _rings(table: TableView) -> str:
     return "".join(_ring(ring, table.scanned_at) for ring in table.rings)
 
 
-def _table(table: TableView, fresh: bool, now: float, max_age: float | None,
-           cache: Cache | None) -> str:
-    parts = [f'<section class="table" id="table-{_e(table.table)}" '
-             f'data-table="{_e(table.table)}">']
-    status = ('<span class="badge ok">OK</span>' if table.ok
-              else '<span class="badge failed">LAST SCAN FAILED</span>')
+def _table(
+    table: TableView, fresh: bool, now: float, max_age: float | None, cache: Cache | None
+) -> str:
+    parts = [f'<section class="table" id="table-{_e(table.table)}" data-table="{_e(table.table)}">']
+    status = (
+        '<span class="badge ok">OK</span>'
+        if table.ok
+        else '<span class="badge failed">LAST SCAN FAILED</span>'
+    )
     parts.append(f"<h2>Table {_e(table.table)} {status}</h2>")
     if table.scanned_at is not None:
-        parts.append(f'<p class="meta">Last successful scan: {_e(format_time(table.scanned_at))}'
-                     f" ({_e(format_age(now - table.scanned_at))} ago).</p>")
+        parts.append(
+            f'<p class="meta">Last successful scan: {_e(format_time(table.scanned_at))}'
+            f" ({_e(format_age(now - table.scanned_at))} ago).</p>"
+        )
     else:
         parts.append('<p class="meta">No successful scan yet.</p>')
     if not table.ok:
         parts.append(
             f'<p class="banner failed">The last scan, at {_e(format_time(table.attempted_at))}'
             f", failed ({_e(table.result)}): {_e(table.error)}"
-            + (". Showing the last good scan." if fresh and table.rings else ".") + "</p>")
+            + (". Showing the last good scan." if fresh and table.rings else ".")
+            + "</p>"
+        )
     if table.scanned_at is not None and not fresh:
         limit = f" (--snapshot.max-age={_e(format_duration(max_age))})" if max_age else ""
         parts.append(
             f'<p class="banner expired"><span class="badge expired">EXPIRED</span> The last '
             f"good scan is older than the snapshot's maximum age{limit}: its members are no "
-            "longer served, here or in /metrics.</p>")
+            "longer served, here or in /metrics.</p>"
+        )
     if table.decode_errors:
         items = "".join(
             f"<li>{_e(e.ring)}/{_e(e.member)}: {_e(e.reason)}: {_e(e.detail)}</li>"
-            for e in table.decode_errors)
-        parts.append(f'<div class="banner decode"><strong>'
-                     f"{_e(plural(len(table.decode_errors), 'item'))} could not be decoded "
-                     f"and {'is' if len(table.decode_errors) == 1 else 'are'} not shown:"
-                     f"</strong><ul>{items}</ul></div>")
+            for e in table.decode_errors
+        )
+        parts.append(
+            f'<div class="banner decode"><strong>'
+            f"{_e(plural(len(table.decode_errors), 'item'))} could not be decoded "
+            f"and {'is' if len(table.decode_errors) == 1 else 'are'} not shown:"
+            f"</strong><ul>{items}</ul></div>"
+        )
     if fresh and table.scanned_at is not None:
         if cache is None:
             parts.append(_rings(table))
         else:
-            parts.append(cache(f"ring.html:{table.table}",
-                               lambda: _rings(table).encode()).decode())
+            parts.append(cache(f"ring.html:{table.table}", lambda: _rings(table).encode()).decode())
     parts.append("</section>")
     return "".join(parts)
 
@@ -185,8 +219,10 @@ def _overview(table: TableView, fresh: bool) -> str:
     """One line per table at the top: is it being scanned, and is anything stale."""
     link = f'<a href="#table-{_e(table.table)}">{_e(table.table)}</a>'
     if not table.ok:
-        status = (f'<span class="badge failed">LAST SCAN FAILED</span> '
-                  f"({_e(table.result)}): {_e(table.error)}")
+        status = (
+            f'<span class="badge failed">LAST SCAN FAILED</span> '
+            f"({_e(table.result)}): {_e(table.error)}"
+        )
     elif not fresh:
         status = '<span class="badge expired">EXPIRED</span>'
     else:
@@ -194,8 +230,9 @@ def _overview(table: TableView, fresh: bool) -> str:
     if fresh:
         members = sum(len(r.members) for r in table.rings)
         stale = sum(r.stale_members for r in table.rings)
-        counts = (f"{_e(plural(len(table.rings), 'ring'))}, {_e(plural(members, 'member'))}, "
-                  + (f'<span class="badge stale">{stale} STALE</span>' if stale else "0 stale"))
+        counts = f"{_e(plural(len(table.rings), 'ring'))}, {_e(plural(members, 'member'))}, " + (
+            f'<span class="badge stale">{stale} STALE</span>' if stale else "0 stale"
+        )
         if table.decode_errors:
             counts += f", {_e(plural(len(table.decode_errors), 'undecodable item'))}"
         status += f" · {counts}"
@@ -203,27 +240,43 @@ def _overview(table: TableView, fresh: bool) -> str:
 
 
 def _document(title: str, body: str, metrics_path: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
-            f'<p class="meta"><a href="./">ringwatch</a> · <a href="ring.json">ring.json</a>'
-            f' · <a href="{_e(metrics_path.lstrip("/"))}">metrics</a></p>{body}</body></html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
+        f'<p class="meta"><a href="./">ringwatch</a> · <a href="ring.json">ring.json</a>'
+        f' · <a href="{_e(metrics_path.lstrip("/"))}">metrics</a></p>{body}</body></html>\n'
+    )
 
 
-def render_page(snapshot: Snapshot | None, fresh_tables: frozenset[str], now: float, *,
-                snapshot_max_age: float | None = None, cache: Cache | None = None,
-                metrics_path: str = "/metrics") -> str:
+def render_page(
+    snapshot: Snapshot | None,
+    fresh_tables: frozenset[str],
+    now: float,
+    *,
+    snapshot_max_age: float | None = None,
+    cache: Cache | None = None,
+    metrics_path: str = "/metrics",
+) -> str:
     """The whole page; with `cache` (one per snapshot), the member tables are
     rendered once per snapshot, not on every request."""
     if snapshot is None:
-        return _document("ringwatch: ring members",
-                         "<h1>Ring members</h1><p>No scan has finished yet.</p>", metrics_path)
-    stale = sum(r.stale_members for t in snapshot.tables if t.table in fresh_tables
-                for r in t.rings)
+        return _document(
+            "ringwatch: ring members",
+            "<h1>Ring members</h1><p>No scan has finished yet.</p>",
+            metrics_path,
+        )
+    stale = sum(
+        r.stale_members for t in snapshot.tables if t.table in fresh_tables for r in t.rings
+    )
     failed = [t.table for t in snapshot.tables if not t.ok]
     title = "ringwatch: " + ", ".join(
-        [*([f"{stale} stale"] if stale else []),
-         *([f"{len(failed)} scan failing"] if failed else [])] or ["ring members"])
+        [
+            *([f"{stale} stale"] if stale else []),
+            *([f"{len(failed)} scan failing"] if failed else []),
+        ]
+        or ["ring members"]
+    )
     header = (
         "<h1>Ring members</h1>"
         f'<p class="meta" id="snapshot">Snapshot of the scan at '
@@ -234,7 +287,7 @@ def render_page(snapshot: Snapshot | None, fresh_tables: frozenset[str], now: fl
         f"ringwatch observed it) and threshold are shown beside its age.</p>"
     )
     overview = "".join(_overview(t, t.table in fresh_tables) for t in snapshot.tables)
-    tables = "".join(_table(t, t.table in fresh_tables, now, snapshot_max_age, cache)
-                     for t in snapshot.tables)
-    return _document(title, f'{header}<ul class="overview">{overview}</ul>{tables}',
-                     metrics_path)
+    tables = "".join(
+        _table(t, t.table in fresh_tables, now, snapshot_max_age, cache) for t in snapshot.tables
+    )
+    return _document(title, f'{header}<ul class="overview">{overview}</ul>{tables}', metrics_path)

@@ -55,6 +55,8 @@ def stale_rule_text(snapshot: Snapshot) -> str:
     cap = format_duration(snapshot.stale_after)
     if snapshot.stale_floor >= snapshot.stale_after:  # the floor is the cap: one threshold
         return f"{cap} (or 2 of its own heartbeat periods, once known, if longer)"
-    return (f"{snapshot.stale_periods} of its own heartbeat periods, at least "
-            f"{format_duration(snapshot.stale_floor)} and at most {cap} (or 2 periods if "
-            f"longer); {cap} while its period is not yet known")
+    return (
+        f"{snapshot.stale_periods} of its own heartbeat periods, at least "
+        f"{format_duration(snapshot.stale_floor)} and at most {cap} (or 2 periods if "
+        f"longer); {cap} while its period is not yet known"
+    )

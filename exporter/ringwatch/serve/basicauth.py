@@ -50,9 +50,11 @@ def bcrypt_hash_problem(hashed: str) -> str | None:
         return "is not a bcrypt hash ($2a$, $2b$ or $2y$, cost, 53 characters)"
     cost = int(match.group(1))
     if not MIN_BCRYPT_COST <= cost <= MAX_BCRYPT_COST:
-        return (f"has bcrypt cost {cost}; ringwatch accepts {MIN_BCRYPT_COST} to "
-                f"{MAX_BCRYPT_COST} (one check at {MAX_BCRYPT_COST + 1} takes longer than "
-                "a scrape may wait)")
+        return (
+            f"has bcrypt cost {cost}; ringwatch accepts {MIN_BCRYPT_COST} to "
+            f"{MAX_BCRYPT_COST} (one check at {MAX_BCRYPT_COST + 1} takes longer than "
+            "a scrape may wait)"
+        )
     # The salt is checked by bcrypt itself, at the cheapest cost (a millisecond).
     cheapest_salt = f"{hashed[:4]}{MIN_BCRYPT_COST:02d}{hashed[6:29]}".encode()
     try:
@@ -106,12 +108,12 @@ class BasicAuth:
 
     def __post_init__(self) -> None:
         self.max_cost = max(map(bcrypt_cost, self.users.values()))
-        self._costliest = next(h for h in self.users.values()
-                               if bcrypt_cost(h) == self.max_cost)
+        self._costliest = next(h for h in self.users.values() if bcrypt_cost(h) == self.max_cost)
 
     def _digest(self, user: str, hashed: bytes, password: str) -> bytes:
-        message = b"\0".join(part.hex().encode() for part in
-                             (user.encode(), hashed, password.encode()))
+        message = b"\0".join(
+            part.hex().encode() for part in (user.encode(), hashed, password.encode())
+        )
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
     async def check(self, user: str, password: str) -> bool:
@@ -135,14 +137,16 @@ class BasicAuth:
             return True
         # A refusal takes as long as a check of the costliest hash: the last one's
         # time, or before there was one, this one's scaled (bcrypt doubles per step).
-        costliest = self._costliest_seconds or seconds * 2 ** (
-            self.max_cost - bcrypt_cost(hashed))
+        costliest = self._costliest_seconds or seconds * 2 ** (self.max_cost - bcrypt_cost(hashed))
         await asyncio.sleep(max(0.0, costliest - seconds))
         return False
 
     def _enqueue(self, digest: bytes, password: str, hashed: bytes) -> _Check:
-        queue, bound = ((self._retrying, self.max_retrying) if digest in self._asked
-                        else (self._new, self.max_pending))
+        queue, bound = (
+            (self._retrying, self.max_retrying)
+            if digest in self._asked
+            else (self._new, self.max_pending)
+        )
         self._asked[digest] = None
         self._asked.move_to_end(digest)
         while len(self._asked) > self.cache_size:
@@ -167,8 +171,9 @@ class BasicAuth:
                 digest = (self._retrying or self._new).popleft()
                 check = self._pending[digest]
                 try:
-                    result = await loop.run_in_executor(self._executor, _timed_checkpw,
-                                                        check.password, check.hashed)
+                    result = await loop.run_in_executor(
+                        self._executor, _timed_checkpw, check.password, check.hashed
+                    )
                 except BaseException:
                     check.result.cancel()  # its clients get 429 (shutdown only)
                     raise

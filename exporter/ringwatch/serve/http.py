@@ -36,8 +36,10 @@ SCAN_LOOP_KEY = web.AppKey("scan_loop", ScanLoop)
 # same as the idle timeout a client has to send its request.
 RESPONSE_WRITE_TIMEOUT = 30.0
 # /ring is plain HTML and CSS: no script, no plugin, no form, no framing.
-RING_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-            "form-action 'none'; frame-ancestors 'none'")
+RING_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 _LANDING = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ringwatch</title></head>
@@ -121,7 +123,7 @@ async def _write_chunks(response: web.StreamResponse, data: bytes) -> None:
     """`data` written _WRITE_CHUNK bytes at a time."""
     view = memoryview(data)
     for start in range(0, len(view), _WRITE_CHUNK):
-        await response.write(view[start:start + _WRITE_CHUNK])
+        await response.write(view[start : start + _WRITE_CHUNK])
 
 
 @contextlib.asynccontextmanager
@@ -137,8 +139,9 @@ async def _write_deadline(request: web.Request) -> AsyncIterator[None]:
         pass  # nothing left to write
 
 
-async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
-                      headers: dict[str, str]) -> web.StreamResponse:
+async def _send_parts(
+    request: web.Request, parts: tuple[bytes, ...], headers: dict[str, str]
+) -> web.StreamResponse:
     """`parts` as one body with its Content-Length (headers only for HEAD)."""
     response = web.StreamResponse(headers=headers)
     response.content_length = sum(len(part) for part in parts)
@@ -151,8 +154,9 @@ async def _send_parts(request: web.Request, parts: tuple[bytes, ...],
     return response
 
 
-async def _send_page(request: web.Request, page: MetricsPage,
-                     headers: dict[str, str]) -> web.StreamResponse:
+async def _send_page(
+    request: web.Request, page: MetricsPage, headers: dict[str, str]
+) -> web.StreamResponse:
     """A /metrics page: its head by the kernel's sendfile where it is in a file and
     the transport allows (not TLS), else written; then its tail."""
     response = web.StreamResponse(headers=headers)
@@ -163,13 +167,17 @@ async def _send_page(request: web.Request, page: MetricsPage,
             transport = request.transport
             sent = False
             # Not through TLS: asyncio has no sendfile for it.
-            if (page.head_file is not None and transport is not None
-                    and transport.get_extra_info("sslcontext") is None):
+            if (
+                page.head_file is not None
+                and transport is not None
+                and transport.get_extra_info("sslcontext") is None
+            ):
                 # Raised before a byte is sent, if it is.
                 with contextlib.suppress(asyncio.SendfileNotAvailableError):
                     # count None: to the end of the file, which may be empty.
                     await asyncio.get_running_loop().sendfile(
-                        transport, page.head_file, 0, None, fallback=False)
+                        transport, page.head_file, 0, None, fallback=False
+                    )
                     sent = True
             if not sent:
                 for part in page.head:
@@ -209,8 +217,10 @@ async def ring_json(request: web.Request) -> web.StreamResponse:
     exposition = request.app[SCAN_LOOP_KEY].exposition()
     if exposition is None:
         return web.json_response({"scanned_at": None, "tables": []}, status=503)
-    body = exposition.cached("ring.json", lambda: orjson.dumps(
-        snapshot_json(exposition.snapshot, exposition.fresh_tables)))
+    body = exposition.cached(
+        "ring.json",
+        lambda: orjson.dumps(snapshot_json(exposition.snapshot, exposition.fresh_tables)),
+    )
     return await _send_parts(request, (body,), {"Content-Type": "application/json"})
 
 
@@ -218,12 +228,14 @@ async def ring_page(request: web.Request) -> web.StreamResponse:
     """`/ring`: the snapshot as an HTML page with no JavaScript."""
     scan_loop = request.app[SCAN_LOOP_KEY]
     exposition = scan_loop.exposition()
-    page = ringpage.render_page(exposition.snapshot if exposition else None,
-                                exposition.fresh_tables if exposition else frozenset(),
-                                scan_loop.clock(),
-                                snapshot_max_age=scan_loop.config.snapshot_max_age,
-                                metrics_path=scan_loop.config.web_telemetry_path,
-                                cache=exposition.cached if exposition else None)
+    page = ringpage.render_page(
+        exposition.snapshot if exposition else None,
+        exposition.fresh_tables if exposition else frozenset(),
+        scan_loop.clock(),
+        snapshot_max_age=scan_loop.config.snapshot_max_age,
+        metrics_path=scan_loop.config.web_telemetry_path,
+        cache=exposition.cached if exposition else None,
+    )
     headers = {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": RING_CSP}
     if exposition is None:
         return web.Response(text=page, status=503, headers=headers)
@@ -235,9 +247,12 @@ async def landing(request: web.Request) -> web.Response:
     config = request.app[SCAN_LOOP_KEY].config
     tables = ", ".join(html.escape(t) for t in config.tables)
     path = html.escape(config.web_telemetry_path)
-    return web.Response(text=_LANDING.format(version=__version__, tables=tables,
-                                             metrics_path=path, metrics_link=path.lstrip("/")),
-                        content_type="text/html")
+    return web.Response(
+        text=_LANDING.format(
+            version=__version__, tables=tables, metrics_path=path, metrics_link=path.lstrip("/")
+        ),
+        content_type="text/html",
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -261,18 +276,23 @@ def _auth_middleware(auth: BasicAuth) -> Middleware:
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() == "basic":
             try:
-                user, _, password = base64.b64decode(encoded, validate=True).decode(
-                    ).partition(":")
+                user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user = password = ""
             try:
                 if user and await auth.check(user, password):
                     return await handler(request)
             except AuthBusy:
-                return web.Response(status=429, text="Too many authentication attempts\n",
-                                    headers={"Retry-After": "1"})
-        return web.Response(status=401, text="Unauthorized\n",
-                            headers={"WWW-Authenticate": 'Basic realm="ringwatch"'})
+                return web.Response(
+                    status=429,
+                    text="Too many authentication attempts\n",
+                    headers={"Retry-After": "1"},
+                )
+        return web.Response(
+            status=401,
+            text="Unauthorized\n",
+            headers={"WWW-Authenticate": 'Basic realm="ringwatch"'},
+        )
 
     return middleware
 
@@ -292,9 +312,13 @@ def _allowed_sans_middleware(allowed: frozenset[str]) -> Middleware:
     return middleware
 
 
-def make_app(scan_loop: ScanLoop, basic_auth: BasicAuth | None = None, *,
-             headers: dict[str, str] | None = None,
-             allowed_sans: frozenset[str] | None = None) -> web.Application:
+def make_app(
+    scan_loop: ScanLoop,
+    basic_auth: BasicAuth | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    allowed_sans: frozenset[str] | None = None,
+) -> web.Application:
     """The aiohttp application: endpoints, auth, headers and bounded writes."""
     middlewares: list[Middleware] = [_bounded_write]
     if allowed_sans is not None:

@@ -37,10 +37,14 @@ class _DropClientErrors(logging.Filter):
         return not isinstance(exc, HttpProcessingError)
 
 
-async def serve(config: Config, *, stop: asyncio.Event | None = None,
-                clock: Callable[[], float] = time.time,
-                on_listening: Callable[[str, int], None] | None = None,
-                scan_loop: ScanLoop | None = None) -> int:
+async def serve(
+    config: Config,
+    *,
+    stop: asyncio.Event | None = None,
+    clock: Callable[[], float] = time.time,
+    on_listening: Callable[[str, int], None] | None = None,
+    scan_loop: ScanLoop | None = None,
+) -> int:
     """`ringwatch serve`: the scan loop and the HTTP server until `stop` or SIGTERM/SIGINT
     (exit status 0), or until the scan loop ends on its own (EXIT_SCAN_LOOP_ENDED)."""
     web_config = load_web_config(config.web_config_file)
@@ -58,24 +62,42 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None,
         server_log = logging.getLogger("aiohttp.server")
         if not any(isinstance(f, _DropClientErrors) for f in server_log.filters):
             server_log.addFilter(_DropClientErrors())
-        app = make_app(scan_loop, web_config.basic_auth, headers=web_config.headers,
-                       allowed_sans=web_config.allowed_sans)
-        runner = web.AppRunner(app, access_log=None,
-                               handle_signals=False, shutdown_timeout=1.0,
-                               keepalive_timeout=CLIENT_IDLE_TIMEOUT)
+        app = make_app(
+            scan_loop,
+            web_config.basic_auth,
+            headers=web_config.headers,
+            allowed_sans=web_config.allowed_sans,
+        )
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=CLIENT_IDLE_TIMEOUT,
+        )
         await runner.setup()
         bound: list[tuple[str, int]] = []  # every address bound before any is announced
         for host, port in config.listen_host_ports:
-            site = web.TCPSite(runner, host=None if host == "0.0.0.0" else host, port=port,
-                               ssl_context=web_config.ssl_context, backlog=512)
+            site = web.TCPSite(
+                runner,
+                host=None if host == "0.0.0.0" else host,
+                port=port,
+                ssl_context=web_config.ssl_context,
+                backlog=512,
+            )
             await site.start()
             server = site._server
             sockets = server.sockets if isinstance(server, asyncio.Server) else []
             bound.append((host, sockets[0].getsockname()[1] if sockets else port))
         scheme = "https" if web_config.ssl_context else "http"
         for host, bound_port in bound:
-            log(logging.INFO, "listening", address=f"{scheme}://{host}:{bound_port}",
-                tables=",".join(config.tables), scan_interval=config.scan_interval)
+            log(
+                logging.INFO,
+                "listening",
+                address=f"{scheme}://{host}:{bound_port}",
+                tables=",".join(config.tables),
+                scan_interval=config.scan_interval,
+            )
             if on_listening:
                 on_listening(host, bound_port)
 

@@ -85,24 +85,26 @@ class ServedExposition:
     def file(self, openmetrics: bool) -> BinaryIO:
         """`text(openmetrics)` in an anonymous in-memory file, written once; closed
         when this exposition is dropped."""
+
         def make() -> BinaryIO:
             file = memory_file(self.text(openmetrics))
             weakref.finalize(self, file.close)
             return file
+
         return self.cached(f"file openmetrics={openmetrics}", make)
 
     def gzip_start(self, openmetrics: bool) -> GzipStart:
         """The start of a gzip stream of `text(openmetrics)`, to be ended by a page's tail."""
-        return self.cached(f"gzip openmetrics={openmetrics}",
-                           lambda: GzipStart.of(self.text(openmetrics)))
+        return self.cached(
+            f"gzip openmetrics={openmetrics}", lambda: GzipStart.of(self.text(openmetrics))
+        )
 
 
 def memory_file(parts: tuple[bytes, ...]) -> BinaryIO:
     """`parts` in an anonymous in-memory file (memfd where there is one)."""
     memfd_create = getattr(os, "memfd_create", None)
     if memfd_create is not None:
-        file: BinaryIO = open(memfd_create("ringwatch-metrics", os.MFD_CLOEXEC), "w+b",
-                              buffering=0)
+        file: BinaryIO = open(memfd_create("ringwatch-metrics", os.MFD_CLOEXEC), "w+b", buffering=0)
     else:
         file = tempfile.TemporaryFile()
     file.writelines(parts)
@@ -158,14 +160,17 @@ class GzipStart:
 
 class ScanLoop:
     """The scan loop of `ringwatch serve` and the facts the HTTP side reads (no I/O there)."""
+
     def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
         operations = ("Query",) if config.ring_keys else ("Scan",)
         self.metrics = SelfMetrics(config.tables, operations)
         self.builder = SnapshotBuilder(
-            stale_after=config.stale_after, stale_periods=config.stale_periods,
-            stale_floor=config.stale_floor)
+            stale_after=config.stale_after,
+            stale_periods=config.stale_periods,
+            stale_floor=config.stale_floor,
+        )
         self.renderer = Renderer(config.member_states)
         self.snapshot: Snapshot | None = None
         self._exposition: ServedExposition | None = None
@@ -230,28 +235,30 @@ class ScanLoop:
         if page is None:
             own = self.self_metrics(openmetrics)
             if gzipped:
-                start = (exposition.gzip_start(openmetrics) if exposition
-                         else GzipStart.of(()))
+                start = exposition.gzip_start(openmetrics) if exposition else GzipStart.of(())
                 head, tail = start.end(own)
                 page = MetricsPage((head,), tail, None, exposition)
             elif exposition is None:
                 page = MetricsPage((), own, self._empty_file)
             else:
-                page = MetricsPage(exposition.text(openmetrics), own,
-                                   exposition.file(openmetrics), exposition)
+                page = MetricsPage(
+                    exposition.text(openmetrics), own, exposition.file(openmetrics), exposition
+                )
             self._pages[(openmetrics, gzipped)] = page
         return page
 
     # -- scanning ---------------------------------------------------------
     def _fresh_tables(self, snapshot: Snapshot) -> frozenset[str]:
         now = self.clock()
-        return frozenset(t.table for t in snapshot.tables if t.scanned_at is not None
-                         and now - t.scanned_at <= self.config.snapshot_max_age)
+        return frozenset(
+            t.table
+            for t in snapshot.tables
+            if t.scanned_at is not None and now - t.scanned_at <= self.config.snapshot_max_age
+        )
 
     def _render(self, snapshot: Snapshot, fresh: frozenset[str]) -> ServedExposition:
         tables = [t for t in snapshot.tables if t.table in fresh]
-        exposition = ServedExposition(snapshot, fresh,
-                                      tuple(self.renderer.render_parts(tables)))
+        exposition = ServedExposition(snapshot, fresh, tuple(self.renderer.render_parts(tables)))
         self._own_version += 1
         for table in snapshot.tables:
             served = sum(len(r.members) for r in table.rings) if table.table in fresh else 0
@@ -284,10 +291,15 @@ class ScanLoop:
         # holds every page of a table at once.
         self.builder.start_scan()
         reads = await read_tables(
-            self.client, config.tables, config.ring_keys,
-            consistent_read=config.consistent_read, scan_timeout=config.scan_timeout,
-            observer=self.observe_attempt, wall_clock=self.clock,
-            on_page=self.builder.decode_page)
+            self.client,
+            config.tables,
+            config.ring_keys,
+            consistent_read=config.consistent_read,
+            scan_timeout=config.scan_timeout,
+            observer=self.observe_attempt,
+            wall_clock=self.clock,
+            on_page=self.builder.decode_page,
+        )
         snapshot = self.builder.build(reads, self.snapshot, self.clock())
         self._account(reads, snapshot)
         self.snapshot = snapshot
@@ -323,10 +335,16 @@ class ScanLoop:
         table, now = read.table, time.monotonic()
         if not read.ok:
             if self._failure_log.should_log(table, now, kind=read.result):
-                log(logging.WARNING, "scan failed", table=table, result=read.result,
-                    error=read.error, duration=round(read.duration, 3),
+                log(
+                    logging.WARNING,
+                    "scan failed",
+                    table=table,
+                    result=read.result,
+                    error=read.error,
+                    duration=round(read.duration, 3),
                     serving_last_good=view.scanned_at is not None,
-                    suppressed=self._failure_log.suppressed(table))
+                    suppressed=self._failure_log.suppressed(table),
+                )
             return
         failed_scans = self._failure_log.end(table)
         if failed_scans is not None:
@@ -335,33 +353,52 @@ class ScanLoop:
         first = table not in self._seen_tables
         self._seen_tables.add(table)
         if first:
-            log(logging.INFO, "first scan", table=table, rings=len(view.rings),
+            log(
+                logging.INFO,
+                "first scan",
+                table=table,
+                rings=len(view.rings),
                 members=sum(len(r.members) for r in view.rings),
-                stale=sum(r.stale_members for r in view.rings))
+                stale=sum(r.stale_members for r in view.rings),
+            )
             for ring_view in view.rings:
                 for v in ring_view.members:
                     if v.stale:
-                        log(logging.WARNING, "member is stale", table=table,
+                        log(
+                            logging.WARNING,
+                            "member is stale",
+                            table=table,
                             ring=ring_view.ring,
-                            member=v.member.name, state=v.member.state,
+                            member=v.member.name,
+                            state=v.member.state,
                             heartbeat_age=round(v.heartbeat_age, 1),
-                            stale_threshold=v.stale_threshold)
+                            stale_threshold=v.stale_threshold,
+                        )
             return
         for ring, was, v in view.changes:
             key = (ring, v.member.name)
-            fields = {"table": table, "ring": key[0], "member": key[1],
-                      "state": v.member.state, "heartbeat_age": round(v.heartbeat_age, 1)}
+            fields = {
+                "table": table,
+                "ring": key[0],
+                "member": key[1],
+                "state": v.member.state,
+                "heartbeat_age": round(v.heartbeat_age, 1),
+            }
             if was is None:
                 log(logging.INFO, "member appeared", **fields)
                 continue
             if was.member.state != v.member.state:
-                log(logging.INFO, "member changed state", previous_state=was.member.state,
-                    **fields)
+                log(logging.INFO, "member changed state", previous_state=was.member.state, **fields)
             if v.stale and not was.stale:
                 # Judged once, in the snapshot (snapshot.problems): the same members
                 # are stale here, on /ring, in `scan` and in the roll-ups.
-                log(logging.WARNING, "member went stale", stale_threshold=v.stale_threshold,
-                    heartbeat_period=v.heartbeat_period, **fields)
+                log(
+                    logging.WARNING,
+                    "member went stale",
+                    stale_threshold=v.stale_threshold,
+                    heartbeat_period=v.heartbeat_period,
+                    **fields,
+                )
             elif was.stale and not v.stale:
                 log(logging.INFO, "member recovered", **fields)
         for ring, name in view.gone:
@@ -382,12 +419,24 @@ class ScanLoop:
                 unlogged += 1
                 continue
             logged += 1
-            log(logging.WARNING, "item skipped: cannot decode", table=table,
-                ring=err.ring, member=err.member, reason=err.reason, error=err.detail,
-                suppressed=self._decode_log.suppressed(key))
+            log(
+                logging.WARNING,
+                "item skipped: cannot decode",
+                table=table,
+                ring=err.ring,
+                member=err.member,
+                reason=err.reason,
+                error=err.detail,
+                suppressed=self._decode_log.suppressed(key),
+            )
         if unlogged:
-            log(logging.WARNING, "more items skipped: cannot decode (not logged one by one)",
-                table=table, not_logged=unlogged, undecodable=len(view.decode_errors))
+            log(
+                logging.WARNING,
+                "more items skipped: cannot decode (not logged one by one)",
+                table=table,
+                not_logged=unlogged,
+                undecodable=len(view.decode_errors),
+            )
         for key in self._decode_keys.get(table, set()) - current:
             self._decode_log.end(key)
         self._decode_keys[table] = current

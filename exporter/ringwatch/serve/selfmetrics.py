@@ -42,8 +42,11 @@ class CollectedPerScan(Collector):
     scrape reads nothing (not even /proc); they are at most one scan interval old."""
 
     def __init__(self) -> None:
-        self._collectors = (ProcessCollector(registry=None), PlatformCollector(registry=None),
-                            GC_COLLECTOR)
+        self._collectors = (
+            ProcessCollector(registry=None),
+            PlatformCollector(registry=None),
+            GC_COLLECTOR,
+        )
         self._families: list[Any] = []
         self.refresh()
 
@@ -63,38 +66,67 @@ class SelfMetrics:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.process = CollectedPerScan()
         registry.register(self.process)
-        self.up = Gauge("ringwatch_up", "1 if the last scan of the table succeeded.",
-                        ["table"], registry=registry)
+        self.up = Gauge(
+            "ringwatch_up",
+            "1 if the last scan of the table succeeded.",
+            ["table"],
+            registry=registry,
+        )
         self.last_success = Gauge(
             "ringwatch_last_successful_scan_timestamp_seconds",
-            "Unix time the last successful scan of the table started.", ["table"],
-            registry=registry)
+            "Unix time the last successful scan of the table started.",
+            ["table"],
+            registry=registry,
+        )
         self.scan_duration = Histogram(
-            "ringwatch_scan_duration_seconds", "Whole scans of a table, failed ones included.",
-            ["table"], buckets=_BUCKETS, registry=registry)
-        self.scans = Counter("ringwatch_scans", "Scans of a table by result.",
-                             ["table", "result"], registry=registry)
+            "ringwatch_scan_duration_seconds",
+            "Whole scans of a table, failed ones included.",
+            ["table"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.scans = Counter(
+            "ringwatch_scans", "Scans of a table by result.", ["table", "result"], registry=registry
+        )
         self.requests = Counter(
-            "ringwatch_requests", "DynamoDB request attempts, retries included, by result.",
-            ["table", "operation", "result"], registry=registry)
+            "ringwatch_requests",
+            "DynamoDB request attempts, retries included, by result.",
+            ["table", "operation", "result"],
+            registry=registry,
+        )
         self.request_duration = Histogram(
-            "ringwatch_request_duration_seconds", "Each DynamoDB request attempt.",
-            ["table", "operation"], buckets=_BUCKETS, registry=registry)
+            "ringwatch_request_duration_seconds",
+            "Each DynamoDB request attempt.",
+            ["table", "operation"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
         self.consumed_capacity = Counter(
-            "ringwatch_consumed_capacity_units", "Read capacity units DynamoDB reported.",
-            ["table"], registry=registry)
+            "ringwatch_consumed_capacity_units",
+            "Read capacity units DynamoDB reported.",
+            ["table"],
+            registry=registry,
+        )
         self.decode_errors = Counter(
-            "ringwatch_decode_errors", "Items that could not be read, by reason; the scan "
-            "goes on without them.", ["table", "reason"], registry=registry)
+            "ringwatch_decode_errors",
+            "Items that could not be read, by reason; the scan goes on without them.",
+            ["table", "reason"],
+            registry=registry,
+        )
         self.members_served = Gauge(
-            "ringwatch_snapshot_members", "Members in the snapshot currently served for the "
-            "table (0 once it is older than --snapshot.max-age).", ["table"],
-            registry=registry)
-        build = Gauge("ringwatch_build_info", "Always 1; build facts as labels.",
-                      ["version", "revision", "python_version", "protobuf_backend"],
-                      registry=registry)
-        build.labels(__version__, revision(), platform.python_version(),
-                     protobuf_backend()).set(1)
+            "ringwatch_snapshot_members",
+            "Members in the snapshot currently served for the "
+            "table (0 once it is older than --snapshot.max-age).",
+            ["table"],
+            registry=registry,
+        )
+        build = Gauge(
+            "ringwatch_build_info",
+            "Always 1; build facts as labels.",
+            ["version", "revision", "python_version", "protobuf_backend"],
+            registry=registry,
+        )
+        build.labels(__version__, revision(), platform.python_version(), protobuf_backend()).set(1)
 
         for table in tables:
             self.up.labels(table).set(0)

@@ -54,10 +54,13 @@ CIPHER_SUITES = {
 }
 # TLS 1.3's suites are fixed in Go (the names are accepted and change nothing)
 # and Python's ssl cannot choose them either: the same behaviour.
-TLS13_SUITES = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
-                 "TLS_CHACHA20_POLY1305_SHA256"}
-CURVES = {"CurveP256": "prime256v1", "CurveP384": "secp384r1", "CurveP521": "secp521r1",
-           "X25519": "X25519"}
+TLS13_SUITES = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}
+CURVES = {
+    "CurveP256": "prime256v1",
+    "CurveP384": "secp384r1",
+    "CurveP521": "secp521r1",
+    "X25519": "X25519",
+}
 
 
 @dataclass(frozen=True)
@@ -103,21 +106,24 @@ def build_context(settings: TLSSettings) -> ssl.SSLContext:
     else:
         context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     try:
-        context.load_cert_chain(settings.cert_file, settings.key_file,
-                                password=_refuse_passphrase)
+        context.load_cert_chain(settings.cert_file, settings.key_file, password=_refuse_passphrase)
     except _EncryptedKey:
-        raise ConfigError(f"key_file {settings.key_file} is encrypted; ringwatch does not "
-                          "prompt for a passphrase: give it an unencrypted key") from None
+        raise ConfigError(
+            f"key_file {settings.key_file} is encrypted; ringwatch does not "
+            "prompt for a passphrase: give it an unencrypted key"
+        ) from None
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load cert_file {settings.cert_file} with key_file "
-                          f"{settings.key_file}: {exc}") from None
+        raise ConfigError(
+            f"cannot load cert_file {settings.cert_file} with key_file {settings.key_file}: {exc}"
+        ) from None
     context.verify_mode = settings.verify_mode
     if settings.client_ca_file:
         try:
             context.load_verify_locations(settings.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"cannot load client_ca_file {settings.client_ca_file}: "
-                              f"{exc}") from None
+            raise ConfigError(
+                f"cannot load client_ca_file {settings.client_ca_file}: {exc}"
+            ) from None
     return context
 
 
@@ -145,19 +151,27 @@ class ReloadingTLS:
         self.current = self.context
         self.context.sni_callback = self._on_client_hello
 
-    def _on_client_hello(self, sslobj: ssl.SSLObject, _server_name: str | None,
-                         _context: ssl.SSLContext) -> None:
+    def _on_client_hello(
+        self, sslobj: ssl.SSLObject, _server_name: str | None, _context: ssl.SSLContext
+    ) -> None:
         try:
             seen = _signature(self.settings.files())
             if seen != self._seen:
                 self._seen = seen
                 try:
                     self.current = build_context(self.settings)
-                    log(logging.INFO, "TLS certificate files reloaded",
-                        cert_file=self.settings.cert_file)
+                    log(
+                        logging.INFO,
+                        "TLS certificate files reloaded",
+                        cert_file=self.settings.cert_file,
+                    )
                 except ConfigError as exc:
-                    log(logging.WARNING, "TLS certificate files changed but cannot be "
-                        "loaded; the previous ones stay in use", err=str(exc))
+                    log(
+                        logging.WARNING,
+                        "TLS certificate files changed but cannot be "
+                        "loaded; the previous ones stay in use",
+                        err=str(exc),
+                    )
             if self.current is not self.context:
                 sslobj.context = self.current
         except Exception as exc:  # a handshake must never see a traceback

@@ -26,9 +26,21 @@ from ringwatch.serve.tls import (
     TLSSettings,
 )
 
-_TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version",
-             "max_version", "cipher_suites", "prefer_server_cipher_suites", "curve_preferences",
-             "client_allowed_sans", "cert", "key", "client_ca"}
+_TLS_KEYS = {
+    "cert_file",
+    "key_file",
+    "client_auth_type",
+    "client_ca_file",
+    "min_version",
+    "max_version",
+    "cipher_suites",
+    "prefer_server_cipher_suites",
+    "curve_preferences",
+    "client_allowed_sans",
+    "cert",
+    "key",
+    "client_ca",
+}
 # The only headers exporter-toolkit lets a web config set, with the values it
 # allows (None: any value).
 _HEADERS: dict[str, tuple[str, ...] | None] = {
@@ -81,8 +93,9 @@ def _version(path: str, tls: dict[str, Any], key: str, default: ssl.TLSVersion) 
         return default
     version = TLS_VERSIONS.get(str(tls[key]))
     if version is None:
-        raise _fail(path, f"tls_server_config.{key}={tls[key]!r} is not one of "
-                    f"{', '.join(TLS_VERSIONS)}")
+        raise _fail(
+            path, f"tls_server_config.{key}={tls[key]!r} is not one of {', '.join(TLS_VERSIONS)}"
+        )
     return version
 
 
@@ -92,8 +105,9 @@ def _tls_settings(path: str, tls: dict[str, Any]) -> TLSSettings:
         raise _fail(path, f"unknown key tls_server_config.{sorted(unknown)[0]}")
     for inline in ("cert", "key", "client_ca"):
         if inline in tls:
-            raise _fail(path, f"tls_server_config.{inline} (inline PEM) is not supported: "
-                        f"use {inline}_file")
+            raise _fail(
+                path, f"tls_server_config.{inline} (inline PEM) is not supported: use {inline}_file"
+            )
     for key in ("cert_file", "key_file", "client_ca_file", "client_auth_type"):
         if key in tls and not isinstance(tls[key], str):
             raise _fail(path, f"tls_server_config.{key} must be a string")
@@ -102,21 +116,33 @@ def _tls_settings(path: str, tls: dict[str, Any]) -> TLSSettings:
     min_version = _version(path, tls, "min_version", ssl.TLSVersion.TLSv1_2)
     max_version = _version(path, tls, "max_version", ssl.TLSVersion.TLSv1_3)
     if min_version > max_version:
-        raise _fail(path, f"tls_server_config.min_version {tls['min_version']} is above "
-                    f"max_version {tls['max_version']}: no handshake could succeed")
+        raise _fail(
+            path,
+            f"tls_server_config.min_version {tls['min_version']} is above "
+            f"max_version {tls['max_version']}: no handshake could succeed",
+        )
 
     auth_type = tls.get("client_auth_type") or "NoClientCert"
     if auth_type in UNVERIFIED_REQUIRED:
-        raise _fail(path, f"tls_server_config.client_auth_type {auth_type} (require a client "
-                    "certificate, verify nothing) cannot be set up with Python's ssl module: "
-                    "use RequireAndVerifyClientCert with client_ca_file")
+        raise _fail(
+            path,
+            f"tls_server_config.client_auth_type {auth_type} (require a client "
+            "certificate, verify nothing) cannot be set up with Python's ssl module: "
+            "use RequireAndVerifyClientCert with client_ca_file",
+        )
     if auth_type not in CLIENT_AUTH:
-        raise _fail(path, f"tls_server_config.client_auth_type={auth_type!r} is not one of "
-                    f"{', '.join(CLIENT_AUTH)}")
+        raise _fail(
+            path,
+            f"tls_server_config.client_auth_type={auth_type!r} is not one of "
+            f"{', '.join(CLIENT_AUTH)}",
+        )
     client_ca = tls.get("client_ca_file")
     if client_ca and auth_type == "NoClientCert":
-        raise _fail(path, "tls_server_config.client_ca_file is set but client_auth_type is "
-                    "NoClientCert: set client_auth_type too")
+        raise _fail(
+            path,
+            "tls_server_config.client_ca_file is set but client_auth_type is "
+            "NoClientCert: set client_auth_type too",
+        )
     if "Verify" in auth_type and not client_ca:
         raise _fail(path, f"client_auth_type {auth_type} needs client_ca_file")
     if auth_type == "RequestClientCert":
@@ -124,32 +150,44 @@ def _tls_settings(path: str, tls: dict[str, Any]) -> TLSSettings:
 
     allowed_sans = None
     if "client_allowed_sans" in tls:
-        allowed_sans = frozenset(_string_list(path, "tls_server_config.client_allowed_sans",
-                                              tls["client_allowed_sans"]))
+        allowed_sans = frozenset(
+            _string_list(path, "tls_server_config.client_allowed_sans", tls["client_allowed_sans"])
+        )
         if auth_type != "RequireAndVerifyClientCert":
-            raise _fail(path, "tls_server_config.client_allowed_sans needs client_auth_type "
-                        "RequireAndVerifyClientCert")
+            raise _fail(
+                path,
+                "tls_server_config.client_allowed_sans needs client_auth_type "
+                "RequireAndVerifyClientCert",
+            )
 
     ciphers = None
     if "cipher_suites" in tls:
         names = _string_list(path, "tls_server_config.cipher_suites", tls["cipher_suites"])
         for name in names:
             if name not in CIPHER_SUITES and name not in TLS13_SUITES:
-                raise _fail(path, f"tls_server_config.cipher_suites: unknown or insecure "
-                            f"cipher suite {name!r} (Go's crypto/tls CipherSuites() names)")
+                raise _fail(
+                    path,
+                    f"tls_server_config.cipher_suites: unknown or insecure "
+                    f"cipher suite {name!r} (Go's crypto/tls CipherSuites() names)",
+                )
         ciphers = ":".join(CIPHER_SUITES[n] for n in names if n in CIPHER_SUITES) or None
 
     curve = None
     if "curve_preferences" in tls:
-        names = _string_list(path, "tls_server_config.curve_preferences",
-                             tls["curve_preferences"])
+        names = _string_list(path, "tls_server_config.curve_preferences", tls["curve_preferences"])
         for name in names:
             if name not in CURVES:
-                raise _fail(path, f"tls_server_config.curve_preferences: unknown curve "
-                            f"{name!r} (one of {', '.join(CURVES)})")
+                raise _fail(
+                    path,
+                    f"tls_server_config.curve_preferences: unknown curve "
+                    f"{name!r} (one of {', '.join(CURVES)})",
+                )
         if len(names) > 1:
-            raise _fail(path, "tls_server_config.curve_preferences: Python's ssl module can "
-                        "set one curve only: list exactly one")
+            raise _fail(
+                path,
+                "tls_server_config.curve_preferences: Python's ssl module can "
+                "set one curve only: list exactly one",
+            )
         curve = CURVES[names[0]] if names else None
 
     prefer = tls.get("prefer_server_cipher_suites", True)
@@ -157,11 +195,17 @@ def _tls_settings(path: str, tls: dict[str, Any]) -> TLSSettings:
         raise _fail(path, "tls_server_config.prefer_server_cipher_suites must be true or false")
 
     return TLSSettings(
-        cert_file=_resolve(path, tls["cert_file"]), key_file=_resolve(path, tls["key_file"]),
+        cert_file=_resolve(path, tls["cert_file"]),
+        key_file=_resolve(path, tls["key_file"]),
         client_ca_file=_resolve(path, client_ca) if client_ca else None,
-        verify_mode=CLIENT_AUTH[auth_type], min_version=min_version,
-        max_version=max_version, ciphers=ciphers, curve=curve,
-        prefer_server_cipher_suites=prefer, allowed_sans=allowed_sans)
+        verify_mode=CLIENT_AUTH[auth_type],
+        min_version=min_version,
+        max_version=max_version,
+        ciphers=ciphers,
+        curve=curve,
+        prefer_server_cipher_suites=prefer,
+        allowed_sans=allowed_sans,
+    )
 
 
 def _http_headers(path: str, http: object) -> dict[str, str]:
@@ -174,22 +218,31 @@ def _http_headers(path: str, http: object) -> dict[str, str]:
         if not isinstance(http["http2"], bool):
             raise _fail(path, "http_server_config.http2 must be true or false")
         if http["http2"]:
-            raise _fail(path, "http_server_config.http2: ringwatch serves HTTP/1.1 only "
-                        "(clients fall back to it): set it to false or remove it")
+            raise _fail(
+                path,
+                "http_server_config.http2: ringwatch serves HTTP/1.1 only "
+                "(clients fall back to it): set it to false or remove it",
+            )
     headers = http.get("headers") or {}
     if not isinstance(headers, dict):
         raise _fail(path, "http_server_config.headers must be a mapping of header to value")
     for name, value in headers.items():
         if name not in _HEADERS:
-            raise _fail(path, f"http_server_config.headers: {name!r} can not be configured "
-                        f"(exporter-toolkit allows {', '.join(_HEADERS)})")
+            raise _fail(
+                path,
+                f"http_server_config.headers: {name!r} can not be configured "
+                f"(exporter-toolkit allows {', '.join(_HEADERS)})",
+            )
         allowed = _HEADERS[name]
         if not isinstance(value, str) or (allowed is not None and value not in allowed):
             expected = f"one of {', '.join(allowed)}" if allowed else "a string"
             raise _fail(path, f"http_server_config.headers.{name} must be {expected}")
         if _NOT_IN_HEADER_VALUE.search(value):
-            raise _fail(path, f"http_server_config.headers.{name} contains a control "
-                        "character (CR, LF or another): not allowed in a header value")
+            raise _fail(
+                path,
+                f"http_server_config.headers.{name} contains a control "
+                "character (CR, LF or another): not allowed in a header value",
+            )
     return dict(headers)
 
 
@@ -221,8 +274,11 @@ def load_web_config(path: str | None) -> WebConfig:
             raise _fail(path, "basic_auth_users must be a mapping of user to bcrypt hash")
         parsed: dict[str, bytes] = {}
         for user, hashed in users.items():
-            problem = (bcrypt_hash_problem(hashed) if isinstance(hashed, str)
-                       else "is not a bcrypt hash (not a string)")
+            problem = (
+                bcrypt_hash_problem(hashed)
+                if isinstance(hashed, str)
+                else "is not a bcrypt hash (not a string)"
+            )
             if problem:
                 raise _fail(path, f"basic_auth_users.{user} {problem}")
             parsed[str(user)] = hashed.encode()

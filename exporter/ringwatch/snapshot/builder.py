@@ -82,17 +82,23 @@ def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Membe
     seen: set[str] = set()
     for member in found:
         if member.name in seen:
-            errors.append(DecodeError("duplicate", "the same ring and member again; the "
-                                      "first item is kept", member.ring, member.name))
+            errors.append(
+                DecodeError(
+                    "duplicate",
+                    "the same ring and member again; the first item is kept",
+                    member.ring,
+                    member.name,
+                )
+            )
             continue
         seen.add(member.name)
         kept.append(member)
     return kept
 
 
-def _changes(previous: dict[str, dict[str, MemberView]],
-             index: dict[str, dict[str, MemberView]]
-             ) -> tuple[list[tuple[str, MemberView | None, MemberView]], list[tuple[str, str]]]:
+def _changes(
+    previous: dict[str, dict[str, MemberView]], index: dict[str, dict[str, MemberView]]
+) -> tuple[list[tuple[str, MemberView | None, MemberView]], list[tuple[str, str]]]:
     """What changed in a table since its previous view: each (ring, was, now) of a member
     that appeared (was None) or whose state or staleness changed, and each (ring,
     member id) gone (`TableView.changes`, `.gone`)."""
@@ -103,8 +109,12 @@ def _changes(previous: dict[str, dict[str, MemberView]],
             was = before.get(name)
             if was is None or was.stale != view.stale or was.member.state != view.member.state:
                 appeared_or_changed.append((ring, was, view))
-    gone = [(ring, name) for ring, before in previous.items()
-            for name in before if name not in index.get(ring, {})]
+    gone = [
+        (ring, name)
+        for ring, before in previous.items()
+        for name in before
+        if name not in index.get(ring, {})
+    ]
     return appeared_or_changed, gone
 
 
@@ -137,10 +147,12 @@ class SnapshotBuilder:
     decoder: ItemDecoder = field(default_factory=ItemDecoder)
     # table -> (the TableView last built, its members by ring and id)
     _indexes: dict[str, tuple[TableView, dict[str, dict[str, MemberView]]]] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
     # table -> ring -> member -> its heartbeats; kept while a table's scans fail
     _tracks: dict[str, dict[str, dict[str, HeartbeatTrack]]] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
     _scan_started: bool = field(default=False, repr=False)
 
     @property
@@ -170,8 +182,7 @@ class SnapshotBuilder:
         except Exception as exc:  # a decoder bug costs this item, not the scan
             return unexpected_error(item, exc)
 
-    def build(self, reads: Iterable[TableRead], previous: Snapshot | None,
-              now: float) -> Snapshot:
+    def build(self, reads: Iterable[TableRead], previous: Snapshot | None, now: float) -> Snapshot:
         """The snapshot of these reads (raw items, or pages `decode_page` decoded)."""
         tables = []
         if not self._scan_started:
@@ -186,15 +197,24 @@ class SnapshotBuilder:
         names = {t.table for t in tables}
         self._indexes = {k: v for k, v in self._indexes.items() if k in names}
         self._tracks = {k: v for k, v in self._tracks.items() if k in names}
-        return Snapshot(created_at=now, tables=tuple(tables), stale_after=self.stale_after,
-                        stale_periods=self.stale_periods, stale_floor=self.stale_floor)
+        return Snapshot(
+            created_at=now,
+            tables=tuple(tables),
+            stale_after=self.stale_after,
+            stale_periods=self.stale_periods,
+            stale_floor=self.stale_floor,
+        )
 
     def _table(self, read: TableRead, old: TableView | None, now: float) -> TableView:
         """One table's view: its rings as this read found them, or the last good ones."""
         if not read.ok:
             return TableView(
-                table=read.table, ok=False, result=read.result, error=read.error,
-                attempted_at=read.started_at, scan_duration=read.duration,
+                table=read.table,
+                ok=False,
+                result=read.result,
+                error=read.error,
+                attempted_at=read.started_at,
+                scan_duration=read.duration,
                 scanned_at=old.scanned_at if old else None,
                 rings=old.rings if old else (),
             )
@@ -207,24 +227,33 @@ class SnapshotBuilder:
         for ring in sorted(members):
             found = sorted(members[ring], key=_by_member)
             tracks[ring] = self._tracked(found, old_tracks.get(ring, {}), read.started_at)
-            views = self._judged((read.table, ring), found, previous.get(ring, {}),
-                                 tracks[ring], read.started_at)
+            views = self._judged(
+                (read.table, ring), found, previous.get(ring, {}), tracks[ring], read.started_at
+            )
             index[ring] = {view.member.name: view for view in views}
             rings.append(_ring_view(ring, views))
         self._tracks[read.table] = tracks
         # Noted only against a previous view of the table (a first scan changes all).
         changes, gone = _changes(previous, index) if old is not None else ([], [])
         view = TableView(
-            table=read.table, ok=True, result=read.result, error=None,
-            attempted_at=read.started_at, scan_duration=read.duration,
-            scanned_at=read.started_at, rings=tuple(rings), decode_errors=tuple(errors),
-            changes=tuple(changes), gone=tuple(gone),
+            table=read.table,
+            ok=True,
+            result=read.result,
+            error=None,
+            attempted_at=read.started_at,
+            scan_duration=read.duration,
+            scanned_at=read.started_at,
+            rings=tuple(rings),
+            decode_errors=tuple(errors),
+            changes=tuple(changes),
+            gone=tuple(gone),
         )
         self._indexes[read.table] = (view, index)
         return view
 
-    def _members_by_ring(self, read: TableRead
-                         ) -> tuple[dict[str, list[Member]], list[DecodeError]]:
+    def _members_by_ring(
+        self, read: TableRead
+    ) -> tuple[dict[str, list[Member]], list[DecodeError]]:
         """The read's members by ring (one per id), and the items that could not be used."""
         members: dict[str, list[Member]] = {}
         errors: list[DecodeError] = []
@@ -249,8 +278,9 @@ class SnapshotBuilder:
             return built[1]
         return {r.ring: {v.member.name: v for v in r.members} for r in old.rings}
 
-    def _tracked(self, members: list[Member], old: dict[str, HeartbeatTrack],
-                 scan_time: float) -> dict[str, HeartbeatTrack]:
+    def _tracked(
+        self, members: list[Member], old: dict[str, HeartbeatTrack], scan_time: float
+    ) -> dict[str, HeartbeatTrack]:
         """Each member's heartbeat track: carried on from the last scan with what this
         one saw, or new for a member not seen before or registered again."""
         tracks = {}
@@ -258,17 +288,27 @@ class SnapshotBuilder:
             track = old.get(member.name)
             age = scan_time - member.heartbeat_timestamp
             if track is None or track.registered != member.registered_timestamp:
-                track = HeartbeatTrack(member.registered_timestamp, member.heartbeat_timestamp,
-                                       member.version, age, threshold=self.stale_after,
-                                       cap=self.stale_after)
+                track = HeartbeatTrack(
+                    member.registered_timestamp,
+                    member.heartbeat_timestamp,
+                    member.version,
+                    age,
+                    threshold=self.stale_after,
+                    cap=self.stale_after,
+                )
             else:
                 track.observe(member.heartbeat_timestamp, member.version, age)
             tracks[member.name] = track
         return tracks
 
-    def _judged(self, key: tuple[str, str], members: list[Member],
-                before: dict[str, MemberView], tracks: dict[str, HeartbeatTrack],
-                scan_time: float) -> list[MemberView]:
+    def _judged(
+        self,
+        key: tuple[str, str],
+        members: list[Member],
+        before: dict[str, MemberView],
+        tracks: dict[str, HeartbeatTrack],
+        scan_time: float,
+    ) -> list[MemberView]:
         """Each member as this scan judges it: its age, stale or not against the threshold
         of its own period, its share of the tokens, when its CAS version last moved."""
         ownership = self.ownership_cache.ownership(key, {m.name: m.tokens for m in members})
@@ -288,7 +328,15 @@ class SnapshotBuilder:
                 cas_last_change = was.cas_last_change
             else:
                 cas_last_change = scan_time
-            views.append(MemberView(member, age, is_stale(age, threshold),
-                                    ownership.get(member.name, 0.0), cas_last_change,
-                                    track.period, threshold))
+            views.append(
+                MemberView(
+                    member,
+                    age,
+                    is_stale(age, threshold),
+                    ownership.get(member.name, 0.0),
+                    cas_last_change,
+                    track.period,
+                    threshold,
+                )
+            )
         return views

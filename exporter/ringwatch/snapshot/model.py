@@ -8,7 +8,7 @@ assignment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,18 +22,13 @@ class TableRead(Protocol):
 
     `items` are item dicts, or the `Member`s and `DecodeError`s `decode_page` made of them."""
 
-    @property
-    def table(self) -> str: ...
-    @property
-    def started_at(self) -> float: ...
-    @property
-    def duration(self) -> float: ...
-    @property
-    def items(self) -> Sequence[Any]: ...
-    @property
-    def result(self) -> str: ...
-    @property
-    def error(self) -> str | None: ...
+    table: str
+    started_at: float
+    duration: float
+    items: list[Any]
+    result: str
+    error: str | None
+
     @property
     def ok(self) -> bool:
         """True when the whole table was read."""
@@ -58,6 +53,7 @@ class MemberView(msgspec.Struct, frozen=True, gc=False):
 @dataclass(frozen=True)
 class RingView:
     """One ring after a scan: its members (sorted by id) and their roll-ups."""
+
     ring: str
     members: tuple[MemberView, ...]  # sorted by member id
     state_counts: dict[str, int]
@@ -69,6 +65,7 @@ class RingView:
 @dataclass(frozen=True)
 class TableView:
     """One table after a scan: its rings, or why the scan failed (then the last good rings)."""
+
     table: str
     ok: bool
     result: str

@@ -56,19 +56,20 @@ class Problem:
     detail: str = ""
 
 
-def member_problems(table: str, ring: str, view: MemberView, at: float,
-                    stuck_after: float) -> list[Problem]:
+def member_problems(
+    table: str, ring: str, view: MemberView, at: float, stuck_after: float
+) -> list[Problem]:
     """Everything wrong with one member: stale (as judged at its scan), stuck in
     JOINING or PENDING for longer than `stuck_after` as of `at`."""
     found = []
     m = view.member
     if view.stale:
-        found.append(Problem(table, ring, m.name, "stale", view.heartbeat_age,
-                             view.stale_threshold, m.state))
+        found.append(
+            Problem(table, ring, m.name, "stale", view.heartbeat_age, view.stale_threshold, m.state)
+        )
     registered = m.registered_timestamp
     if m.state in STUCK_STATES and registered and at - registered > stuck_after:
-        found.append(Problem(table, ring, m.name, "stuck", at - registered, stuck_after,
-                             m.state))
+        found.append(Problem(table, ring, m.name, "stuck", at - registered, stuck_after, m.state))
     return found
 
 
@@ -77,8 +78,16 @@ def find_problems(snapshot: Snapshot, at: float, stuck_after: float) -> list[Pro
     problems = []
     for table in snapshot.tables:
         for err in table.decode_errors:
-            problems.append(Problem(table.table, err.ring, err.member, "decode",
-                                    reason=err.reason, detail=err.detail))
+            problems.append(
+                Problem(
+                    table.table,
+                    err.ring,
+                    err.member,
+                    "decode",
+                    reason=err.reason,
+                    detail=err.detail,
+                )
+            )
         for ring in table.rings:
             for view in ring.members:
                 if view.stale or view.member.state in STUCK_STATES:

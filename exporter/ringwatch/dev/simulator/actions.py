@@ -66,6 +66,7 @@ def parse_params(action: str, raw: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ScenarioAction:
     """One timed action of a scenario: what to do to which member, when."""
+
     at: float  # seconds after the simulator started
     action: str
     member: str

@@ -65,45 +65,108 @@ def _parser() -> argparse.ArgumentParser:
         description="Write a simulated Cortex ring (Cortex's item format and CAS writes) "
         "into a DynamoDB table.",
     )
-    p.add_argument("--dynamodb.table", dest="table", required=True, metavar="TABLE",
-                   help="table to write the ring into")
-    p.add_argument("--dynamodb.endpoint-url", dest="endpoint_url", metavar="URL",
-                   default=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
-                   help="DynamoDB endpoint [default AWS_ENDPOINT_URL_DYNAMODB, then AWS's own]")
-    p.add_argument("--dynamodb.region", dest="region", metavar="REGION",
-                   default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                   or "us-east-1",
-                   help="AWS region [default AWS_REGION, AWS_DEFAULT_REGION, then us-east-1]")
-    p.add_argument("--ring.key", dest="ring_keys", action="append", metavar="RING_KEY",
-                   help=f"ring (RingKey) to simulate, repeatable [default {DEFAULT_RING_KEY}]")
-    p.add_argument("--members", type=int, default=12, metavar="N",
-                   help="members per ring [default 12]")
-    p.add_argument("--tokens", type=int, default=128, metavar="N",
-                   help="tokens per member [default 128]")
-    p.add_argument("--heartbeat.period", dest="heartbeat_period", default="5s",
-                   metavar="DURATION", help="time between a member's heartbeats [default 5s]")
-    p.add_argument("--zones", type=int, default=3, metavar="N",
-                   help="zones, members spread round robin; 0 = no zone [default 3]")
-    p.add_argument("--member.prefix", dest="member_prefix", default="ingester-",
-                   metavar="PREFIX", help="member names are PREFIX0 .. PREFIX<N-1> "
-                   "[default ingester-]")
-    p.add_argument("--ttl", default=None, metavar="DURATION",
-                   help="write a ttl attribute = now + this duration [default: none]")
-    p.add_argument("--create-table", dest="create_table", action="store_true",
-                   help="create the table (RingKey/InstanceKey keys) if it does not exist")
-    p.add_argument("--scenario.file", dest="scenario_file", default=None, metavar="FILE",
-                   help="YAML list of timed actions (freeze, thaw, leave, kill, restart, ...)")
-    p.add_argument("--control.listen-address", dest="control", default="",
-                   metavar="HOST:PORT",
-                   help="host:port on loopback (port 0 = any); empty = no control endpoint")
-    p.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="seed for deterministic tokens [default: random]")
-    p.add_argument("--log.level", dest="log_level", default="info",
-                   choices=["debug", "info", "warn", "error"],
-                   help="debug, info, warn or error [default info]")
-    p.add_argument("--log.format", dest="log_format", default="logfmt",
-                   choices=["logfmt", "json"], help="logfmt or json, as ringwatch serve "
-                   "[default logfmt]")
+    p.add_argument(
+        "--dynamodb.table",
+        dest="table",
+        required=True,
+        metavar="TABLE",
+        help="table to write the ring into",
+    )
+    p.add_argument(
+        "--dynamodb.endpoint-url",
+        dest="endpoint_url",
+        metavar="URL",
+        default=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
+        help="DynamoDB endpoint [default AWS_ENDPOINT_URL_DYNAMODB, then AWS's own]",
+    )
+    p.add_argument(
+        "--dynamodb.region",
+        dest="region",
+        metavar="REGION",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        help="AWS region [default AWS_REGION, AWS_DEFAULT_REGION, then us-east-1]",
+    )
+    p.add_argument(
+        "--ring.key",
+        dest="ring_keys",
+        action="append",
+        metavar="RING_KEY",
+        help=f"ring (RingKey) to simulate, repeatable [default {DEFAULT_RING_KEY}]",
+    )
+    p.add_argument(
+        "--members", type=int, default=12, metavar="N", help="members per ring [default 12]"
+    )
+    p.add_argument(
+        "--tokens", type=int, default=128, metavar="N", help="tokens per member [default 128]"
+    )
+    p.add_argument(
+        "--heartbeat.period",
+        dest="heartbeat_period",
+        default="5s",
+        metavar="DURATION",
+        help="time between a member's heartbeats [default 5s]",
+    )
+    p.add_argument(
+        "--zones",
+        type=int,
+        default=3,
+        metavar="N",
+        help="zones, members spread round robin; 0 = no zone [default 3]",
+    )
+    p.add_argument(
+        "--member.prefix",
+        dest="member_prefix",
+        default="ingester-",
+        metavar="PREFIX",
+        help="member names are PREFIX0 .. PREFIX<N-1> [default ingester-]",
+    )
+    p.add_argument(
+        "--ttl",
+        default=None,
+        metavar="DURATION",
+        help="write a ttl attribute = now + this duration [default: none]",
+    )
+    p.add_argument(
+        "--create-table",
+        dest="create_table",
+        action="store_true",
+        help="create the table (RingKey/InstanceKey keys) if it does not exist",
+    )
+    p.add_argument(
+        "--scenario.file",
+        dest="scenario_file",
+        default=None,
+        metavar="FILE",
+        help="YAML list of timed actions (freeze, thaw, leave, kill, restart, ...)",
+    )
+    p.add_argument(
+        "--control.listen-address",
+        dest="control",
+        default="",
+        metavar="HOST:PORT",
+        help="host:port on loopback (port 0 = any); empty = no control endpoint",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed for deterministic tokens [default: random]",
+    )
+    p.add_argument(
+        "--log.level",
+        dest="log_level",
+        default="info",
+        choices=["debug", "info", "warn", "error"],
+        help="debug, info, warn or error [default info]",
+    )
+    p.add_argument(
+        "--log.format",
+        dest="log_format",
+        default="logfmt",
+        choices=["logfmt", "json"],
+        help="logfmt or json, as ringwatch serve [default logfmt]",
+    )
     return p
 
 
@@ -186,7 +249,10 @@ def main(argv: list[str]) -> int:
             print(f"control endpoint: {sim.control_url}", flush=True)
         logging.getLogger("ringwatch.simulator").info(
             "simulating %d member(s) in %s, table %s, heartbeat every %gs",
-            config.members, ", ".join(config.ring_keys), config.table, config.heartbeat_period,
+            config.members,
+            ", ".join(config.ring_keys),
+            config.table,
+            config.heartbeat_period,
         )
         while not stop.wait(1.0):
             pass

@@ -101,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class ControlServer:
     """The simulator's control endpoint on loopback: POST an action for a member."""
+
     def __init__(self, simulator: Any, address: str) -> None:
         host, port = parse_listen_address(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -108,7 +109,9 @@ class ControlServer:
         self._server = server_cls((host, port), _Handler)
         self._server.simulator = simulator
         self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="ringwatch-simulate-control",
+            target=self._server.serve_forever,
+            args=(0.05,),
+            name="ringwatch-simulate-control",
             daemon=True,
         )
 

@@ -52,6 +52,7 @@ def zone_name(index: int) -> str:
 @dataclass
 class SimConfig:
     """What to simulate: the ring, its members, their heartbeat and the table."""
+
     table: str
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -90,6 +91,7 @@ class SimConfig:
 @dataclass
 class SimMember:
     """One simulated ring member: its registration, state, tokens and CAS version."""
+
     ring: str
     name: str
     zone: str
@@ -194,8 +196,13 @@ class RingSimulator:
         self, ring: str, name: str, zone: str, tokens: int | None = None, joining: bool = False
     ) -> SimMember:
         count = self.config.tokens if tokens is None else tokens
-        m = SimMember(ring=ring, name=name, zone=zone, addr=self._addr(name),
-                      tokens=self._pools[ring].draw(count))
+        m = SimMember(
+            ring=ring,
+            name=name,
+            zone=zone,
+            addr=self._addr(name),
+            tokens=self._pools[ring].draw(count),
+        )
         m.phase = "register-joining" if joining else "register"
         self._members[(ring, name)] = m
         return m
@@ -226,8 +233,11 @@ class RingSimulator:
         if self._client is None:
             c = self.config
             self._client = make_client(
-                c.endpoint_url, c.region, connect_timeout=c.connect_timeout,
-                read_timeout=c.read_timeout, max_attempts=c.max_attempts,
+                c.endpoint_url,
+                c.region,
+                connect_timeout=c.connect_timeout,
+                read_timeout=c.read_timeout,
+                max_attempts=c.max_attempts,
             )
         now = time.monotonic()
         self.started_at = now
@@ -246,8 +256,10 @@ class RingSimulator:
         self._thread.start()
         if self.config.scenario:
             self._scenario_thread = threading.Thread(
-                target=self._run_scenario, args=(now, list(self.config.scenario)),
-                name="ringwatch-scenario", daemon=True,
+                target=self._run_scenario,
+                args=(now, list(self.config.scenario)),
+                name="ringwatch-scenario",
+                daemon=True,
             )
             self._scenario_thread.start()
         return self
@@ -393,13 +405,18 @@ class RingSimulator:
         """Stop `member` for good, leaving its item behind: a ghost."""
         return self.act(member, "kill", ring)
 
-    def leave(self, member: str, duration: float | str = DEFAULT_LEAVE_SECONDS,
-              ring: str | None = None) -> dict[str, Any]:
+    def leave(
+        self, member: str, duration: float | str = DEFAULT_LEAVE_SECONDS, ring: str | None = None
+    ) -> dict[str, Any]:
         """Write LEAVING, wait `duration`, then delete the item."""
         return self.act(member, "leave", ring, duration=duration)
 
-    def restart(self, member: str, duration: float | str = DEFAULT_RESTART_LEAVE_SECONDS,
-                ring: str | None = None) -> dict[str, Any]:
+    def restart(
+        self,
+        member: str,
+        duration: float | str = DEFAULT_RESTART_LEAVE_SECONDS,
+        ring: str | None = None,
+    ) -> dict[str, Any]:
         """Leave, then register again as PENDING, then ACTIVE with new tokens."""
         return self.act(member, "restart", ring, duration=duration)
 
@@ -420,8 +437,11 @@ class RingSimulator:
                 continue
             with self._cond:
                 now = time.monotonic()
-                due = [m for m in self._members.values()
-                       if m.next_due is not None and not m.frozen and not m.killed]
+                due = [
+                    m
+                    for m in self._members.values()
+                    if m.next_due is not None and not m.frozen and not m.killed
+                ]
                 m = min(due, key=lambda x: x.next_due or 0.0, default=None)
                 if self._stopping.is_set():
                     return
@@ -463,8 +483,11 @@ class RingSimulator:
         else:
             state = {"active": "ACTIVE", "joining": "JOINING", "leaving": "LEAVING"}[m.phase]
         data = encode_desc(
-            addr=m.addr, timestamp=wall, state=state,
-            tokens=[] if state == "PENDING" else m.tokens, zone=m.zone,
+            addr=m.addr,
+            timestamp=wall,
+            state=state,
+            tokens=[] if state == "PENDING" else m.tokens,
+            zone=m.zone,
             registered_timestamp=m.registered_timestamp,
         )
         ttl = int(time.time() + self.config.ttl) if self.config.ttl is not None else None
@@ -482,8 +505,9 @@ class RingSimulator:
             if expected is None:
                 expected = read_version(client, table, m.ring, m.name)
             try:
-                return cas_put(client, table, m.ring, m.name, step.data, expected, step.ttl), \
-                    conflicts
+                return cas_put(
+                    client, table, m.ring, m.name, step.data, expected, step.ttl
+                ), conflicts
             except CASConflict:
                 conflicts += 1
                 expected = None
@@ -504,8 +528,9 @@ class RingSimulator:
                 m.cas_conflicts += 2  # _execute gives up after two condition failures
                 m.version = None
             if m.last_error is None:
-                log.warning("write of %s/%s failed (retrying every heartbeat): %s",
-                            m.ring, m.name, outcome)
+                log.warning(
+                    "write of %s/%s failed (retrying every heartbeat): %s", m.ring, m.name, outcome
+                )
             m.last_error = str(outcome) or type(outcome).__name__
             if current:
                 m.next_due = now + self.period

@@ -22,8 +22,12 @@ class CASConflict(Exception):
 
 
 def make_client(
-    endpoint_url: str | None, region: str, *, connect_timeout: float = 2.0,
-    read_timeout: float = 2.0, max_attempts: int = 2,
+    endpoint_url: str | None,
+    region: str,
+    *,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 2.0,
+    max_attempts: int = 2,
 ) -> Any:
     """A boto3 DynamoDB client for the simulator's writes."""
     config = Config(
@@ -51,7 +55,12 @@ def _is_condition_failure(err: ClientError) -> bool:
 
 
 def cas_put(
-    client: Any, table: str, ring: str, member: str, data: bytes, expected_version: int,
+    client: Any,
+    table: str,
+    ring: str,
+    member: str,
+    data: bytes,
+    expected_version: int,
     ttl: int | None = None,
 ) -> int:
     """Write the item if its version is still `expected_version` (0: no item); new version."""

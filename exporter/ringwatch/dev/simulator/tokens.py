@@ -10,6 +10,7 @@ from ringwatch.cortex.tokens import TOKEN_SPACE
 
 class TokenPool:
     """Random ring tokens, unique across the simulated ring."""
+
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
         self._used: set[int] = set()
