@@ -30,14 +30,14 @@ def protobuf_backend() -> str:
 
 
 # InstanceDesc's fields as Cortex's ring.proto numbers them: (name, number, type, label).
-_F = descriptor_pb2.FieldDescriptorProto
+_Field = descriptor_pb2.FieldDescriptorProto
 INSTANCE_DESC_FIELDS: tuple[tuple[str, int, int, int], ...] = (
-    ("addr", 1, _F.TYPE_STRING, _F.LABEL_OPTIONAL),
-    ("timestamp", 2, _F.TYPE_INT64, _F.LABEL_OPTIONAL),
-    ("state", 3, _F.TYPE_ENUM, _F.LABEL_OPTIONAL),
-    ("tokens", 6, _F.TYPE_UINT32, _F.LABEL_REPEATED),
-    ("zone", 7, _F.TYPE_STRING, _F.LABEL_OPTIONAL),
-    ("registered_timestamp", 8, _F.TYPE_INT64, _F.LABEL_OPTIONAL),
+    ("addr", 1, _Field.TYPE_STRING, _Field.LABEL_OPTIONAL),
+    ("timestamp", 2, _Field.TYPE_INT64, _Field.LABEL_OPTIONAL),
+    ("state", 3, _Field.TYPE_ENUM, _Field.LABEL_OPTIONAL),
+    ("tokens", 6, _Field.TYPE_UINT32, _Field.LABEL_REPEATED),
+    ("zone", 7, _Field.TYPE_STRING, _Field.LABEL_OPTIONAL),
+    ("registered_timestamp", 8, _Field.TYPE_INT64, _Field.LABEL_OPTIONAL),
 )
 
 
@@ -48,7 +48,7 @@ def _instance_desc_message(
     msg = fdp.message_type.add(name=name)
     for field, number, kind, label in INSTANCE_DESC_FIELDS:
         kind, label = retyped.get(field, (kind, label))
-        extra = {"type_name": ".ring.InstanceState"} if kind == _F.TYPE_ENUM else {}
+        extra = {"type_name": ".ring.InstanceState"} if kind == _Field.TYPE_ENUM else {}
         msg.field.add(name=field, number=number, type=kind, label=label, **extra)
     msg.reserved_range.add(start=4, end=6)
 
@@ -69,37 +69,37 @@ def _build_messages() -> dict[str, Any]:
         enum.value.add(name=name, number=number)
     # Open enum in proto3: unknown numbers survive as ints and are reported as UNKNOWN.
     _instance_desc_message(fdp, "InstanceDesc")
-    as_bytes = (_F.TYPE_BYTES, _F.LABEL_OPTIONAL)
+    as_bytes = (_Field.TYPE_BYTES, _Field.LABEL_OPTIONAL)
     _instance_desc_message(
         fdp,
         "InstanceDescRead",
         addr=as_bytes,
         zone=as_bytes,
-        state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL),
+        state=(_Field.TYPE_INT32, _Field.LABEL_OPTIONAL),
     )
     _instance_desc_message(
         fdp,
         "InstanceDescTokensView",
         addr=as_bytes,
         zone=as_bytes,
-        state=(_F.TYPE_INT32, _F.LABEL_OPTIONAL),
+        state=(_Field.TYPE_INT32, _Field.LABEL_OPTIONAL),
         tokens=as_bytes,
     )
     entry = fdp.message_type.add(name="IngesterEntry")
-    entry.field.add(name="key", number=1, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
+    entry.field.add(name="key", number=1, type=_Field.TYPE_BYTES, label=_Field.LABEL_OPTIONAL)
     entry.field.add(
         name="value",
         number=2,
-        type=_F.TYPE_MESSAGE,
-        label=_F.LABEL_OPTIONAL,
+        type=_Field.TYPE_MESSAGE,
+        label=_Field.LABEL_OPTIONAL,
         type_name=".ring.InstanceDescRead",
     )
     ring = fdp.message_type.add(name="RingDescView")
     ring.field.add(
         name="ingesters",
         number=1,
-        type=_F.TYPE_MESSAGE,
-        label=_F.LABEL_REPEATED,
+        type=_Field.TYPE_MESSAGE,
+        label=_Field.LABEL_REPEATED,
         type_name=".ring.IngesterEntry",
     )
     pool = descriptor_pool.DescriptorPool()

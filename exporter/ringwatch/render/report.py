@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Any, Protocol, TextIO
 
 from ringwatch.render.ringjson import snapshot_json
-from ringwatch.render.text import (
+from ringwatch.render.wording import (
     by_heartbeat_age,
     format_age,
     format_time,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ringwatch.render.text import by_heartbeat_age
+from ringwatch.render.wording import by_heartbeat_age
 from ringwatch.snapshot.model import MemberView, Snapshot, TableView
 
 # orjson writes integers in [-2^63, 2^64) only; DynamoDB numbers (version, ttl)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from ringwatch.render.text import (
+from ringwatch.render.wording import (
     by_heartbeat_age,
     format_age,
     format_time,
@@ -55,13 +55,13 @@ tr.stale .bar .fill{background:#c81e1e}
 """
 
 
-def _e(value: object) -> str:
+def _escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
 def _age_cell(age: float) -> str:
     skew = " <span class=muted>(clock skew)</span>" if age < 0 else ""
-    return f"{_e(format_age(age))}{skew}"
+    return f"{_escape(format_age(age))}{skew}"
 
 
 def _period_cell(view: MemberView) -> str:
@@ -70,12 +70,12 @@ def _period_cell(view: MemberView) -> str:
     shown = (
         '<span class=muted title="not known yet">-</span>'
         if period is None
-        else _e(format_duration(period))
+        else _escape(format_duration(period))
     )
     data = "" if period is None else f' data-period="{period}"'
     return (
         f'<td class="period num"{data} data-threshold="{view.stale_threshold!r}">'
-        f"{shown} / {_e(format_duration(view.stale_threshold))}</td>"
+        f"{shown} / {_escape(format_duration(view.stale_threshold))}</td>"
     )
 
 
@@ -84,24 +84,26 @@ def _member_row(view: MemberView, scan_time: float) -> str:
     badge = ' <span class="badge stale">STALE</span>' if view.stale else ""
     if m.registered_timestamp:
         registered = (
-            f"{_e(format_time(m.registered_timestamp))}<br>"
-            f"<span class=muted>{_e(format_age(scan_time - m.registered_timestamp))}"
+            f"{_escape(format_time(m.registered_timestamp))}<br>"
+            f"<span class=muted>{_escape(format_age(scan_time - m.registered_timestamp))}"
             f" ago</span>"
         )
     else:
         registered = "<span class=muted>unknown</span>"
     unchanged = scan_time - view.cas_last_change
     cas_note = (
-        f" <span class=muted>unchanged {_e(format_age(unchanged))}</span>" if unchanged > 0 else ""
+        f" <span class=muted>unchanged {_escape(format_age(unchanged))}</span>"
+        if unchanged > 0
+        else ""
     )
     percent = f"{view.ownership * 100:.2f}"
-    state = _e(m.state)
+    state = _escape(m.state)
     return (
-        f'<tr class="{"stale" if view.stale else "fresh"}" data-member="{_e(m.name)}">'
-        f'<td class="member">{_e(m.name)}{badge}</td>'
-        f'<td class="zone">{_e(m.zone) or "<span class=muted>-</span>"}</td>'
+        f'<tr class="{"stale" if view.stale else "fresh"}" data-member="{_escape(m.name)}">'
+        f'<td class="member">{_escape(m.name)}{badge}</td>'
+        f'<td class="zone">{_escape(m.zone) or "<span class=muted>-</span>"}</td>'
         f'<td class="state state-{state.lower()}">{state}</td>'
-        f'<td class="addr">{_e(m.addr)}</td>'
+        f'<td class="addr">{_escape(m.addr)}</td>'
         f'<td class="age num" data-seconds="{view.heartbeat_age:.3f}">'
         f"{_age_cell(view.heartbeat_age)}</td>"
         f"{_period_cell(view)}"
@@ -143,10 +145,10 @@ def _ring(ring: RingView, scan_time: float) -> str:
         else "0 stale"
     )
     return (
-        f'<section class="ring" data-ring="{_e(ring.ring)}">'
-        f"<h3>{_e(ring.ring)}</h3>"
-        f'<p class="summary">{_e(plural(len(ring.members), "member"))}: '
-        f"{_e(state_summary(ring))} · {stale} · {_e(plural(ring.tokens, 'token'))}</p>"
+        f'<section class="ring" data-ring="{_escape(ring.ring)}">'
+        f"<h3>{_escape(ring.ring)}</h3>"
+        f'<p class="summary">{_escape(plural(len(ring.members), "member"))}: '
+        f"{_escape(state_summary(ring))} · {stale} · {_escape(plural(ring.tokens, 'token'))}</p>"
         f'<table class="members">{_HEAD}'
         f"<tbody>{rows}</tbody></table></section>"
     )
@@ -167,29 +169,30 @@ def _rings(table: TableView) -> str:
 def _table(
     table: TableView, fresh: bool, now: float, max_age: float | None, cache: Cache | None
 ) -> str:
-    parts = [f'<section class="table" id="table-{_e(table.table)}" data-table="{_e(table.table)}">']
+    name = _escape(table.table)
+    parts = [f'<section class="table" id="table-{name}" data-table="{name}">']
     status = (
         '<span class="badge ok">OK</span>'
         if table.ok
         else '<span class="badge failed">LAST SCAN FAILED</span>'
     )
-    parts.append(f"<h2>Table {_e(table.table)} {status}</h2>")
+    parts.append(f"<h2>Table {_escape(table.table)} {status}</h2>")
     if table.scanned_at is not None:
         parts.append(
-            f'<p class="meta">Last successful scan: {_e(format_time(table.scanned_at))}'
-            f" ({_e(format_age(now - table.scanned_at))} ago).</p>"
+            f'<p class="meta">Last successful scan: {_escape(format_time(table.scanned_at))}'
+            f" ({_escape(format_age(now - table.scanned_at))} ago).</p>"
         )
     else:
         parts.append('<p class="meta">No successful scan yet.</p>')
     if not table.ok:
         parts.append(
-            f'<p class="banner failed">The last scan, at {_e(format_time(table.attempted_at))}'
-            f", failed ({_e(table.result)}): {_e(table.error)}"
+            f'<p class="banner failed">The last scan, at {_escape(format_time(table.attempted_at))}'
+            f", failed ({_escape(table.result)}): {_escape(table.error)}"
             + (". Showing the last good scan." if fresh and table.rings else ".")
             + "</p>"
         )
     if table.scanned_at is not None and not fresh:
-        limit = f" (--snapshot.max-age={_e(format_duration(max_age))})" if max_age else ""
+        limit = f" (--snapshot.max-age={_escape(format_duration(max_age))})" if max_age else ""
         parts.append(
             f'<p class="banner expired"><span class="badge expired">EXPIRED</span> The last '
             f"good scan is older than the snapshot's maximum age{limit}: its members are no "
@@ -197,12 +200,12 @@ def _table(
         )
     if table.decode_errors:
         items = "".join(
-            f"<li>{_e(e.ring)}/{_e(e.member)}: {_e(e.reason)}: {_e(e.detail)}</li>"
+            f"<li>{_escape(f'{e.ring}/{e.member}: {e.reason}: {e.detail}')}</li>"
             for e in table.decode_errors
         )
         parts.append(
             f'<div class="banner decode"><strong>'
-            f"{_e(plural(len(table.decode_errors), 'item'))} could not be decoded "
+            f"{_escape(plural(len(table.decode_errors), 'item'))} could not be decoded "
             f"and {'is' if len(table.decode_errors) == 1 else 'are'} not shown:"
             f"</strong><ul>{items}</ul></div>"
         )
@@ -217,11 +220,11 @@ def _table(
 
 def _overview(table: TableView, fresh: bool) -> str:
     """One line per table at the top: is it being scanned, and is anything stale."""
-    link = f'<a href="#table-{_e(table.table)}">{_e(table.table)}</a>'
+    link = f'<a href="#table-{_escape(table.table)}">{_escape(table.table)}</a>'
     if not table.ok:
         status = (
             f'<span class="badge failed">LAST SCAN FAILED</span> '
-            f"({_e(table.result)}): {_e(table.error)}"
+            f"({_escape(table.result)}): {_escape(table.error)}"
         )
     elif not fresh:
         status = '<span class="badge expired">EXPIRED</span>'
@@ -230,11 +233,12 @@ def _overview(table: TableView, fresh: bool) -> str:
     if fresh:
         members = sum(len(r.members) for r in table.rings)
         stale = sum(r.stale_members for r in table.rings)
-        counts = f"{_e(plural(len(table.rings), 'ring'))}, {_e(plural(members, 'member'))}, " + (
-            f'<span class="badge stale">{stale} STALE</span>' if stale else "0 stale"
+        counts = (
+            f"{_escape(plural(len(table.rings), 'ring'))}, {_escape(plural(members, 'member'))}, "
+            + (f'<span class="badge stale">{stale} STALE</span>' if stale else "0 stale")
         )
         if table.decode_errors:
-            counts += f", {_e(plural(len(table.decode_errors), 'undecodable item'))}"
+            counts += f", {_escape(plural(len(table.decode_errors), 'undecodable item'))}"
         status += f" · {counts}"
     return f"<li>{link}: {status}</li>"
 
@@ -243,9 +247,9 @@ def _document(title: str, body: str, metrics_path: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<title>{_escape(title)}</title><style>{_STYLE}</style></head><body>"
         f'<p class="meta"><a href="./">ringwatch</a> · <a href="ring.json">ring.json</a>'
-        f' · <a href="{_e(metrics_path.lstrip("/"))}">metrics</a></p>{body}</body></html>\n'
+        f' · <a href="{_escape(metrics_path.lstrip("/"))}">metrics</a></p>{body}</body></html>\n'
     )
 
 
@@ -280,10 +284,10 @@ def render_page(
     header = (
         "<h1>Ring members</h1>"
         f'<p class="meta" id="snapshot">Snapshot of the scan at '
-        f"{_e(format_time(snapshot.created_at))}, <strong>"
-        f"{_e(format_age(now - snapshot.created_at))} old</strong>. Members are sorted by "
+        f"{_escape(format_time(snapshot.created_at))}, <strong>"
+        f"{_escape(format_age(now - snapshot.created_at))} old</strong>. Members are sorted by "
         f"heartbeat age, oldest first; ages are as of the scan. A member is stale when its "
-        f"heartbeat is older than {_e(stale_rule_text(snapshot))}: its period (as "
+        f"heartbeat is older than {_escape(stale_rule_text(snapshot))}: its period (as "
         f"ringwatch observed it) and threshold are shown beside its age.</p>"
     )
     overview = "".join(_overview(t, t.table in fresh_tables) for t in snapshot.tables)
