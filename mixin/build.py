@@ -10,7 +10,7 @@ Needs the `render` extra (`pip install -e '.[render]'`: the PyPI `jsonnet` modul
 From Python (the e2e suite renders with small thresholds this way):
 
     from build import render
-    out = render({"ringDefaults": {"heartbeatStaleAfter": "5s"}})
+    out = render({"ringDefaults": {"heartbeatStaleFor": "5s"}})
 
 Overrides are deep-merged into the mixin's `_config`: objects merge key by key, anything else
 replaces, null included (a ring set to null in ringOverrides or rolloutStatefulSets is dropped; a

@@ -49,16 +49,9 @@
     // --- Per-ring thresholds --------------------------------------------------------------------
     // Defaults for every ring. Any of these can be overridden for one ring in ringOverrides.
     ringDefaults: {
-      // CortexRingMemberHeartbeatStale: a member is stale when its heartbeat age at ringwatch's scan
-      // exceeds min(max(periods x P, floor), max(cap, 2 x P)), P being the heartbeat period ringwatch
-      // learned for it (ringwatch_member_heartbeat_period_seconds); the cap while P is not known yet.
-      // These three must match the exporter's --ring.stale-periods, --ring.stale-floor and
-      // --ring.stale-after, so that /ring, `ringwatch scan` and the alerts call the same members stale.
-      heartbeatStalePeriods: 4,
-      heartbeatStaleFloor: '20s',
-      heartbeatStaleCap: '1m',
-      // ...for this long (two to three evaluations: one late scan never pages). The first page for a
-      // member frozen in the ring, hence critical.
+      // CortexRingMemberHeartbeatStale: a member's heartbeat age at ringwatch's scan exceeds the stale
+      // threshold ringwatch publishes for it (ringwatch_member_heartbeat_stale_threshold_seconds: the
+      // exporter's --ring.stale-* flags judge, once, for /ring, `ringwatch scan` and these rules)...
       heartbeatStaleFor: '15s',
       heartbeatStaleSeverity: 'critical',
       // CortexRingMemberCASStalled: the item's version has not changed for this long (ringwatch's clock)...

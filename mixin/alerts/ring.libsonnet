@@ -12,13 +12,6 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
     local sel(v, extra='') =
       local m = u.sel([extra, v.matcher]);
       if m == '' then '' else '{%s}' % m,
-    local thresholdText(v) = '%s heartbeat periods, at least %s, at most the larger of %s and two periods; %s while the period is not known' % [
-      u.num(v.t.heartbeatStalePeriods),
-      v.t.heartbeatStaleFloor,
-      v.t.heartbeatStaleCap,
-      v.t.heartbeatStaleCap,
-    ],
-
     groups+: [
       {
         name: 'ringwatch-ring',
@@ -45,20 +38,23 @@ local memberText = 'Member {{ $labels.member }}{{ with $labels.member_zone }} (z
             },
             {
               alert: 'CortexRingMemberHeartbeatStale',
-              // The age is computed here, not read from the recording rule: a rule of another group is
-              // read as of its last evaluation, up to one interval late. The threshold moves slowly.
-              expr: |||
-                %s
-                > ringwatch:member_heartbeat_stale_threshold_seconds%s
+              // Age and threshold are computed here, not read from the recording rules: a rule of another
+              // group is read as of its last evaluation, up to one interval late.
+              expr: p.withZone(|||
+                (
+                  %s
+                  >
+                  %s
+                )
               ||| % [
-                p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % u.sel([p.rw, v.matcher]))),
-                sel(v),
-              ],
+                p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % u.sel([p.rw, v.matcher])),
+                p.dedup('max', 'ringwatch_member_heartbeat_stale_threshold_seconds{%s}' % u.sel([p.rw, v.matcher])),
+              ]),
               'for': v.t.heartbeatStaleFor,
               labels: { severity: v.t.heartbeatStaleSeverity } + v.labels,
               annotations: {
                 summary: 'A Cortex ring member has stopped heartbeating.',
-                description: memberText + ' last heartbeated {{ $value | humanizeDuration }} before ringwatch read it, more than its stale threshold (%s). Cortex treats it as unhealthy after its heartbeat timeout.' % thresholdText(v),
+                description: memberText + ' last heartbeated {{ $value | humanizeDuration }} before ringwatch read it, more than the stale threshold ringwatch judges it by (its /ring page shows it, from its heartbeat period). Cortex treats it as unhealthy after its heartbeat timeout.',
               },
             },
             {

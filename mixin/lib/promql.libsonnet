@@ -46,17 +46,9 @@ function(cfg) {
 
   // Heartbeat age at ringwatch's last scan per member, with zone (the exporter's own judgement input).
   heartbeatAge:: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % p.rw)),
-  // The stale threshold per member of rule variant v (see heartbeatStalePeriods in config.libsonnet):
-  // min(max(k*P, floor), max(cap, 2*P)) from the recorded period P, the cap where P is not known yet.
-  // `age` is an expression with one series per member (with zone) of the variant.
-  staleThreshold(v, age)::
-    local m = if v.matcher == '' then '' else '{%s}' % v.matcher;
-    local P = 'ringwatch:member_heartbeat_period_seconds:max%s' % m;
-    local cap = u.num(u.seconds(v.t.heartbeatStaleCap));
-    local a = 'clamp_min(%s * %s, %s)' % [P, u.num(v.t.heartbeatStalePeriods), u.num(u.seconds(v.t.heartbeatStaleFloor))];
-    local b = 'clamp_min(%s * 2, %s)' % [P, cap];
-    // min(a, b) = (a + b - |a - b|) / 2: PromQL has no element-wise min of two vectors.
-    '(%(a)s + %(b)s - abs(%(a)s - %(b)s)) / 2\nor\n%(age)s * 0 + %(cap)s' % { a: a, b: b, age: age, cap: cap },
+  // The age past which ringwatch calls each member stale, as the exporter publishes it, with zone:
+  // ringwatch judges staleness once, and the rules compare the age with its judgement.
+  heartbeatStaleThreshold:: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_stale_threshold_seconds{%s}' % p.rw)),
   // 1 per member whose version moved within versionMovingWindow (any replica; Prometheus' own history).
   versionMoving::
     '(max without (%(R)s) (max_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(w)s]) - min_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(w)s])) > 0)' % {

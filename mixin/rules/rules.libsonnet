@@ -49,15 +49,11 @@ local u = import '../lib/utils.libsonnet';
             record: 'ringwatch:member_heartbeat_period_seconds:max',
             expr: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_period_seconds{%s}' % rw)),
           },
-        ] + [
           {
-            // The member's stale threshold, from its heartbeat period (the cap while it is not known).
+            // The age past which ringwatch calls the member stale (its own judgement, published).
             record: 'ringwatch:member_heartbeat_stale_threshold_seconds',
-            expr: p.staleThreshold(v, 'ringwatch:member_heartbeat_age_seconds:max%s' % (if v.matcher == '' then '' else '{%s}' % v.matcher)),
-            [if v.labels != {} then 'labels']: v.labels,
-          }
-          for v in p.ringVariants
-        ] + [
+            expr: p.heartbeatStaleThreshold,
+          },
           {
             // 1 if the member's heartbeat age exceeds its stale threshold, else 0: what ringwatch calls stale.
             record: 'ringwatch:member_heartbeat_stale:bool',

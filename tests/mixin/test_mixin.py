@@ -215,11 +215,10 @@ def test_config_overrides_reach_every_output(tmp_path):
         "ringwatchSelector": 'job="rw-e2e"',
         "ingesterSelector": 'job="e2e/ingester"',
         "kubeStateMetricsSelector": 'job="ksm-e2e"',
-        "ringDefaults": {"heartbeatStalePeriods": 3, "heartbeatStaleFloor": "5s",
-                         "heartbeatStaleCap": "10s", "heartbeatStaleFor": "2s",
+        "ringDefaults": {"heartbeatStaleFor": "2s",
                          "casStalledAfter": "7s", "ghostAfter": "1m30s",
                          "heartbeatStaleSeverity": "page", "replicationFactor": 5},
-        "ringOverrides": {"collectors/distributor": {"heartbeatStaleCap": "3m"}},
+        "ringOverrides": {"collectors/distributor": {"heartbeatStaleFor": "1m"}},
         "gapTolerance": "20s", "versionMovingWindow": "40s",
         "scanFailingAfter": "20s", "scanFailingFor": "4s",
         "ingesterCASWindow": "15s",
@@ -237,11 +236,7 @@ def test_config_overrides_reach_every_output(tmp_path):
     assert 'ring!~"collectors/distributor|collectors/store-gateway"' in by_ring[None]["expr"]
     assert "[20s]" in by_ring[None]["expr"]
     assert all(a["labels"]["severity"] == "page" for a in stale)
-    thresholds = {r.get("labels", {}).get("ring"): r["expr"] for r in records
-                  if r["record"] == "ringwatch:member_heartbeat_stale_threshold_seconds"}
-    assert "* 3, 5)" in thresholds[None] and "* 2, 10)" in thresholds[None]
-    assert thresholds[None].endswith("* 0 + 10")
-    assert thresholds["collectors/distributor"].endswith("* 0 + 180")
+    assert by_ring["collectors/distributor"]["for"] == "1m"
     tolerated = [r["expr"] for r in records
                  if r["record"] == "ringwatch:ring_tolerated_failure_domains:count"]
     assert tolerated and all(", 5)" in e for e in tolerated)
@@ -376,3 +371,19 @@ def test_jsonnetfile_lets_jsonnet_bundler_vendor_the_mixin():
             assert (path.parent / target).resolve().is_relative_to(MIXIN), (path, target)
             imports.add(target)
     assert imports
+
+
+def test_the_rules_read_the_stale_threshold_ringwatch_publishes_and_derive_none(default):
+    stale = [a["expr"] for a in alerts_of(default)
+             if a["alert"] == "CortexRingMemberHeartbeatStale"]
+    assert stale and all("ringwatch_member_heartbeat_stale_threshold_seconds{" in e
+                         for e in stale)
+    [threshold] = [r["expr"] for r in records_of(default)
+                   if r["record"] == "ringwatch:member_heartbeat_stale_threshold_seconds"]
+    assert "ringwatch_member_heartbeat_stale_threshold_seconds{" in threshold
+    # No second formula: no rule but the period's own record reads the period.
+    readers = [r.get("alert") or r["record"] for r in (*alerts_of(default), *records_of(default))
+               if "heartbeat_period_seconds" in r["expr"]]
+    assert readers == ["ringwatch:member_heartbeat_period_seconds:max"]
+    config = (REPO / "mixin" / "config.libsonnet").read_text()
+    assert "heartbeatStalePeriods" not in config and "heartbeatStaleCap" not in config

@@ -2,8 +2,9 @@
 
 Members write their items as Cortex does (a write every `period` s, or an explicit schedule);
 ringwatch scans every `step` s (scrapes and rule evaluations run at the same instants), keeps its
-snapshot while a scan fails, drops it after --snapshot.max-age, and learns each member's heartbeat
-period as STALE-DESIGN.md says. A scenario states which alerts fire at which evaluation.
+snapshot while a scan fails, drops it after --snapshot.max-age, learns each member's heartbeat
+period and publishes the stale threshold the exporter's own rule (StaleRule) gives for it. A
+scenario states which alerts fire at which evaluation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from ringwatch.snapshot.problems import StaleRule
 from support import REPO
 
 MIXIN = REPO / "mixin"
@@ -101,7 +103,8 @@ class Ringwatch:
     max_age: int | None = None  # --snapshot.max-age; default 3 scans
     step: int = STEP
     restarts: tuple[int, ...] = ()
-    with_period: bool = True  # False: an exporter without ringwatch_member_heartbeat_period_seconds
+    # The stale threshold published for a member of this learned period (None: not known yet).
+    threshold: Callable[[float | None], float] = StaleRule().threshold
 
     def down(self, t: int) -> bool:
         """Whether the process is gone at `t` (restarting)."""
@@ -129,8 +132,8 @@ class Ringwatch:
         return first
 
     def period(self, m: Member, good: int) -> float | None:
-        """The heartbeat period ringwatch learned for `m` by `good`: STALE-DESIGN.md's sample
-        min(step, max age), raised up to step / beats by the versions, as the exporter does."""
+        """The heartbeat period ringwatch learned for `m` by `good`: each sample min(step, max
+        age), raised up to step / beats by the versions; the largest of the last 8, once 3."""
         samples: list[int] = []
         old: int | None = None
         old_version = 0
@@ -177,9 +180,10 @@ class Ringwatch:
             out["ringwatch_member_cas_writes_total", key] = float(m.version(good))
             out["ringwatch_member_cas_last_change_timestamp_seconds", key] = float(
                 self.cas_change(m, good))
-            period = self.period(m, good) if self.with_period else None
+            period = self.period(m, good)
             if period is not None:
                 out["ringwatch_member_heartbeat_period_seconds", key] = period
+            out["ringwatch_member_heartbeat_stale_threshold_seconds", key] = self.threshold(period)
             info = (*key, ("addr", f"{m.name}:9095"), ("member_zone", m.zone))
             out["ringwatch_member_info", info] = 1.0
             out["ringwatch_member_token_ownership_ratio", key] = 0.25

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from e2e.stack import (
+    E2E_STALE_AFTER,
     JOB,
     MIXIN_CONFIG,
     RING,
@@ -45,8 +46,7 @@ STALE, CAS, GHOST, ROLLOUT = ("CortexRingMemberHeartbeatStale", "CortexRingMembe
 SCAN_FAILING = "RingwatchScanFailing"
 
 R = MIXIN_CONFIG["ringDefaults"]
-# 1 s heartbeats: min(max(4 x 1s, floor), max(cap, 2s)) = the cap, floor and cap being 5s.
-STALE_AFTER, STALE_FOR = seconds(R["heartbeatStaleCap"]), seconds(R["heartbeatStaleFor"])
+STALE_AFTER, STALE_FOR = E2E_STALE_AFTER, seconds(R["heartbeatStaleFor"])
 CAS_AFTER, CAS_FOR = seconds(R["casStalledAfter"]), seconds(R["casStalledFor"])
 GHOST_AFTER, GHOST_FOR = seconds(R["ghostAfter"]), seconds(R["ghostFor"])
 JOINING_FOR = seconds(R["joiningStuckFor"])
