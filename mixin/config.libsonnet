@@ -63,7 +63,9 @@
       ghostAfter: '15m',
       // ...held for this long.
       ghostFor: '5m',
-      ghostSeverity: 'warning',
+      // At least the stale alert's severity: a dead member that becomes a ghost pages on, and the ghost
+      // alert, which says what to do, stands for its stale and CAS alerts (inhibition).
+      ghostSeverity: 'critical',
       // CortexRingMemberClockSkewed: the heartbeat age (at scan) is beyond the stale threshold either
       // way while the item's version keeps moving: the member's clock (or ringwatch's) is off. Not a
       // ghost and not a hang; Cortex's ring readers judge heartbeats on their own clocks.
@@ -114,14 +116,20 @@
     ingesterCASSeverity: 'critical',
 
     // --- ringwatch itself ------------------------------------------------------------------------
-    // RingwatchScanFailing: last successful scan of a table older than this (scans run every 15s)...
-    scanFailingAfter: '3m',
+    // Going blind never silences a page: member alerts stop gapTolerance after ringwatch loses sight of
+    // a table, and within the blind bound (about 3m after the last good scan or scrape, plus one
+    // evaluation and group_wait) a critical alert says ringwatch cannot see it. A blip shorter than
+    // about 2m pages nothing.
+    // RingwatchScanFailing: last successful scan of a table older than this (a wedged scan loop and an
+    // expired snapshot count too)...
+    scanFailingAfter: '2m',
     // ...held for this long.
-    scanFailingFor: '2m',
-    scanFailingSeverity: 'warning',
-    // RingwatchDown: ringwatch targets down or absent for this long.
-    downFor: '5m',
-    downSeverity: 'warning',
+    scanFailingFor: '1m',
+    scanFailingSeverity: 'critical',
+    // RingwatchDown: every ringwatch target of the job down or absent for this long (one replica of two
+    // down leaves the other watching: not blind).
+    downFor: '3m',
+    downSeverity: 'critical',
     // RingwatchDynamoDBThrottled: throttled requests per second above this, over the window, for so long.
     // Throttling of ringwatch means the table's read capacity, shared with Cortex, is exhausted.
     throttledThreshold: 0,

@@ -121,7 +121,7 @@ def ghost_and_stuck_leaving() -> Scenario:
         expect=[
             *silent(1080, "CortexRingMemberGhost"),
             *silent(900, "CortexRingRolloutStalled"),
-            (1440, "CortexRingMemberGhost", [(member_labels(ghost, severity="warning"), {
+            (1440, "CortexRingMemberGhost", [(member_labels(ghost, severity="critical"), {
                 "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
                 "description": f"{member_text(ghost)} is ACTIVE but its last heartbeat is "
                                f"{hms(1380)} old (threshold 15m) and its version has not moved: it"
@@ -210,14 +210,17 @@ def blind() -> Scenario:
     ms = healthy_members()
     ms[1].frozen = 60
     return Scenario(
-        "ringwatch blind (ringwatch_up 0, then member series gone): only RingwatchScanFailing",
+        "a frozen member, then ringwatch blind (ringwatch_up 0, then member series gone): the"
+        " stale page stops within gapTolerance, RingwatchScanFailing (critical) fires 3m15s after"
+        " the last good scan",
         duration=900,
         ringwatch=Ringwatch(ms, scan_ok=lambda t: t < 300),
         expect=[
             (240, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 180)]),
             # member alerts outlive the last good scan by gapTolerance (1m) at most
             *[e for t in (360, 720) for e in silent(t, *MEMBER_ALERTS)],
-            *silent(540, "RingwatchScanFailing"),
+            *silent(465, "RingwatchScanFailing"),
+            (480, "RingwatchScanFailing", [scan_failing_alert("for " + hms(480 - 285))]),
             (720, "RingwatchScanFailing", [scan_failing_alert("for " + hms(720 - 285))]),
             *silent(720, "RingwatchDown", "RingwatchDecodeErrors", "RingwatchDynamoDBThrottled",
                     "CortexIngesterCASFlatlined"),
@@ -225,11 +228,43 @@ def blind() -> Scenario:
     )
 
 
+def blip(kind: str) -> Scenario:
+    """Two minutes of failed scans (a DynamoDB blip) or of failed scrapes (ringwatch restarting)
+    on a healthy ring: no alert at any evaluation."""
+    out = lambda t: 300 <= t < 420  # noqa: E731
+    return Scenario(
+        f"a {kind} blip of 2m pages nothing",
+        duration=900,
+        ringwatch=Ringwatch(healthy_members(), scan_ok=(lambda t: not out(t))
+                            if kind == "DynamoDB" else (lambda t: True)),
+        scrape_fails=out if kind == "scrape" else (lambda t: False),
+        expect=[e for t in range(0, 901, STEP) for e in silent(t, *ALL_ALERTS)],
+    )
+
+
+def frozen_then_not_scraped() -> Scenario:
+    ms = healthy_members()
+    ms[1].frozen = 60
+    return Scenario(
+        "a frozen member, then ringwatch not scraped: RingwatchDown (critical) 3m after",
+        duration=720,
+        ringwatch=Ringwatch(ms),
+        scrape_fails=lambda t: t >= 300,
+        expect=[
+            (285, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 225)]),
+            *[e for t in (375, 720) for e in silent(t, *MEMBER_ALERTS)],
+            *silent(465, "RingwatchDown"),
+            (480, "RingwatchDown", [ringwatch_down_alert(NS)]),
+        ],
+    )
+
+
 def scan_failing_alert(how: str) -> tuple[dict, dict]:
-    return ({"job": "ringwatch", "namespace": NS, "table": TABLE, "severity": "warning"}, {
-        "summary": "ringwatch cannot scan a table: member alerts for it are silenced.",
+    return ({"job": "ringwatch", "namespace": NS, "table": TABLE, "severity": "critical"}, {
+        "summary": "ringwatch cannot scan a table: its ring is not watched.",
         "description": f"ringwatch has not scanned table {TABLE} successfully {how} (threshold"
-                       " 3m). While it cannot, no ring member alert fires for this table.",
+                       " 2m). While it cannot, no ring member alert fires for this table: a"
+                       " member frozen now, or one that was paging, goes unseen.",
         "runbook_url": runbook("RingwatchScanFailing"),
     })
 
@@ -252,9 +287,20 @@ def never_scanned() -> Scenario:
         "a table never scanned successfully",
         duration=300,
         ringwatch=Ringwatch(healthy_members(), scan_ok=lambda t: False),
-        expect=[*silent(60, "RingwatchScanFailing"),
+        expect=[*silent(45, "RingwatchScanFailing"),
                 (180, "RingwatchScanFailing", [scan_failing_alert("since it started")])],
     )
+
+
+def ringwatch_down_alert(namespace: str | None) -> tuple[dict, dict]:
+    labels = {"job": "ringwatch", "severity": "critical"}
+    return ({**labels, "namespace": namespace} if namespace else labels, {
+        "summary": "ringwatch is down: no ring is watched.",
+        "description": "Every ringwatch target of job ringwatch is down or absent; without"
+                       " ringwatch no ring member alert can fire: a member frozen now, or one that"
+                       " was paging, goes unseen.",
+        "runbook_url": runbook("RingwatchDown"),
+    })
 
 
 def ringwatch_down() -> Scenario:
@@ -263,15 +309,7 @@ def ringwatch_down() -> Scenario:
         duration=600,
         ringwatch=Ringwatch(healthy_members()),
         ringwatch_up_target=lambda t: 1 if t < 60 else 0,
-        expect=[
-            *silent(300, "RingwatchDown"),
-            (420, "RingwatchDown", [({"job": "ringwatch", "namespace": NS, "severity": "warning"}, {
-                "summary": "ringwatch is not being scraped.",
-                "description": "100% of the ringwatch targets of job ringwatch are down or absent; "
-                               "without ringwatch no ring member alert can fire.",
-                "runbook_url": runbook("RingwatchDown"),
-            })]),
-        ],
+        expect=[*silent(225, "RingwatchDown"), (420, "RingwatchDown", [ringwatch_down_alert(NS)])],
     )
 
 
@@ -281,12 +319,8 @@ def ringwatch_absent() -> Scenario:
         duration=420,
         other={'up{job="cortex/ingester"}': lambda t: 1},
         ringwatch_up_target=lambda t: None,
-        expect=[(360, "RingwatchDown", [({"job": "ringwatch", "severity": "warning"}, {
-            "summary": "ringwatch is not being scraped.",
-            "description": "100% of the ringwatch targets of job ringwatch are down or absent; "
-                           "without ringwatch no ring member alert can fire.",
-            "runbook_url": runbook("RingwatchDown"),
-        })])],
+        expect=[*silent(165, "RingwatchDown"),
+                (360, "RingwatchDown", [ringwatch_down_alert(None)])],
     )
 
 
@@ -485,7 +519,7 @@ def healthy() -> Scenario:
 
 
 def ghost_alert(m: Member, age: int) -> tuple[dict, dict]:
-    return (member_labels(m, severity="warning"), {
+    return (member_labels(m, severity="critical"), {
         "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
         "description": f"{member_text(m)} is ACTIVE but its last heartbeat is {hms(age)} old"
                        " (threshold 15m) and its version has not moved: it died without leaving"
@@ -715,7 +749,8 @@ FALSE_PAGE_SCENARIOS = [
 
 SCENARIOS = [
     frozen_member, ghost_and_stuck_leaving, unhealthy_zones, unhealthy_zoneless,
-    clean_rolling_restart, blind, wedged_loop, never_scanned, ringwatch_down, ringwatch_absent,
+    clean_rolling_restart, blind, lambda: blip("DynamoDB"), lambda: blip("scrape"),
+    frozen_then_not_scraped, wedged_loop, never_scanned, ringwatch_down, ringwatch_absent,
     throttled_and_decode_errors, stuck_joining_per_ring, lambda: rollout_stuck_on_hung_pod(True),
     lambda: rollout_stuck_on_hung_pod(False), ingester_cas, healthy,
     *ISSUE10_SCENARIOS, *FALSE_PAGE_SCENARIOS,

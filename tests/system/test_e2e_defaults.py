@@ -172,9 +172,9 @@ def test_alertmanager_applies_the_inhibition_rules_the_mixin_ships(
     mark = stack.webhook.mark()
     member = {"job": JOB, "ring": RING, "member": "ingester-9", "severity": "critical"}
     stack.post_alerts([
-        {"alertname": "RingwatchScanFailing", "job": JOB, "table": "blind", "severity": "warning"},
+        {"alertname": "RingwatchScanFailing", "job": JOB, "table": "blind", "severity": "critical"},
         {"alertname": STALE, **member, "table": "blind"},
-        {"alertname": "CortexRingMemberGhost", **member, "table": "ghosts", "severity": "warning"},
+        {"alertname": "CortexRingMemberGhost", **member, "table": "ghosts"},
         {"alertname": STALE, **member, "table": "ghosts"},
         {"alertname": CAS, **member, "table": "seen"},
         {"alertname": STALE, **member, "table": "seen"},
@@ -190,7 +190,7 @@ def test_alertmanager_applies_the_inhibition_rules_the_mixin_ships(
                 if a["labels"].get("table") in ("blind", "ghosts", "seen", "quorum")}
 
     expected = {
-        ("RingwatchScanFailing", "blind"): False, (STALE, "blind"): True,
+        ("RingwatchScanFailing", "blind"): False, (STALE, "blind"): False,
         ("CortexRingMemberGhost", "ghosts"): False, (STALE, "ghosts"): True,
         (STALE, "seen"): False, (CAS, "seen"): True,
         ("CortexRingUnhealthyMembers", "quorum"): False,
