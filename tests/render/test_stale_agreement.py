@@ -26,7 +26,7 @@ def test_scan_ring_json_ring_page_and_metrics_agree_on_who_is_stale() -> None:
         BeatingMember("ingester-1", 5, T0),  # healthy
         BeatingMember("ingester-2", 5, T0, frozen_at=AT - 30),  # 30 s old: over 4 x 5 s
         BeatingMember("slow-1", 60, T0 + 0.5),  # up to 60 s old, never stale (120 s)
-        BeatingMember("ghost", 5, T0, frozen_at=T0 + 10),  # period never learned: the cap
+        BeatingMember("ghost", 5, T0, frozen_at=T0 + 2),  # one beat, no step: the cap
         BeatingMember("joiner", 5, AT - 40, registered=int(AT - 40), frozen_at=AT - 38),
     ]
     config = load_config(["--dynamodb.table", TABLE, "--dynamodb.region", "r"], environ={},
@@ -71,3 +71,28 @@ def test_scan_ring_json_ring_page_and_metrics_agree_on_who_is_stale() -> None:
     periods = {dict(k)["member"]: v for k, v in
                series(exposition, "ringwatch_member_heartbeat_period_seconds").items()}
     assert periods == {"ingester-1": 5, "ingester-2": 5, "slow-1": 60}  # absent while unknown
+    # What an alert compares: the published age against the published threshold.
+    ages = {dict(k)["member"]: v for k, v in
+            series(exposition, "ringwatch_member_heartbeat_age_seconds").items()}
+    thresholds = {dict(k)["member"]: v for k, v in
+                  series(exposition, "ringwatch_member_heartbeat_stale_threshold_seconds").items()}
+    assert thresholds == {m: v.stale_threshold for m, v in judged.items()}
+    assert {m for m, age in ages.items() if age > thresholds[m]} == expected
+
+
+def test_an_age_a_fraction_of_a_millisecond_past_the_threshold_is_judged_as_written() -> None:
+    # /metrics and /ring.json write ages to the millisecond: a member judged stale must be
+    # written older than its threshold, and one judged fresh not.
+    builder = SnapshotBuilder(stale_after=60.0)
+    member = BeatingMember("ingester-1", 5, T0, frozen_at=T0 + 50)
+    scans = [*every(5, T0 + 1, T0 + 50), 1_700_000_070.0003, 1_700_000_070.0006]
+    snapshots = scan_members(builder, [member], scans)
+    for snapshot in snapshots[-2:]:
+        [view] = snapshot.tables[0].members
+        assert view.stale_threshold == 20.0
+        exposition = Renderer().render(snapshot.tables).decode()
+        [age] = series(exposition, "ringwatch_member_heartbeat_age_seconds").values()
+        [json_member] = snapshot_json(snapshot)["tables"][0]["rings"][0]["members"]
+        print(f"age {view.heartbeat_age!r} written {age!r}, stale {view.stale}")
+        assert view.stale == (age > view.stale_threshold)
+        assert view.stale == (json_member["heartbeat_age_seconds"] > view.stale_threshold)

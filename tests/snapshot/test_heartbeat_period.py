@@ -1,4 +1,4 @@
-"""The heartbeat period ringwatch learns per member (STALE-DESIGN.md), and the stale
+"""The heartbeat period ringwatch learns per member (docs/staleness.md), and the stale
 judgement against it, with synthetic members and a fake clock fed to the real builder."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_a_15s_member_scanned_every_15s_is_learned_as_15s_not_as_where_the_scans
 
 def test_a_15s_member_scanned_every_15s_rides_out_beats_two_periods_late() -> None:
     # A DynamoDB latency spike: beats 30 to 32 come 30 s late (two periods). The scans
-    # fall 1.7 s after each beat, so the design's sample alone, min(step, age at the
+    # fall 1.7 s after each beat, so a gap from the ages alone, min(step, age at the
     # scans), learns 2 s and judges against the 20 s floor: stale at 32 s. Learned as
     # 15 s (one version a beat), the threshold is 60 s.
     member = BeatingMember("store-gateway-1", 15, T0,
@@ -71,7 +71,7 @@ def test_a_15s_member_scanned_every_15s_rides_out_beats_two_periods_late() -> No
     oldest = max(v.heartbeat_age for v in seen if v)
     print(f"oldest heartbeat seen {oldest:.1f}s")
     assert oldest > 30
-    assert {v.heartbeat_period for v in seen[5:30]} == {15}  # then the spike raises it
+    assert {v.heartbeat_period for v in seen[5:]} == {15}  # the late gaps are outvoted
     assert not any(v.stale for v in seen if v)
 
 
@@ -116,7 +116,7 @@ def test_a_new_registration_forgets_the_period() -> None:
     assert learned(views(first, every(5, T0 + 1, T0 + 60), builder=builder))[-1] == 5
     again = BeatingMember("ingester-1", 5, T0 + 61, registered=1_700_000_061)
     seen = views(again, every(5, T0 + 62, T0 + 120), builder=builder)
-    assert learned(seen)[:3] == [None, None, None]
+    assert learned(seen)[0] is None  # the first scan of the new registration
     assert seen[0].stale_threshold == 60.0
     assert learned(seen)[-1] == 5
 
@@ -148,23 +148,22 @@ def test_a_frozen_5s_member_is_stale_once_its_heartbeat_is_more_than_20s_old() -
 def test_while_the_period_is_unknown_the_threshold_is_the_cap() -> None:
     builder = SnapshotBuilder(stale_after=45.0)
     seen = views(BeatingMember("ingester-1", 5, T0), every(5, T0 + 1, T0 + 11), builder=builder)
-    assert learned(seen) == [None] * 3  # two samples so far
-    assert {v.stale_threshold for v in seen} == {45.0}
+    assert learned(seen) == [None, 5, 5]  # the first scan has no step yet
+    assert seen[0].stale_threshold == 45.0
     # A member first seen 50 s after its last heartbeat: unknown period, judged at the cap.
     old = builder.build([table_read([member_item("ghost", int(T0), 1)], T0 + 50)], None, T0 + 50)
     ghost = view_of(old, "ghost")
     assert ghost.heartbeat_period is None and ghost.stale and ghost.stale_threshold == 45.0
 
 
-def test_a_latency_spike_raises_the_period_and_eight_beats_later_it_is_forgotten() -> None:
-    # Beats 20 to 22 each come 10 s late (two periods): the gaps around them are 15 s.
+def test_a_latency_spike_does_not_move_the_period() -> None:
+    # Beats 20 to 22 each come 10 s late (two periods): one gap of 15 s among gaps of 5 s,
+    # and the period is the lower median of the last eight.
     member = BeatingMember("ingester-1", 5, T0, delay=lambda n: 10.0 if 20 <= n <= 22 else 0.0)
     scans = every(1, T0 + 0.5, T0 + 250)
     seen = views(member, scans)
-    periods = learned(seen)
-    assert max(p for p in periods if p) == 15
+    assert set(learned(seen)[6:]) == {5}
     assert not any(v.stale for v in seen if v)  # 15 s old at worst, under the 20 s floor
-    assert periods[-1] == 5
 
 
 def test_the_stale_threshold_at_the_defaults_and_at_the_edges() -> None:
@@ -225,7 +224,7 @@ def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods(
     """Five dumps of a real Cortex table, in capture order, as five scans far slower than
     the beats. Real Cortex bumps `version` once per heartbeat (ingester-1: 45 s, 9
     versions), so the 5 s ingesters and the 15 s store-gateway come out exact; the
-    design's sample alone, min(step, age at the scans), says 3-4 s and 11 s."""
+    gap from the ages alone, min(step, age at the scans), says 3-4 s and 11 s."""
     from support.cortexdata import load_dump
 
     from ringwatch.dynamodb.reader import TableRead
@@ -242,8 +241,24 @@ def test_real_cortex_dumps_scanned_every_25_to_45s_learn_the_5s_and_15s_periods(
         ("collectors/compactor", "extra-1"): 5,
         ("collectors/distributor", "extra-1"): 5,
         ("collectors/ring", "ingester-1"): 5,
-        # Frozen (SIGSTOP) ~46 s: that gap stays in the window for 8 beats.
-        ("collectors/ring", "ingester-2"): 47,
+        # Frozen (SIGSTOP) ~46 s, stale meanwhile: that gap is not its period.
+        ("collectors/ring", "ingester-2"): 5,
         ("collectors/ring", "ingester-3"): None,  # registered again: forgotten
         ("collectors/store-gateway", "extra-1"): 15,
     }
+
+
+def test_a_member_that_freezes_30s_after_it_is_first_seen_is_judged_by_its_own_period() -> None:
+    # Scans every 15 s; ringwatch first sees the member, then two steps of three beats
+    # each, then the member freezes. The first step already says 5 s (15 s, 3 versions).
+    first_scan = T0 + 1.7
+    member = BeatingMember("ingester-new", 5, T0, frozen_at=first_scan + 30)
+    scans = every(15, first_scan, first_scan + 120)
+    seen = views(member, scans)
+    assert seen[1] is not None and seen[1].heartbeat_period == 5
+    assert seen[1].stale_threshold == 20.0
+    last_beat = member.last_beat(first_scan + 30)
+    assert last_beat is not None
+    first_stale = next(at for at, v in zip(scans, seen, strict=True) if v and v.stale)
+    print(f"stale {first_stale - last_beat[0]:.1f}s after the last heartbeat")
+    assert first_stale - last_beat[0] <= 20 + 15

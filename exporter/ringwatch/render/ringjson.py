@@ -20,7 +20,7 @@ def json_int(value: int | None) -> int | str | None:
 
 
 def member_json(view: MemberView) -> dict[str, Any]:
-    """One member: SPEC's fields, then the extras (period, threshold, CAS change, ttl)."""
+    """One member: the contract's fields, then the extras (period, threshold, CAS change, ttl)."""
     return members_json([view])[0]
 
 

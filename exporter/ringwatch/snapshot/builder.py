@@ -30,58 +30,50 @@ _tokens_of = attrgetter("tokens")
 _state_of = attrgetter("state")
 _heartbeat_of = attrgetter("heartbeat_timestamp")
 
-PERIOD_WINDOW = 8  # samples a period is the largest of
-PERIOD_MIN_SAMPLES = 3  # samples before a period is known
+PERIOD_WINDOW = 8  # the last accepted gaps a period is the lower median of
 
 
 @dataclass(slots=True)
 class HeartbeatTrack:
-    """What ringwatch saw of one registration's heartbeats, kept between scans."""
+    """What ringwatch saw of one registration's heartbeats, kept between scans, and
+    the heartbeat period it learns from them (docs/staleness.md)."""
 
     registered: int
     timestamp: int  # the current heartbeat
     version: int  # the item's version when `timestamp` was first seen
     max_age: float  # the largest age seen at a scan while `timestamp` was current
-    # The last PERIOD_WINDOW samples, each rounded up to a whole second (the
-    # period is their largest). An array, changed in place: a new tuple a beat was
-    # one more object a member left for the cyclic GC to walk after each scan.
-    samples: array[int] | None = None
+    threshold: float  # the stale threshold the member is judged by now
+    cap: float  # the longest period ringwatch believes (--ring.stale-after)
+    # The last PERIOD_WINDOW accepted gaps, whole seconds, oldest first. An array
+    # (no object per gap for the cyclic GC to walk).
+    gaps: array[int] = field(default_factory=lambda: array("Q"))
     period: int | None = None
 
     def observe(self, timestamp: int, version: int, age: float) -> None:
         """One scan saw this heartbeat and version at this age (same registration)."""
         if timestamp == self.timestamp:
-            if age > self.max_age:
-                self.max_age = age
+            self.max_age = max(self.max_age, age)
             return
-        last = self.timestamp
-        if timestamp > last > 0:
-            # STALE-DESIGN.md's sample, min(step, max_age), both at most the true
-            # gap. When scans are slower than beats, max_age is only where the
-            # scan fell in a period; the version counts the beats in the step
-            # (one CAS write each), so step / beats is never below the mean
-            # gap by more than extra writes make it: the sample never falls
-            # below the design's nor rises above the step. (No min/max calls:
-            # this runs for every member at every beat.)
-            step = timestamp - last
-            beats = version - self.version
-            bound = self.max_age
-            if beats > 0 and step / beats > bound:
-                bound = step / beats
-            sample = ceil(step if step < bound else bound)
-            if sample < 1:
-                sample = 1
-            samples = self.samples
-            if samples is None:
-                samples = self.samples = array("Q")
-            elif len(samples) >= PERIOD_WINDOW:
-                del samples[0]
-            samples.append(sample)
-            if len(samples) >= PERIOD_MIN_SAMPLES:
-                self.period = max(samples)
+        step = timestamp - self.timestamp
+        if step > 0:  # a clock that went back says nothing about the period
+            self._add_gap(step, max(version - self.version, 1))
         self.timestamp = timestamp
         self.version = version
         self.max_age = age
+
+    def _add_gap(self, step: int, beats: int) -> None:
+        """Learn from one step of the heartbeat that covered `beats` CAS writes."""
+        # The mean gap in the step (one CAS write a beat); an extra write cannot pull
+        # it below the oldest age seen in the step, nor can that age raise it past
+        # the step (both are at most the true gap).
+        gap = max(ceil(min(step, max(self.max_age, step / beats))), 1)
+        if gap > self.threshold + 1:  # + 1: heartbeats are whole seconds
+            return  # the member was stale meanwhile (a freeze, a clock jump): not a period
+        gaps = self.gaps
+        if len(gaps) >= PERIOD_WINDOW:
+            del gaps[0]
+        gaps.append(gap)
+        self.period = min(sorted(gaps)[(len(gaps) - 1) // 2], ceil(self.cap))
 
 
 def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Member]:
@@ -253,6 +245,9 @@ class SnapshotBuilder:
         get_previous = previous.get
         get_ownership = ownership.get
         moved = changes.moved if changes is not None else None
+        # Ages from the scan time to the millisecond, as every page writes them: an age
+        # judged stale is written above its threshold.
+        ages_from = round(scan_time, 3)
         appeared = stale = 0
         for member in members:
             name = member.name
@@ -262,11 +257,11 @@ class SnapshotBuilder:
             else:
                 cas_last_change = scan_time
             timestamp = member.heartbeat_timestamp
-            age = scan_time - timestamp
+            age = ages_from - timestamp
             track = get_track(name)
             if track is None or track.registered != member.registered_timestamp:
                 track = HeartbeatTrack(member.registered_timestamp, timestamp,
-                                       member.version, age)
+                                       member.version, age, self.stale_after, self.stale_after)
             else:
                 track.observe(timestamp, member.version, age)
             tracks[name] = track
@@ -274,6 +269,7 @@ class SnapshotBuilder:
             threshold = thresholds.get(period)
             if threshold is None:
                 threshold = thresholds[period] = threshold_of(period)
+            track.threshold = threshold
             member_stale = is_stale(age, threshold)
             stale += member_stale
             view = MemberView(member, age, member_stale, get_ownership(name, 0.0),

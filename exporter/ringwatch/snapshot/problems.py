@@ -17,7 +17,7 @@ PROBLEM_KINDS = ("stale", "stuck", "decode")
 
 @dataclass(frozen=True, slots=True)
 class StaleRule:
-    """How old a heartbeat may get before its member is stale (STALE-DESIGN.md):
+    """How old a heartbeat may get before its member is stale (docs/staleness.md):
     `periods` of the member's own heartbeat period, at least `floor`, at most
     `cap` (never below two periods); `cap` while the period is not known."""
 
