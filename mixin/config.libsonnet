@@ -51,8 +51,11 @@
     ringDefaults: {
       // CortexRingMemberHeartbeatStale: a member's heartbeat age at ringwatch's scan exceeds the stale
       // threshold ringwatch publishes for it (ringwatch_member_heartbeat_stale_threshold_seconds: the
-      // exporter's --ring.stale-* flags judge, once, for /ring, `ringwatch scan` and these rules)...
-      heartbeatStaleFor: '15s',
+      // exporter's --ring.stale-* flags judge, once, for /ring, `ringwatch scan` and these rules), for
+      // this long. 0s: ringwatch's threshold already absorbs a late beat (several heartbeat periods; a
+      // beat on time never crosses it), and every evaluation interval a `for:` spans is added to the
+      // time to page (15s at 15s intervals, 30s at 30s). The first page for a frozen member: critical.
+      heartbeatStaleFor: '0s',
       heartbeatStaleSeverity: 'critical',
       // CortexRingMemberCASStalled: the item's version has not changed for this long (ringwatch's clock)...
       casStalledAfter: '2m',

@@ -10,8 +10,10 @@ current.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import yaml
@@ -30,6 +32,7 @@ from support.alertsim import (
     hms,
     member_labels,
     promtool_doc,
+    promtool_yaml,
     silent,
     spike_writes,
     start_promtool,
@@ -238,7 +241,9 @@ def blip(kind: str) -> Scenario:
         ringwatch=Ringwatch(healthy_members(), scan_ok=(lambda t: not out(t))
                             if kind == "DynamoDB" else (lambda t: True)),
         scrape_fails=out if kind == "scrape" else (lambda t: False),
-        expect=[e for t in range(0, 901, STEP) for e in silent(t, *ALL_ALERTS)],
+        expect=[*[e for t in range(0, 901, STEP)
+                  for e in silent(t, "RingwatchScanFailing", "RingwatchDown")],
+                *[e for t in range(0, 901, 60) for e in silent(t, *ALL_ALERTS)]],
     )
 
 
@@ -515,7 +520,7 @@ def healthy() -> Scenario:
     )
 
 
-# --- Issue 10: six ways the old rules went wrong (each fails on them), page first, no false page
+# --- Six ways earlier rules went wrong (each fails on them), page first, no false page
 
 
 def ghost_alert(m: Member, age: int) -> tuple[dict, dict]:
@@ -578,7 +583,7 @@ def replica_restarts_while_cas_stalled() -> Scenario:
     ms = healthy_members()
     ms[1].frozen = 60
     return Scenario(
-        "issue 10.1: two replicas, one restarts: CAS-stalled keeps firing for a member frozen 15m",
+        "two replicas, one restarts: CAS-stalled keeps firing for a member frozen 15m",
         duration=960,
         replicas=[Ringwatch(ms), Ringwatch(ms, restarts=(600,))],
         expect=[(t, "CortexRingMemberCASStalled", [cas_alert(ms[1], t - 60)])
@@ -590,7 +595,7 @@ def small_ring(members: list[Member], what: str) -> Scenario:
     stale = members[-1]
     stale.frozen = 60
     return Scenario(
-        f"issue 10.2: small ring: {what} pages CortexRingUnhealthyMembers",
+        f"small ring: {what} pages CortexRingUnhealthyMembers",
         duration=300,
         ringwatch=Ringwatch(members),
         expect=[*silent(60, "CortexRingUnhealthyMembers"),
@@ -608,7 +613,7 @@ def hiccups(kind: str) -> Scenario:
           Member("ingester-2", zone="zone-c")]
     hiccup = lambda t: t % 240 == 120  # noqa: E731
     return Scenario(
-        f"issue 10.{3 if kind == 'scan' else 4}: one failed {kind} every 4m resets no long for:",
+        f"one failed {kind} every 4m resets no long for:",
         duration=1500,
         ringwatch=Ringwatch(ms, scan_ok=(lambda t: not hiccup(t)) if kind == "scan"
                             else (lambda t: True)),
@@ -629,7 +634,7 @@ def skewed_clocks() -> Scenario:
     behind = Member("ingester-1", zone="zone-b", skew=1200)
     ahead = Member("ingester-2", zone="zone-c", skew=-1200)
     return Scenario(
-        "issue 10.5: a live member with a skewed clock is no ghost; skew has its own alert",
+        "a live member with a skewed clock is no ghost; skew has its own alert",
         duration=1500,
         ringwatch=Ringwatch([healthy_members()[0], behind, ahead]),
         expect=[*silent(120, "CortexRingMemberClockSkewed"),
@@ -640,14 +645,14 @@ def skewed_clocks() -> Scenario:
 
 
 def frozen_member_pages_first(step: int) -> Scenario:
-    """The seed failure: the first page is critical, threshold 20 s (period 5 s) + a scan +
-    for: 15s after the last heartbeat (promtool: scan, scrape and evaluation at one instant)."""
+    """A frozen ingester pages critical at the first scan that finds it older than its
+    threshold, 20 s (period 5 s): `for:` is 0s (promtool: scan, scrape and evaluation at one
+    instant)."""
     ms = [Member(f"ingester-{i}", zone=f"zone-{'abc'[i]}", born=i) for i in range(3)]
     ms[1].frozen = 301  # its last write
-    first = (301 + 20) // step * step + step  # the first scan at which its age exceeds 20 s
-    page = first + (-(-15 // step) * step)
+    page = (301 + 20) // step * step + step  # the first scan at which its age exceeds 20 s
     return Scenario(
-        f"issue 10: a frozen member pages critical {page - 301}s after its last heartbeat "
+        f"a frozen member pages critical {page - 301}s after its last heartbeat "
         f"(every interval {step}s)",
         duration=page + 3 * step,
         step=step,
@@ -667,8 +672,8 @@ def the_published_threshold_judges() -> Scenario:
         "the stale alert follows the threshold ringwatch publishes (90s here)",
         duration=480,
         ringwatch=Ringwatch(ms, threshold=lambda period: 90.0),
-        expect=[*silent(405, "CortexRingMemberHeartbeatStale"),
-                (420, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 120)])],
+        expect=[*silent(390, "CortexRingMemberHeartbeatStale"),
+                (405, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 105)])],
     )
 
 
@@ -712,7 +717,7 @@ def state_through_hiccups() -> Scenario:
     )
 
 
-ISSUE10_SCENARIOS = [
+REGRESSION_SCENARIOS = [
     replica_restarts_while_cas_stalled,
     lambda: small_ring([Member("ingester-0")], "its only member stale"),
     lambda: small_ring([Member("ingester-0"), Member("ingester-1")], "one of two members stale"),
@@ -753,7 +758,7 @@ SCENARIOS = [
     frozen_then_not_scraped, wedged_loop, never_scanned, ringwatch_down, ringwatch_absent,
     throttled_and_decode_errors, stuck_joining_per_ring, lambda: rollout_stuck_on_hung_pod(True),
     lambda: rollout_stuck_on_hung_pod(False), ingester_cas, healthy,
-    *ISSUE10_SCENARIOS, *FALSE_PAGE_SCENARIOS,
+    *REGRESSION_SCENARIOS, *FALSE_PAGE_SCENARIOS,
 ]
 
 
@@ -762,16 +767,52 @@ SCENARIOS = [
 MATRIX = [(1, "all"), (2, "current")]
 
 
+# The cases as promtool reads them, committed so that they read as a specification beside the
+# rules; regenerate with `RINGWATCH_WRITE_PROMTOOL_CASES=1 pytest tests/mixin/test_mixin_alerts.py`.
+CASES_DIR = REPO / "tests" / "mixin" / "promtool"
+CASES_HEADER = ("# Generated from the scenarios in tests/mixin/test_mixin_alerts.py: edit them,"
+                " then run\n# RINGWATCH_WRITE_PROMTOOL_CASES=1 pytest"
+                " tests/mixin/test_mixin_alerts.py\n")
+
+
+def case_files(replicas: int, states: str, directory: Path = CASES_DIR
+               ) -> dict[int, tuple[Path, str]]:
+    """The promtool files of one run, keyed by step: their paths and their texts."""
+    out = {}
+    for step, scenarios in ((STEP, SCENARIOS), (FAST, FAST_SCENARIOS)):
+        doc = promtool_doc([make() for make in scenarios], replicas, states, written_to=directory)
+        path = directory / f"alerts-{replicas}-replicas-{states}-states-{step}s.yaml"
+        out[step] = (path, CASES_HEADER + promtool_yaml(doc))
+    return out
+
+
+def test_committed_promtool_cases_are_what_the_scenarios_generate():
+    """The one-replica cases are committed; the others, the same with every series doubled (or
+    one state series per member), are written at test time."""
+    files = case_files(*MATRIX[0])
+    if os.environ.get("RINGWATCH_WRITE_PROMTOOL_CASES"):
+        CASES_DIR.mkdir(exist_ok=True)
+        for path, text in files.values():
+            path.write_text(text)
+    stale = [path.name for path, text in files.values()
+             if not path.exists() or path.read_text() != text]
+    assert stale == [], "regenerate: RINGWATCH_WRITE_PROMTOOL_CASES=1 pytest " + __file__
+    assert {p.name for p in CASES_DIR.glob("*.yaml")} == {p.name for p, _ in files.values()}
+
+
 @pytest.fixture(scope="module")
 def promtool_results(tmp_path_factory) -> dict[tuple[int, str, int], tuple[int, str]]:
-    """All runs at once: promtool takes seconds per run and the runs are independent."""
+    """promtool on every file at once (the committed ones as they are): seconds per run, and
+    the runs are independent."""
     tmp = tmp_path_factory.mktemp("mixin-alerts")
     procs = {}
     for replicas, states in MATRIX:
-        for step, scenarios in ((STEP, SCENARIOS), (FAST, FAST_SCENARIOS)):
-            procs[replicas, states, step] = start_promtool(
-                promtool_doc([make() for make in scenarios], replicas, states),
-                tmp / f"alerts-{replicas}-{states}-{step}s.yaml")
+        committed = (replicas, states) == MATRIX[0]
+        for step, (path, text) in case_files(replicas, states,
+                                             CASES_DIR if committed else tmp).items():
+            if not committed:
+                path.write_text(text)
+            procs[replicas, states, step] = start_promtool(path)
     outputs = {key: p.communicate(timeout=300)[0] for key, p in procs.items()}
     return {key: (procs[key].returncode, out) for key, out in outputs.items()}
 

@@ -10,6 +10,7 @@ scenario states which alerts fire at which evaluation.
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable
@@ -224,17 +225,48 @@ def fmt_labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
+def number(v: float) -> str:
+    """A sample value as promtool reads it, without a trailing '.0'."""
+    return str(int(v)) if v == int(v) else repr(float(v))
+
+
 def values(fn: Callable[[int], float | None], duration: int, step: int = STEP) -> str:
-    """promtool's expanded notation; a series that ends gets a staleness marker (as a scrape)."""
-    out, seen = [], False
+    """promtool's expanded notation, runs folded ('0+15x4' for 0 15 30 45 60, '_x3' for three
+    missing samples); a series that ends gets a staleness marker (as a scrape would)."""
+    samples: list[float | str | None] = []
+    seen = False
     for t in range(0, duration + 1, step):
         v = fn(t)
         if v is None:
-            out.append("stale" if seen else "_")
+            samples.append("stale" if seen else None)
             seen = False
         else:
-            out.append(repr(float(v)) if v != int(v) else str(int(v)))
+            samples.append(float(v))
             seen = True
+    out: list[str] = []
+    i = 0
+    while i < len(samples):
+        v = samples[i]
+        j = i + 1
+        if v is None or v == "stale":
+            while v is None and j < len(samples) and samples[j] is None:
+                j += 1
+            out.append("stale" if v == "stale" else ("_" if j - i == 1 else f"_x{j - i}"))
+        else:
+            nxt = samples[j] if j < len(samples) else None
+            if isinstance(nxt, float):
+                delta = nxt - v
+                while (j < len(samples) and isinstance(samples[j], float)
+                       and samples[j] == v + (j - i) * delta):
+                    j += 1
+            if j - i == 1:
+                out.append(number(v))
+            elif delta == 0:
+                out.append(f"{number(v)}x{j - i - 1}")
+            else:
+                sign = "+" if delta > 0 else "-"
+                out.append(f"{number(v)}{sign}{number(abs(delta))}x{j - i - 1}")
+        i = j
     return " ".join(out)
 
 
@@ -313,8 +345,9 @@ def rule_files(rules_dir: Path = MIXIN) -> list[Path]:
 
 
 def promtool_doc(scenarios: Iterable[Scenario], replicas: int, member_states: str,
-                 rules_dir: Path = MIXIN) -> dict:
-    """One `promtool test rules` file; every scenario must share one step."""
+                 rules_dir: Path = MIXIN, written_to: Path | None = None) -> dict:
+    """One `promtool test rules` file; every scenario must share one step. Rule files are named
+    relative to `written_to`, the folder the file is written to (promtool resolves them there)."""
     scenarios = list(scenarios)
     steps = {sc.step for sc in scenarios}
     assert len(steps) == 1, steps
@@ -340,13 +373,18 @@ def promtool_doc(scenarios: Iterable[Scenario], replicas: int, member_states: st
         })
     # Recording rules first, so alerts read this evaluation's records (promtool's order is random).
     order = [g["name"] for path in files for g in yaml.safe_load(path.read_text())["groups"]]
-    return {"rule_files": [str(p) for p in files], "evaluation_interval": f"{steps.pop()}s",
+    names = [str(p) if written_to is None else os.path.relpath(p, written_to) for p in files]
+    return {"rule_files": names, "evaluation_interval": f"{steps.pop()}s",
             "group_eval_order": order, "tests": tests}
 
 
-def start_promtool(doc: dict, path: Path) -> subprocess.Popen:
-    """Write `doc` to `path` and start `promtool test rules` on it (stdout and stderr piped)."""
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+def promtool_yaml(doc: dict) -> str:
+    """A promtool test file as committed: keys in order, each series' values on one line."""
+    return yaml.safe_dump(doc, sort_keys=False, width=1 << 16, allow_unicode=True)
+
+
+def start_promtool(path: Path) -> subprocess.Popen:
+    """Start `promtool test rules` on the file at `path` (stdout and stderr piped)."""
     return subprocess.Popen(["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
