@@ -46,7 +46,7 @@ function(cfg)
       g.text("Ingesters' own CAS", |||
         What the ingesters themselves report about their ring writes. Both panels are needed to tell the two
         shapes of a hung DynamoDB request apart: **with a deadline** on the heartbeat (current Cortex) attempts
-        keep coming and fail, so `500` grows while `200` is flat; **without one** (the Cortex version of issue 6211)
+        keep coming and fail, so `500` grows while `200` is flat; **without one** (Cortex versions whose DynamoDB client sets no request deadline)
         every counter, attempts included, goes flat while `/metrics` keeps answering. Either way `200` stops.
       |||, h=4),
     ],

@@ -18,13 +18,13 @@ sys.path.insert(0, str(MIXIN))
 import build  # noqa: E402
 
 ALLOWED_PANELS = {"timeseries", "stat", "bargauge", "table", "text"}
-SPEC_ALERTS = {
+CONTRACT_ALERTS = {
     "CortexRingMemberHeartbeatStale", "CortexRingMemberCASStalled", "CortexRingMemberGhost",
     "CortexRingRolloutStalled", "CortexRingUnhealthyMembers", "CortexIngesterCASFlatlined",
     "RingwatchScanFailing", "RingwatchDown", "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors",
 }
-# Alerts the mixin adds to the SPEC's (issue 10: clock skew is its own signal).
-MIXIN_ALERTS = SPEC_ALERTS | {"CortexRingMemberClockSkewed"}
+# Alerts the mixin adds to the contract's (clock skew is its own signal).
+MIXIN_ALERTS = CONTRACT_ALERTS | {"CortexRingMemberClockSkewed"}
 DASHBOARD_TITLES = {"ringwatch / Ring health", "ringwatch / Rollout progress",
                     "ringwatch / Exporter"}
 
@@ -107,7 +107,7 @@ def test_jsonnet_sources_are_formatted():
     assert result.returncode == 0, f"run jsonnetfmt -i on the mixin: {result.stderr}"
 
 
-def test_every_spec_alert_exists_with_severity_summary_description_and_runbook(default):
+def test_every_alert_exists_with_severity_summary_description_and_runbook(default):
     alerts = alerts_of(default)
     assert {a["alert"] for a in alerts} == MIXIN_ALERTS
     runbook = (MIXIN / "runbook.md").read_text()
@@ -185,7 +185,7 @@ def test_every_panel_query_is_valid_promql(default, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_panels_cover_what_the_issue_asks_for(default):
+def test_panels_cover_ring_freshness_cas_ownership_and_the_exporter(default):
     queries = {Path(n).stem: "\n".join(panel_queries(d)) for n, d in dashboards(default).items()}
     health = queries["ringwatch-ring-health"]
     for needle in ("ringwatch:ring_members:max", "ringwatch:zone_stale_members:sum",
@@ -226,11 +226,11 @@ def test_config_overrides_reach_every_output(tmp_path):
     out = build.render(overrides)
     alerts, records = alerts_of(out), records_of(out)
     stale = [a for a in alerts if a["alert"] == "CortexRingMemberHeartbeatStale"]
-    # the default rule (now excluding both overridden rings) and one per overridden ring
-    assert len(stale) == 3
+    # the default rule, excluding the one ring whose override touches this alert, and its own
+    assert len(stale) == 2
     by_ring = {a["labels"].get("ring"): a for a in stale}
     assert by_ring[None]["for"] == "2s"
-    assert 'ring!~"collectors/distributor|collectors/store-gateway"' in by_ring[None]["expr"]
+    assert 'ring!~"collectors/distributor"' in by_ring[None]["expr"]
     assert "[20s]" in by_ring[None]["expr"]
     assert all(a["labels"]["severity"] == "page" for a in stale)
     assert by_ring["collectors/distributor"]["for"] == "1m"
@@ -384,3 +384,20 @@ def test_the_rules_read_the_stale_threshold_ringwatch_publishes_and_derive_none(
     assert readers == ["ringwatch:member_heartbeat_period_seconds:max"]
     config = (REPO / "mixin" / "config.libsonnet").read_text()
     assert "heartbeatStalePeriods" not in config and "heartbeatStaleCap" not in config
+
+
+def test_a_per_ring_override_copies_only_the_rules_it_changes(default):
+    # The store-gateways' JOINING limit is the one shipped override: one extra rule, not a group.
+    alerts = alerts_of(default)
+    assert len(alerts) == len({a["alert"] for a in alerts}) + 4  # 4 more rollout rules
+    variants = [a for a in alerts if a.get("labels", {}).get("ring") == "collectors/store-gateway"]
+    assert [(a["alert"], a["labels"]["state"]) for a in variants] == [
+        ("CortexRingRolloutStalled", "JOINING")]
+    assert all("ring!~" not in a["expr"] for a in alerts
+               if a["alert"] != "CortexRingRolloutStalled")
+
+
+def test_a_per_ring_override_of_an_unknown_knob_is_refused():
+    knob = "collectors/ring.heartbeatStaleCap"
+    with pytest.raises(RuntimeError, match=re.escape(f"not a per-ring knob: {knob}")):
+        build.render({"ringOverrides": {"collectors/ring": {"heartbeatStaleCap": "3m"}}})
