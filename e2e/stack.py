@@ -688,7 +688,8 @@ class Stack:
         return http_json(self.urls["prometheus"] + "/api/v1/rules")["data"]["groups"]
 
     def _prometheus_sees_the_ring(self) -> bool:
-        result = self.query(f'sum(ringwatch:ring_members:max{{ring="{RING}", state="ACTIVE"}})')
+        result = self.query(
+            f'sum(ring:ringwatch_ring_members:max{{ring="{RING}", state="ACTIVE"}})')
         return bool(result) and float(result[0]["value"][1]) == self.timings.members
 
     def _alertmanager_discovered(self) -> bool:

@@ -22,7 +22,7 @@ local u = import '../lib/utils.libsonnet';
             expr: |||
               (time() - %(firstSeen)s)
               * on (%(member)s) group_left (member_zone)
-              ringwatch:member_zone:info
+              member:ringwatch_member_info:max
               > %(after)s
             ||| % (f {
                      firstSeen: p.member('min', 'ringwatch_member_cas_last_change_timestamp_seconds', v.matcher),
@@ -49,7 +49,7 @@ local u = import '../lib/utils.libsonnet';
                 %(threshold)s
               )
               * on (%(member)s) group_left (member_zone)
-              ringwatch:member_zone:info
+              member:ringwatch_member_info:max
             ||| % (f {
                      age: u.indent(p.member('max', 'ringwatch_member_heartbeat_age_seconds', v.matcher), 2),
                      threshold: u.indent(p.member('max', 'ringwatch_member_heartbeat_stale_threshold_seconds', v.matcher), 2),
@@ -67,9 +67,9 @@ local u = import '../lib/utils.libsonnet';
             alert: 'CortexRingMemberGhost',
             // A member whose version still moves is alive (a skewed clock), not a ghost.
             expr: |||
-              ringwatch:member_heartbeat_age_seconds:max%(sel)s > %(after)s
+              member:ringwatch_member_heartbeat_age_seconds:max%(sel)s > %(after)s
               and on (%(member)s)
-              ringwatch:member_state:current{state="ACTIVE"}
+              member:ringwatch_member_state:max{state="ACTIVE"}
               unless on (%(member)s)
               %(moving)s
             ||| % (f { sel: u.selector(v.matcher), after: u.num(u.seconds(v.t.ghostAfter)), moving: p.versionMoving }),
@@ -85,8 +85,8 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'CortexRingMemberClockSkewed',
             expr: |||
-              abs(ringwatch:member_heartbeat_age_seconds:max%(sel)s)
-              > ringwatch:member_heartbeat_stale_threshold_seconds
+              abs(member:ringwatch_member_heartbeat_age_seconds:max%(sel)s)
+              > member:ringwatch_member_heartbeat_stale_threshold_seconds:max
               and on (%(member)s)
               %(moving)s
             ||| % (f { sel: u.selector(v.matcher), moving: p.versionMoving }),
@@ -102,9 +102,9 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'CortexRingUnhealthyMembers',
             expr: |||
-              ringwatch:ring_unhealthy_domains:count%(sel)s
+              ring:ringwatch_unhealthy_failure_domains:count%(sel)s
               > on (%(ring)s)
-              ringwatch:ring_tolerated_failure_domains:count
+              ring:ringwatch_failure_domains_tolerated:count
             ||| % (f { sel: u.selector(v.matcher) }),
             'for': v.t.unhealthyFor,
             labels: { severity: v.t.unhealthySeverity } + v.labels,

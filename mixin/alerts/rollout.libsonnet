@@ -19,7 +19,7 @@ local u = import '../lib/utils.libsonnet';
         rules: [
           {
             alert: 'CortexRingRolloutStalled',
-            expr: 'ringwatch:member_state:current{%s}' % u.sel(['state="%s"' % state, v.matcher]),
+            expr: 'member:ringwatch_member_state:max{%s}' % u.sel(['state="%s"' % state, v.matcher]),
             'for': v.t[stuck[state]],
             // `state` repeats the series' own label; it keeps the rules apart for promtool's lint.
             labels: { severity: v.t.rolloutSeverity, state: state } + v.labels,
@@ -35,20 +35,20 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'CortexRingRolloutStalled',
             expr: if cns == ns then |||
-              ringwatch:ring_stale_members:sum%(sel)s > 0
+              ring:ringwatch_member_stale:sum%(sel)s > 0
               and on (%(join)s)
-              ringwatch:statefulset_update_in_progress:ring
+              statefulset_ring:kube_statefulset_update_in_progress:group
             ||| % { sel: u.selector(v.matcher), join: join } else |||
               (
-                ringwatch:ring_stale_members:sum{%(cortexNs)s} > 0
+                ring:ringwatch_member_stale:sum{%(cortexNs)s} > 0
                 and on (%(cortexJoin)s)
-                label_replace(ringwatch:statefulset_update_in_progress:ring, "%(cns)s", "$1", "%(ns)s", "(.*)")
+                label_replace(statefulset_ring:kube_statefulset_update_in_progress:group, "%(cns)s", "$1", "%(ns)s", "(.*)")
               )
               or
               (
-                ringwatch:ring_stale_members:sum{%(ownNs)s} > 0
+                ring:ringwatch_member_stale:sum{%(ownNs)s} > 0
                 and on (%(join)s)
-                ringwatch:statefulset_update_in_progress:ring
+                statefulset_ring:kube_statefulset_update_in_progress:group
               )
             ||| % {
               cortexNs: u.sel([v.matcher, '%s!=""' % cns]),

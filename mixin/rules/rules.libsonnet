@@ -12,7 +12,7 @@ local u = import '../lib/utils.libsonnet';
     local withZone(expr) = |||
       %s
       * on (%s) group_left (member_zone)
-      ringwatch:member_zone:info
+      member:ringwatch_member_info:max
     ||| % [u.indent(expr, 0), f.member],
     local ksm(metric, re) = '%s{%s}' % [metric, u.sel([cfg.kubeStateMetricsSelector, 'statefulset=~"%s"' % re])],
 
@@ -22,7 +22,7 @@ local u = import '../lib/utils.libsonnet';
         rules: [
           {
             // One series per member carrying its zone; topk keeps it unique if replicas briefly disagree.
-            record: 'ringwatch:member_zone:info',
+            record: 'member:ringwatch_member_info:max',
             expr: |||
               topk by (%(member)s) (1, max without (addr) (
                 %(info)s
@@ -32,13 +32,13 @@ local u = import '../lib/utils.libsonnet';
           {
             // Heartbeat age at ringwatch's last scan (the exporter's judgement input, not time() - timestamp:
             // that would add scan and scrape lag to every healthy member's age).
-            record: 'ringwatch:member_heartbeat_age_seconds:max',
+            record: 'member:ringwatch_member_heartbeat_age_seconds:max',
             expr: withZone(p.member('max', 'ringwatch_member_heartbeat_age_seconds')),
           },
           {
             // Time since the earliest replica saw the member's current version (ringwatch's clock); the
             // earliest, so that a restarted replica's fresh "first seen" does not reset it.
-            record: 'ringwatch:member_cas_age_seconds:min',
+            record: 'member:ringwatch_member_cas_last_change_timestamp_seconds:age_min',
             expr: withZone('(time() - %s)' % p.member('min', 'ringwatch_member_cas_last_change_timestamp_seconds')),
           },
           {
@@ -46,7 +46,7 @@ local u = import '../lib/utils.libsonnet';
             // (the last value of a series gone missing) counts only for a member with no current state
             // series: with --metrics.member-states=current a member leaving PENDING must not stay PENDING
             // for gapTolerance.
-            record: 'ringwatch:member_state:current',
+            record: 'member:ringwatch_member_state:max',
             expr: withZone(|||
               max without (%(replica)s) (
                 (
@@ -61,48 +61,48 @@ local u = import '../lib/utils.libsonnet';
             ||| % f),
           },
           {
-            record: 'ringwatch:member_token_ownership_ratio:max',
+            record: 'member:ringwatch_member_token_ownership_ratio:max',
             expr: withZone(p.member('max', 'ringwatch_member_token_ownership_ratio')),
           },
           {
             // The member's heartbeat period as ringwatch learned it (absent until known).
-            record: 'ringwatch:member_heartbeat_period_seconds:max',
+            record: 'member:ringwatch_member_heartbeat_period_seconds:max',
             expr: withZone(p.member('max', 'ringwatch_member_heartbeat_period_seconds')),
           },
           {
             // The age past which ringwatch calls the member stale (its own judgement, published).
-            record: 'ringwatch:member_heartbeat_stale_threshold_seconds',
+            record: 'member:ringwatch_member_heartbeat_stale_threshold_seconds:max',
             expr: withZone(p.member('max', 'ringwatch_member_heartbeat_stale_threshold_seconds')),
           },
           {
             // 1 if the member's heartbeat age exceeds its stale threshold, else 0: what ringwatch calls stale.
-            record: 'ringwatch:member_heartbeat_stale:bool',
+            record: 'member:ringwatch_member_stale:bool',
             expr: |||
-              ringwatch:member_heartbeat_age_seconds:max
+              member:ringwatch_member_heartbeat_age_seconds:max
               > bool
-              ringwatch:member_heartbeat_stale_threshold_seconds
+              member:ringwatch_member_heartbeat_stale_threshold_seconds:max
             |||,
           },
           {
-            record: 'ringwatch:zone_stale_members:sum',
-            expr: 'sum without (member) (ringwatch:member_heartbeat_stale:bool)',
+            record: 'zone:ringwatch_member_stale:sum',
+            expr: 'sum without (member) (member:ringwatch_member_stale:bool)',
           },
           {
-            record: 'ringwatch:ring_stale_members:sum',
-            expr: 'sum without (member, member_zone) (ringwatch:member_heartbeat_stale:bool)',
+            record: 'ring:ringwatch_member_stale:sum',
+            expr: 'sum without (member, member_zone) (member:ringwatch_member_stale:bool)',
           },
           {
             // Failure domains with a stale member: a zone in a zone-aware ring, else the member itself.
-            record: 'ringwatch:ring_unhealthy_domains:count',
+            record: 'ring:ringwatch_unhealthy_failure_domains:count',
             expr: |||
               count without (domain, member, member_zone) (
                 label_replace(
-                  sum without (member) (ringwatch:member_heartbeat_stale:bool{member_zone!=""}) > 0,
+                  sum without (member) (member:ringwatch_member_stale:bool{member_zone!=""}) > 0,
                   "domain", "$1", "member_zone", "(.*)"
                 )
                 or
                 label_replace(
-                  ringwatch:member_heartbeat_stale:bool{member_zone=""} == 1,
+                  member:ringwatch_member_stale:bool{member_zone=""} == 1,
                   "domain", "$1", "member", "(.*)"
                 )
               )
@@ -110,38 +110,38 @@ local u = import '../lib/utils.libsonnet';
           },
           {
             // Failure domains per ring: zones in a zone-aware ring, members in a ring without zones.
-            record: 'ringwatch:ring_failure_domains:count',
+            record: 'ring:ringwatch_failure_domains:count',
             expr: |||
-              count without (member_zone) (count without (member) (ringwatch:member_zone:info{member_zone!=""}))
+              count without (member_zone) (count without (member) (member:ringwatch_member_info:max{member_zone!=""}))
               or
-              count without (member, member_zone) (ringwatch:member_zone:info{member_zone=""})
+              count without (member, member_zone) (member:ringwatch_member_info:max{member_zone=""})
             |||,
           },
         ] + [
           {
             // Failure domains the quorum tolerates: RF - (floor(RF/2) + 1), RF = min(replicationFactor, domains).
-            record: 'ringwatch:ring_tolerated_failure_domains:count',
+            record: 'ring:ringwatch_failure_domains_tolerated:count',
             expr: |||
-              clamp_max(ringwatch:ring_failure_domains:count%(sel)s, %(rf)s)
-              - (floor(clamp_max(ringwatch:ring_failure_domains:count%(sel)s, %(rf)s) / 2) + 1)
+              clamp_max(ring:ringwatch_failure_domains:count%(sel)s, %(rf)s)
+              - (floor(clamp_max(ring:ringwatch_failure_domains:count%(sel)s, %(rf)s) / 2) + 1)
             ||| % { sel: u.selector(v.matcher), rf: u.num(v.t.replicationFactor) },
             [if v.labels != {} then 'labels']: v.labels,
           }
           for v in p.variants(['replicationFactor'])
         ] + [
           {
-            record: 'ringwatch:ring_members:max',
+            record: 'ring:ringwatch_ring_members:max',
             expr: p.member('max', 'ringwatch_ring_members'),
           },
           {
-            record: 'ringwatch:zone_token_ownership_ratio:sum',
-            expr: 'sum without (member) (ringwatch:member_token_ownership_ratio:max)',
+            record: 'zone:ringwatch_member_token_ownership_ratio:sum',
+            expr: 'sum without (member) (member:ringwatch_member_token_ownership_ratio:max)',
           },
         ] + (
           local sts = p.rolloutStatefulSets;
           if std.length(sts) == 0 then [] else [{
             // 1 per StatefulSet being updated, labelled with the ring its pods belong to.
-            record: 'ringwatch:statefulset_update_in_progress:ring',
+            record: 'statefulset_ring:kube_statefulset_update_in_progress:group',
             expr: std.join('or\n', [
               |||
                 label_replace(group by (%(J)s) (

@@ -116,3 +116,42 @@ def test_blindness_reaches_the_cortex_pager_in_the_example_config(alertname):
                                        "CortexRingMemberCASStalled"])
 def test_every_critical_member_alert_reaches_the_cortex_pager(alertname):
     assert amtool_route(f"alertname={alertname}", "severity=critical") == "cortex-pager"
+
+
+ALERTMANAGER_CONFIG_CR = REPO / "deploy" / "kubernetes" / "alertmanagerconfig.yaml"
+
+
+def plain_rules_of(cr: dict) -> list[dict]:
+    """An AlertmanagerConfig's inhibit rules read back as Alertmanager's own matchers."""
+    def matchers(found: list[dict]) -> list[str]:
+        assert all(set(m) == {"name", "value", "matchType"} for m in found), found
+        assert all(m["matchType"] in ("=", "!=", "=~", "!~") for m in found), found
+        return [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in found]
+
+    return [{"equal": r["equal"], "source_matchers": matchers(r["sourceMatch"]),
+             "target_matchers": matchers(r["targetMatch"])} for r in cr["spec"]["inhibitRules"]]
+
+
+def test_the_alertmanager_config_for_the_operator_carries_the_same_inhibit_rules():
+    [cr] = [d for d in yaml.safe_load_all(ALERTMANAGER_CONFIG_CR.read_text()) if d]
+    assert (cr["apiVersion"], cr["kind"]) == ("monitoring.coreos.com/v1alpha1",
+                                              "AlertmanagerConfig")
+    assert set(cr) == {"apiVersion", "kind", "metadata", "spec"} and set(cr["spec"]) == {
+        "inhibitRules"}
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", cr["metadata"]["name"])
+    plain = yaml.safe_load((MIXIN / "alertmanager_inhibit_rules.yaml").read_text())
+    assert plain_rules_of(cr) == [{k: r[k] for k in ("equal", "source_matchers",
+                                                      "target_matchers")}
+                                  for r in plain["inhibit_rules"]]
+    assert downgrades(plain_rules_of(cr), rendered_alerts()) == []
+    kustomization = yaml.safe_load((ALERTMANAGER_CONFIG_CR.parent / "kustomization.yaml"
+                                    ).read_text())
+    assert ALERTMANAGER_CONFIG_CR.name in kustomization["resources"]
+
+
+def test_the_alertmanager_config_metadata_validates_as_kubernetes_object_meta():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    [cr] = [d for d in yaml.safe_load_all(ALERTMANAGER_CONFIG_CR.read_text()) if d]
+    # A CRD has no schema in kubernetes-validate: its metadata is checked as a core object's.
+    probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": cr["metadata"], "data": {}}
+    kubernetes_validate.validate(probe, "1.30.0", strict=True)

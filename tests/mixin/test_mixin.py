@@ -188,11 +188,12 @@ def test_every_panel_query_is_valid_promql(default, tmp_path):
 def test_panels_cover_ring_freshness_cas_ownership_and_the_exporter(default):
     queries = {Path(n).stem: "\n".join(panel_queries(d)) for n, d in dashboards(default).items()}
     health = queries["ringwatch-ring-health"]
-    for needle in ("ringwatch:ring_members:max", "ringwatch:zone_stale_members:sum",
-                   "sort_desc(ringwatch:member_heartbeat_age_seconds:max",
-                   "ringwatch_member_cas_writes_total", "ringwatch:member_cas_age_seconds:min",
-                   "ringwatch:member_token_ownership_ratio:max",
-                   "ringwatch:zone_token_ownership_ratio:sum"):
+    for needle in ("ring:ringwatch_ring_members:max", "zone:ringwatch_member_stale:sum",
+                   "sort_desc(member:ringwatch_member_heartbeat_age_seconds:max",
+                   "ringwatch_member_cas_writes_total",
+                   "member:ringwatch_member_cas_last_change_timestamp_seconds:age_min",
+                   "member:ringwatch_member_token_ownership_ratio:max",
+                   "zone:ringwatch_member_token_ownership_ratio:sum"):
         assert needle in health, needle
     rollout = queries["ringwatch-rollout-progress"]
     for needle in ("kube_statefulset_status_replicas_updated", 'state=~"JOINING|LEAVING|PENDING"',
@@ -235,7 +236,7 @@ def test_config_overrides_reach_every_output(tmp_path):
     assert all(a["labels"]["severity"] == "page" for a in stale)
     assert by_ring["collectors/distributor"]["for"] == "1m"
     tolerated = [r["expr"] for r in records
-                 if r["record"] == "ringwatch:ring_tolerated_failure_domains:count"]
+                 if r["record"] == "ring:ringwatch_failure_domains_tolerated:count"]
     assert tolerated and all(", 5)" in e for e in tolerated)
     skew = next(a for a in alerts if a["alert"] == "CortexRingMemberClockSkewed")
     assert "[40s]" in skew["expr"]
@@ -270,13 +271,13 @@ def test_a_state_can_be_switched_off_and_rollout_rings_dropped():
     rollout = [a for a in alerts_of(out) if a["alert"] == "CortexRingRolloutStalled"]
     assert sorted(a["labels"]["state"] for a in rollout) == ["JOINING", "PENDING"]
     assert all("ring!~" not in a["expr"] for a in alerts_of(out))
-    assert "ringwatch:statefulset_update_in_progress:ring" not in {
+    assert "statefulset_ring:kube_statefulset_update_in_progress:group" not in {
         r["record"] for r in records_of(out)}
 
 
 def _seconds_query(expr: str) -> bool:
     """A query whose values are seconds: an age, a duration quantile, time() minus a timestamp."""
-    return bool(re.search(r"time\(\) -|histogram_quantile\(|_age_seconds", expr))
+    return bool(re.search(r"time\(\) -|histogram_quantile\(|_age_seconds|_seconds:age_", expr))
 
 
 def _unit_of(panel: dict, ref: str) -> str:
@@ -375,13 +376,13 @@ def test_the_rules_read_the_stale_threshold_ringwatch_publishes_and_derive_none(
              if a["alert"] == "CortexRingMemberHeartbeatStale"]
     assert stale and all("ringwatch_member_heartbeat_stale_threshold_seconds{" in e
                          for e in stale)
-    [threshold] = [r["expr"] for r in records_of(default)
-                   if r["record"] == "ringwatch:member_heartbeat_stale_threshold_seconds"]
+    record = "member:ringwatch_member_heartbeat_stale_threshold_seconds:max"
+    [threshold] = [r["expr"] for r in records_of(default) if r["record"] == record]
     assert "ringwatch_member_heartbeat_stale_threshold_seconds{" in threshold
     # No second formula: no rule but the period's own record reads the period.
     readers = [r.get("alert") or r["record"] for r in (*alerts_of(default), *records_of(default))
                if "heartbeat_period_seconds" in r["expr"]]
-    assert readers == ["ringwatch:member_heartbeat_period_seconds:max"]
+    assert readers == ["member:ringwatch_member_heartbeat_period_seconds:max"]
     config = (REPO / "mixin" / "config.libsonnet").read_text()
     assert "heartbeatStalePeriods" not in config and "heartbeatStaleCap" not in config
 
@@ -401,3 +402,20 @@ def test_a_per_ring_override_of_an_unknown_knob_is_refused():
     knob = "collectors/ring.heartbeatStaleCap"
     with pytest.raises(RuntimeError, match=re.escape(f"not a per-ring knob: {knob}")):
         build.render({"ringOverrides": {"collectors/ring": {"heartbeatStaleCap": "3m"}}})
+
+
+def test_recorded_series_are_named_level_metric_operations_and_listed_in_the_readmes(default):
+    records = {r["record"] for r in records_of(default)}
+    for name in records:
+        level, metric, operations = name.split(":")
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", level), name
+        # the metric keeps the name of what it is computed from (ringwatch's or
+        # kube-state-metrics'), the operations say what was done to it
+        assert re.fullmatch(r"(ringwatch|kube)_[a-z_]+", metric), name
+        assert re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", operations), name
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Alerts, rules and dashboards", 1)[1].split("\n## ", 1)[0]
+    mixin_readme = (MIXIN / "README.md").read_text()
+    for name in records:
+        assert f"`{name}`" in section, name
+        assert f"`{name}`" in mixin_readme, name

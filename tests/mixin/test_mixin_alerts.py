@@ -706,8 +706,8 @@ def latency_spike() -> list[Member]:
 
 def state_through_hiccups() -> Scenario:
     joined = Member("ingester-3", zone="zone-a", states=((0, "PENDING"), (30, "ACTIVE")))
-    series = "ringwatch:member_state:current" + fmt_labels(member_labels(joined, state="ACTIVE"))
-    query = 'ringwatch:member_state:current{member="ingester-3"}'
+    series = "member:ringwatch_member_state:max" + fmt_labels(member_labels(joined, state="ACTIVE"))
+    query = 'member:ringwatch_member_state:max{member="ingester-3"}'
     return Scenario(
         "a member's current state: one state once it moved on, kept through a failed scrape",
         duration=240,

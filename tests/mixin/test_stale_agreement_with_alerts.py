@@ -40,7 +40,7 @@ def stale_by_the_rules(exposition: str, tmp_path) -> set[str]:
                              if r.get("alert") == "CortexRingMemberHeartbeatStale")
     found: dict[str, set[str]] = {}
     for what, expr in (("alert", stale_expr),
-                       ("record", "ringwatch:member_heartbeat_stale:bool == 1")):
+                       ("record", "member:ringwatch_member_stale:bool == 1")):
         # promtool states what it got when a test fails: expect nothing, read the members.
         doc = {"rule_files": [str(p) for p in rule_files()], "evaluation_interval": f"{STEP}s",
                "tests": [{"interval": f"{STEP}s", "input_series": series,

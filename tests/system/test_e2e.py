@@ -237,7 +237,7 @@ def test_blind_exporter_pages_scan_failing_and_no_member_alert_then_resolves(
         assert note.labels["table"] == TABLE and "instance" not in note.labels
         # While blind, ringwatch says so and no member series reaches the alerts.
         assert value(stack.query(f'max(ringwatch_up{{job="{JOB}"}})')) == 0
-        assert stack.query("ringwatch:member_heartbeat_age_seconds:max") == []
+        assert stack.query("member:ringwatch_member_heartbeat_age_seconds:max") == []
         # The ring lives on: the simulator writes to DynamoDB directly.
         assert all(m["state"] == "ACTIVE" and m["last_error"] is None for m in stack.members())
     finally:
