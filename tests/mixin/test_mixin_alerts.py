@@ -318,6 +318,19 @@ def ringwatch_down() -> Scenario:
     )
 
 
+def one_replica_of_two_down() -> Scenario:
+    ms = healthy_members()
+    ms[1].frozen = 60
+    return Scenario(
+        "one ringwatch replica of two down: the other still watches, the frozen member still"
+        " pages, RingwatchDown stays silent",
+        duration=720,
+        replicas=[Ringwatch(ms), Ringwatch(ms, down_from=120)],
+        expect=[*silent(720, "RingwatchDown", "RingwatchScanFailing"),
+                (720, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 660)])],
+    )
+
+
 def ringwatch_absent() -> Scenario:
     return Scenario(
         "no ringwatch target at all",
@@ -755,7 +768,8 @@ FALSE_PAGE_SCENARIOS = [
 SCENARIOS = [
     frozen_member, ghost_and_stuck_leaving, unhealthy_zones, unhealthy_zoneless,
     clean_rolling_restart, blind, lambda: blip("DynamoDB"), lambda: blip("scrape"),
-    frozen_then_not_scraped, wedged_loop, never_scanned, ringwatch_down, ringwatch_absent,
+    frozen_then_not_scraped, one_replica_of_two_down, wedged_loop, never_scanned,
+    ringwatch_down, ringwatch_absent,
     throttled_and_decode_errors, stuck_joining_per_ring, lambda: rollout_stuck_on_hung_pod(True),
     lambda: rollout_stuck_on_hung_pod(False), ingester_cas, healthy,
     *REGRESSION_SCENARIOS, *FALSE_PAGE_SCENARIOS,

@@ -107,9 +107,12 @@ class Ringwatch:
     # The stale threshold published for a member of this learned period (None: not known yet).
     threshold: Callable[[float | None], float] = StaleRule().threshold
 
+    down_from: int | None = None  # the process is down (its scrape fails) from then on
+
     def down(self, t: int) -> bool:
-        """Whether the process is gone at `t` (restarting)."""
-        return any(r <= t < r + self.step for r in self.restarts)
+        """Whether the process is gone at `t` (restarting, or down for good)."""
+        return (any(r <= t < r + self.step for r in self.restarts)
+                or (self.down_from is not None and t >= self.down_from))
 
     def started(self, t: int) -> int:
         """When the process serving at `t` started."""
@@ -190,7 +193,7 @@ class Ringwatch:
             out["ringwatch_member_token_ownership_ratio", key] = 0.25
             for s in STATES if member_states == "all" else (state,):
                 out["ringwatch_member_state", (*key, ("state", s))] = 1.0 if s == state else 0.0
-        for ring in {m.ring for m in self.members}:
+        for ring in sorted({m.ring for m in self.members}):
             for s in STATES:
                 labels = (*table, ("ring", ring), ("state", s))
                 out["ringwatch_ring_members", labels] = float(counts.get((ring, s), 0))
