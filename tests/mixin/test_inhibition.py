@@ -155,3 +155,18 @@ def test_the_alertmanager_config_metadata_validates_as_kubernetes_object_meta():
     # A CRD has no schema in kubernetes-validate: its metadata is checked as a core object's.
     probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": cr["metadata"], "data": {}}
     kubernetes_validate.validate(probe, "1.30.0", strict=True)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+def test_kustomize_puts_the_alertmanager_config_in_ringwatchs_namespace():
+    out = subprocess.run(["kubectl", "kustomize", str(ALERTMANAGER_CONFIG_CR.parent)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # BaseLoader: kubectl writes `matchType: =` bare, which YAML 1.1 loaders take for a tag
+    documents = [d for d in yaml.load_all(out.stdout, Loader=yaml.BaseLoader) if d]
+    [cr] = [d for d in documents if d["kind"] == "AlertmanagerConfig"]
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    assert plain_rules_of(cr) == plain_rules_of(
+        next(d for d in yaml.safe_load_all(ALERTMANAGER_CONFIG_CR.read_text()) if d))
+    # the operator's namespace matcher: the ring alerts carry ringwatch's namespace
+    assert cr["metadata"]["namespace"] == deployment["metadata"]["namespace"]
