@@ -200,7 +200,7 @@ def test_rollout_alert_fires_and_rollout_dashboard_has_data_with_real_labels(
     if setup == "shipped deploy":
         relabelings = k8s_object("ServiceMonitor")["spec"]["endpoints"][0]["relabelings"]
         namespace = kustomize_namespace()
-        assert namespace != cortex_namespace  # the case the issue is about
+        assert namespace != cortex_namespace  # ringwatch outside Cortex's namespace
     else:
         relabelings, namespace = [], cortex_namespace
     targets = ringwatch_targets(namespace, relabelings)
