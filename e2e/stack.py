@@ -71,6 +71,11 @@ class Timings:
 
 
 TIMINGS = Timings()
+# ringwatch's stale flags for the e2e stack: every member stale after 5s (its 1s beats give
+# min(max(4 x 1s, floor), max(cap, 2 x 1s)) = 5s). The mixin reads the threshold ringwatch
+# publishes, so these are the only place it is set.
+E2E_STALE_FLAGS = ("--ring.stale-after", "5s", "--ring.stale-floor", "5s")
+E2E_STALE_AFTER = 5.0
 SLOW_RING = "collectors/store-gateway"
 SLOW_PREFIX = "store-gateway-"
 
@@ -79,9 +84,6 @@ SLOW_PREFIX = "store-gateway-"
 MIXIN_CONFIG: dict[str, Any] = {
     "ringwatchSelector": f'job="{JOB}"',
     "ringDefaults": {
-        # The stale threshold: min(max(4 x period, floor), max(cap, 2 x period)) = 5s for 1s beats.
-        "heartbeatStaleFloor": "5s",
-        "heartbeatStaleCap": "5s",
         "heartbeatStaleFor": "2s",
         # Later than the stale alert, so that the shipped inhibition (stale over CAS) is exercised.
         "casStalledAfter": "8s",
@@ -169,17 +171,6 @@ def load_mixin_builder() -> Any:
 def render_mixin(config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The mixin rendered with the e2e `_config` (not a copy of its rules)."""
     return load_mixin_builder().render(MIXIN_CONFIG if config is None else config)
-
-
-def ring_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """The mixin's `_config.ringDefaults` with `config`'s overrides: what ringwatch's stale flags
-    must match."""
-    import _jsonnet
-
-    defaults = json.loads(_jsonnet.evaluate_snippet(
-        "defaults.jsonnet", "(import 'config.libsonnet')._config.ringDefaults",
-        jpathdir=[str(REPO / "mixin")]))
-    return {**defaults, **config.get("ringDefaults", {})}
 
 
 # --- the blind-able proxy between ringwatch and DynamoDB ---------------------------------------
@@ -461,6 +452,8 @@ class Stack:
     seed: int = 5
     # moto keeps tables per process: a test process gives a name no other test uses.
     table: str = TABLE
+    # ringwatch's --ring.stale-* flags (none: its defaults)
+    stale_flags: tuple[str, ...] = E2E_STALE_FLAGS
 
     def __post_init__(self) -> None:
         self.procs: dict[str, Proc] = {}
@@ -511,7 +504,6 @@ class Stack:
             ], env)
             self.urls["simulator-slow"] = slow.wait_for_log(
                 r"control endpoint: (http://127\.0\.0\.1:\d+)", 30).group(1)
-        stale = ring_defaults(self.mixin_config)
 
         rw = self._spawn("ringwatch", [
             sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", self.table,
@@ -520,10 +512,7 @@ class Stack:
             "--scan.timeout", f"{round(800 * t.scan_interval)}ms",
             "--dynamodb.request-timeout", f"{round(400 * t.scan_interval)}ms",
             "--dynamodb.connect-timeout", f"{round(400 * t.scan_interval)}ms",
-            # The exporter and the mixin call the same members stale.
-            "--ring.stale-after", stale["heartbeatStaleCap"],
-            "--ring.stale-floor", stale["heartbeatStaleFloor"],
-            "--ring.stale-periods", str(stale["heartbeatStalePeriods"]),
+            *self.stale_flags,
             "--web.listen-address", "127.0.0.1:0",
         ], env)
         self.urls["ringwatch"] = rw.wait_for_log(
@@ -699,7 +688,8 @@ class Stack:
         return http_json(self.urls["prometheus"] + "/api/v1/rules")["data"]["groups"]
 
     def _prometheus_sees_the_ring(self) -> bool:
-        result = self.query(f'sum(ringwatch:ring_members:max{{ring="{RING}", state="ACTIVE"}})')
+        result = self.query(
+            f'sum(ring:ringwatch_ring_members:max{{ring="{RING}", state="ACTIVE"}})')
         return bool(result) and float(result[0]["value"][1]) == self.timings.members
 
     def _alertmanager_discovered(self) -> bool:
@@ -720,7 +710,8 @@ ringwatch e2e stack: {tm.members} simulated ingesters in {tm.zones} zones heartb
 {tm.heartbeat_period:g}s into table {stack.table} (ring {RING}) on moto; ringwatch scans every
 {tm.scan_interval:g}s; Prometheus scrapes and evaluates every {tm.scrape_interval:g}s with the mixin
 rendered at e2e thresholds:
-  heartbeat stale after {t['heartbeatStaleCap']} for {t['heartbeatStaleFor']}, \
+  heartbeat stale ({' '.join(stack.stale_flags) or 'default stale flags'}) for \
+{t['heartbeatStaleFor']}, \
 CAS stalled after {t['casStalledAfter']} for {t['casStalledFor']},
   ghost after {t['ghostAfter']} for {t['ghostFor']}, JOINING stuck for {t['joiningStuckFor']}, \
 scan failing after {c['scanFailingAfter']} for {c['scanFailingFor']}.

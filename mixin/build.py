@@ -2,7 +2,8 @@
 
     python mixin/build.py          # writes mixin/prometheus_alerts.yaml,
                                    # mixin/prometheus_rules.yaml, dashboards/*.json and, for
-                                   # deploy/kubernetes, a PrometheusRule and a dashboards ConfigMap
+                                   # deploy/kubernetes, a PrometheusRule, a dashboards ConfigMap
+                                   # and the inhibition rules as an AlertmanagerConfig
     python mixin/build.py --check  # exit 1 if the committed files differ from a fresh render
 
 Needs the `render` extra (`pip install -e '.[render]'`: the PyPI `jsonnet` module and PyYAML).
@@ -10,7 +11,7 @@ Needs the `render` extra (`pip install -e '.[render]'`: the PyPI `jsonnet` modul
 From Python (the e2e suite renders with small thresholds this way):
 
     from build import render
-    out = render({"ringDefaults": {"heartbeatStaleAfter": "5s"}})
+    out = render({"ringDefaults": {"heartbeatStaleFor": "5s"}})
 
 Overrides are deep-merged into the mixin's `_config`: objects merge key by key, anything else
 replaces, null included (a ring set to null in ringOverrides or rolloutStatefulSets is dropped; a
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ RULES_PATH = MIXIN_DIR / "prometheus_rules.yaml"
 DASHBOARDS_DIR = REPO_DIR / "dashboards"
 KUBERNETES_DIR = REPO_DIR / "deploy" / "kubernetes"
 PROMETHEUS_RULE_PATH = KUBERNETES_DIR / "prometheusrule.yaml"
+ALERTMANAGER_CONFIG_CR_PATH = KUBERNETES_DIR / "alertmanagerconfig.yaml"
 DASHBOARDS_CONFIGMAP_PATH = KUBERNETES_DIR / "dashboards-configmap.yaml"
 # The Prometheus Operator's ruleSelector and the Grafana sidecar find the objects by these labels
 # (kube-prometheus-stack: `release: <helm release>`, and `grafana_dashboard: "1"`).
@@ -112,6 +115,8 @@ def rendered_files(config_overrides: dict[str, Any] | None = None) -> dict[Path,
         files[DASHBOARDS_DIR / name] = to_json(dashboard)
     files[PROMETHEUS_RULE_PATH] = GENERATED + to_yaml(prometheus_rule(out))
     files[DASHBOARDS_CONFIGMAP_PATH] = GENERATED + to_yaml(dashboards_configmap(out))
+    files[ALERTMANAGER_CONFIG_CR_PATH] = GENERATED + to_yaml(
+        alertmanager_config(out["alertmanager_inhibit_rules"]))
     return files
 
 
@@ -123,6 +128,33 @@ def prometheus_rule(out: dict[str, Any]) -> dict[str, Any]:
         "kind": "PrometheusRule",
         "metadata": {"name": "ringwatch", "labels": dict(KUBERNETES_LABELS)},
         "spec": {"groups": groups},
+    }
+
+
+def cr_matcher(matcher: str) -> dict[str, str]:
+    """An Alertmanager matcher (`name=~"value"`) as the Prometheus Operator's Matcher."""
+    found = re.fullmatch(r'(\w+)(=~|!~|!=|=)"(.*)"', matcher)
+    if found is None:
+        raise ValueError(f"not a matcher of the form name<op>\"value\": {matcher}")
+    name, op, value = found.groups()
+    return {"name": name, "value": value, "matchType": op}
+
+
+def alertmanager_config(inhibit: dict[str, Any]) -> dict[str, Any]:
+    """The inhibition rules as a Prometheus Operator AlertmanagerConfig (v1alpha1).
+
+    The operator adds a `namespace` matcher (the object's namespace) to every rule: deploy it in
+    the namespace the ring alerts carry, ringwatch's (kustomization.yaml does)."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "AlertmanagerConfig",
+        "metadata": {"name": "ringwatch-inhibit-rules", "labels": dict(KUBERNETES_LABELS)},
+        "spec": {"inhibitRules": [
+            {"sourceMatch": [cr_matcher(m) for m in rule["source_matchers"]],
+             "targetMatch": [cr_matcher(m) for m in rule["target_matchers"]],
+             "equal": rule["equal"]}
+            for rule in inhibit["inhibit_rules"]
+        ]},
     }
 
 

@@ -49,17 +49,13 @@
     // --- Per-ring thresholds --------------------------------------------------------------------
     // Defaults for every ring. Any of these can be overridden for one ring in ringOverrides.
     ringDefaults: {
-      // CortexRingMemberHeartbeatStale: a member is stale when its heartbeat age at ringwatch's scan
-      // exceeds min(max(periods x P, floor), max(cap, 2 x P)), P being the heartbeat period ringwatch
-      // learned for it (ringwatch_member_heartbeat_period_seconds); the cap while P is not known yet.
-      // These three must match the exporter's --ring.stale-periods, --ring.stale-floor and
-      // --ring.stale-after, so that /ring, `ringwatch scan` and the alerts call the same members stale.
-      heartbeatStalePeriods: 4,
-      heartbeatStaleFloor: '20s',
-      heartbeatStaleCap: '1m',
-      // ...for this long (two to three evaluations: one late scan never pages). The first page for a
-      // member frozen in the ring, hence critical.
-      heartbeatStaleFor: '15s',
+      // CortexRingMemberHeartbeatStale: a member's heartbeat age at ringwatch's scan exceeds the stale
+      // threshold ringwatch publishes for it (ringwatch_member_heartbeat_stale_threshold_seconds: the
+      // exporter's --ring.stale-* flags judge, once, for /ring, `ringwatch scan` and these rules), for
+      // this long. 0s: ringwatch's threshold already absorbs a late beat (several heartbeat periods; a
+      // beat on time never crosses it), and every evaluation interval a `for:` spans is added to the
+      // time to page (15s at 15s intervals, 30s at 30s). The first page for a frozen member: critical.
+      heartbeatStaleFor: '0s',
       heartbeatStaleSeverity: 'critical',
       // CortexRingMemberCASStalled: the item's version has not changed for this long (ringwatch's clock)...
       casStalledAfter: '2m',
@@ -70,7 +66,9 @@
       ghostAfter: '15m',
       // ...held for this long.
       ghostFor: '5m',
-      ghostSeverity: 'warning',
+      // At least the stale alert's severity: a dead member that becomes a ghost pages on, and the ghost
+      // alert, which says what to do, stands for its stale and CAS alerts (inhibition).
+      ghostSeverity: 'critical',
       // CortexRingMemberClockSkewed: the heartbeat age (at scan) is beyond the stale threshold either
       // way while the item's version keeps moving: the member's clock (or ringwatch's) is off. Not a
       // ghost and not a hang; Cortex's ring readers judge heartbeats on their own clocks.
@@ -121,14 +119,20 @@
     ingesterCASSeverity: 'critical',
 
     // --- ringwatch itself ------------------------------------------------------------------------
-    // RingwatchScanFailing: last successful scan of a table older than this (scans run every 15s)...
-    scanFailingAfter: '3m',
+    // Going blind never silences a page: member alerts stop gapTolerance after ringwatch loses sight of
+    // a table, and within the blind bound (about 3m after the last good scan or scrape, plus one
+    // evaluation and group_wait) a critical alert says ringwatch cannot see it. A blip shorter than
+    // about 2m pages nothing.
+    // RingwatchScanFailing: last successful scan of a table older than this (a wedged scan loop and an
+    // expired snapshot count too)...
+    scanFailingAfter: '2m',
     // ...held for this long.
-    scanFailingFor: '2m',
-    scanFailingSeverity: 'warning',
-    // RingwatchDown: ringwatch targets down or absent for this long.
-    downFor: '5m',
-    downSeverity: 'warning',
+    scanFailingFor: '1m',
+    scanFailingSeverity: 'critical',
+    // RingwatchDown: every ringwatch target of the job down or absent for this long (one replica of two
+    // down leaves the other watching: not blind).
+    downFor: '3m',
+    downSeverity: 'critical',
     // RingwatchDynamoDBThrottled: throttled requests per second above this, over the window, for so long.
     // Throttling of ringwatch means the table's read capacity, shared with Cortex, is exhausted.
     throttledThreshold: 0,

@@ -1,4 +1,4 @@
-// Cortex's own view of the failure of issue 6211: an ingester that is up but whose ring CAS writes stopped
+// Cortex's own view of a hung ring write: an ingester that is up but whose ring CAS writes stopped
 // succeeding. Both shapes recorded in tests/fixtures/cortex-hang/ qualify: attempts flat (a hang without a
 // deadline) and attempts failing (CAS status 500 growing, 200 flat).
 local u = import '../lib/utils.libsonnet';

@@ -25,22 +25,25 @@ local u = import '../lib/utils.libsonnet';
             'for': cfg.scanFailingFor,
             labels: { severity: cfg.scanFailingSeverity },
             annotations: {
-              summary: 'ringwatch cannot scan a table: member alerts for it are silenced.',
-              description: 'ringwatch has not scanned table {{ $labels.table }} successfully {{ if eq $value 0.0 }}since it started{{ else }}for {{ $value | humanizeDuration }}{{ end }} (threshold %s). While it cannot, no ring member alert fires for this table.' % cfg.scanFailingAfter,
+              summary: 'ringwatch cannot scan a table: its ring is not watched.',
+              description: 'ringwatch has not scanned table {{ $labels.table }} successfully {{ if eq $value 0.0 }}since it started{{ else }}for {{ $value | humanizeDuration }}{{ end }} (threshold %s). While it cannot, no ring member alert fires for this table: a member frozen now, or one that was paging, goes unseen.' % cfg.scanFailingAfter,
             },
           },
           {
             alert: 'RingwatchDown',
+            // Every target of the job down (the value: how many), or none at all.
             expr: |||
-              (count without (%(R)s) (up{%(rw)s} == 0) / count without (%(R)s) (up{%(rw)s}))
+              count without (%(R)s) (up{%(rw)s} == 0)
+              unless on (%(J)s)
+              (up{%(rw)s} == 1)
               or
               absent(up{%(rw)s})
-            ||| % { R: R, rw: rw },
+            ||| % { R: R, rw: rw, J: u.labels(p.groupLabels + ['job']) },
             'for': cfg.downFor,
             labels: { severity: cfg.downSeverity },
             annotations: {
-              summary: 'ringwatch is not being scraped.',
-              description: '{{ $value | humanizePercentage }} of the ringwatch targets of job {{ $labels.job }} are down or absent; without ringwatch no ring member alert can fire.',
+              summary: 'ringwatch is down: no ring is watched.',
+              description: 'Every ringwatch target{{ with $labels.job }} of job {{ . }}{{ end }} is down or absent; without ringwatch no ring member alert can fire: a member frozen now, or one that was paging, goes unseen.',
             },
           },
           {

@@ -20,33 +20,33 @@ function(cfg)
         t('max by (namespace, statefulset) (kube_statefulset_status_replicas_updated{%s}) / max by (namespace, statefulset) (kube_statefulset_replicas{%s})' % [ksm, ksm], '{{statefulset}}', instant=true),
       ], unit='percentunit', w=6, max=1),
       g.stat('StatefulSets updating', 'StatefulSets whose update revision differs from their current revision, or with replicas not yet updated.', [
-        t('count(ringwatch:statefulset_update_in_progress:ring{%s}) or vector(0)' % u.sel([c.cl, c.ns]), 'updating'),
+        t('count(statefulset_ring:kube_statefulset_update_in_progress:group{%s}) or vector(0)' % u.sel([c.cl, c.ns]), 'updating'),
       ], unit='short', w=6, h=8, thresholds=[{ color: 'green', value: null }, { color: 'orange', value: 1 }]) + g.runbook(cfg, ['CortexRingRolloutStalled']),
     ],
     [
-      g.timeseries('Ring members by state', 'Ring membership during the rollout: a clean restart shows a member LEAVING briefly, then PENDING, then ACTIVE again.', [t('sum by (table, ring, state) (ringwatch:ring_members:max{%s}) > 0' % c.ring, '{{ring}} {{state}}')], unit='short', stack=true),
+      g.timeseries('Ring members by state', 'Ring membership during the rollout: a clean restart shows a member LEAVING briefly, then PENDING, then ACTIVE again.', [t('sum by (table, ring, state) (ring:ringwatch_ring_members:max{%s}) > 0' % c.ring, '{{ring}} {{state}}')], unit='short', stack=true),
       g.timeseries('Ring freshness', 'Oldest heartbeat and stale members per ring.', [
-        t('max by (table, ring) (ringwatch:member_heartbeat_age_seconds:max{%s})' % c.ring, '{{ring}} oldest heartbeat (s)'),
-        t('sum by (table, ring) (ringwatch:ring_stale_members:sum{%s})' % c.ring, '{{ring}} stale members'),
+        t('max by (table, ring) (member:ringwatch_member_heartbeat_age_seconds:max{%s})' % c.ring, '{{ring}} oldest heartbeat (s)'),
+        t('sum by (table, ring) (ring:ringwatch_member_stale:sum{%s})' % c.ring, '{{ring}} stale members'),
       ], unit='s', unitOf={ B: 'short' }) + g.runbook(cfg, ['CortexRingRolloutStalled']),
     ],
     [
       g.table('Members in JOINING, LEAVING or PENDING', 'Value: time since the member registered (0 if unknown). Members stay LEAVING for their final sleep (30s by default); store-gateways stay JOINING for minutes.', [
         t(|||
-          ringwatch:member_state:current{%(ring)s, state=~"JOINING|LEAVING|PENDING"}
+          member:ringwatch_member_state:max{%(ring)s, state=~"JOINING|LEAVING|PENDING"}
           * on (%(on)s) group_left ()
           ((time() - (max without (%(R)s) (ringwatch_member_registered_timestamp_seconds{%(raw)s}) > 0)) or max without (%(R)s) (ringwatch_member_registered_timestamp_seconds{%(raw)s}))
         ||| % { ring: c.ring, on: p.memberOn, R: p.replicaLabels, raw: c.rawRing }, instant=true, format='table'),
       ], unit='s', w=12) + g.runbook(cfg, ['CortexRingRolloutStalled']),
       g.timeseries('Members in JOINING, LEAVING or PENDING', 'How long transitional states last, per ring.', [
-        t('count by (table, ring, state) (ringwatch:member_state:current{%s, state=~"JOINING|LEAVING|PENDING"})' % c.ring, '{{ring}} {{state}}'),
+        t('count by (table, ring, state) (member:ringwatch_member_state:max{%s, state=~"JOINING|LEAVING|PENDING"})' % c.ring, '{{ring}} {{state}}'),
       ], unit='short') + g.runbook(cfg, ['CortexRingRolloutStalled']),
     ],
     [
       g.text("Ingesters' own CAS", |||
         What the ingesters themselves report about their ring writes. Both panels are needed to tell the two
         shapes of a hung DynamoDB request apart: **with a deadline** on the heartbeat (current Cortex) attempts
-        keep coming and fail, so `500` grows while `200` is flat; **without one** (the Cortex version of issue 6211)
+        keep coming and fail, so `500` grows while `200` is flat; **without one** (Cortex versions whose DynamoDB client sets no request deadline)
         every counter, attempts included, goes flat while `/metrics` keeps answering. Either way `200` stops.
       |||, h=4),
     ],

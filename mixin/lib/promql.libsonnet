@@ -1,4 +1,5 @@
-// PromQL building blocks derived from _config, shared by rules, alerts and dashboards.
+// PromQL pieces derived from _config, shared by rules, alerts and dashboards. The rules and alerts
+// write their PromQL out in `|||` blocks formatted with `p.fmt` (label lists, selectors, windows).
 local u = import 'utils.libsonnet';
 
 function(cfg) {
@@ -11,84 +12,70 @@ function(cfg) {
   tableOn: u.labels(p.groupLabels + ['job', 'table']),
   ringOn: u.labels(p.groupLabels + ['job', 'table', 'ring']),
 
-  // Keep each replica's series only while that replica's scans of the table succeed: a blind replica's
-  // leftover snapshot never speaks for the table. Both sides are bridged over gapTolerance (the last
-  // value of a series that missed a scrape; a replica whose last scan failed), so that one failed scan
-  // or scrape resets no `for:` clock.
-  gate(expr)::
-    '(last_over_time(%s[%s]) and on (%s) (max_over_time(ringwatch_up{%s}[%s]) == 1))' % [
-      expr,
-      cfg.gapTolerance,
-      u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table']),
-      p.rw,
-      cfg.gapTolerance,
-    ],
-  // Gate, then fold the replicas into one series.
-  dedup(agg, expr):: '%s without (%s) (%s)' % [agg, p.replicaLabels, p.gate(expr)],
-  // Gate a state series, keep the members whose value is 1, fold the replicas. A bridged state (the
-  // last value of a series gone missing) counts only for a member with no current state series: with
-  // --metrics.member-states=current a member leaving PENDING must not stay PENDING for gapTolerance.
-  dedupOnes(agg, expr)::
-    local live = '(%s == 1)' % expr;
-    local replica = u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table']);
-    local member = u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table', 'ring', 'member']);
-    '%s without (%s) (\n  (%s == 1) unless on (%s) %s\n  or\n  (%s and on (%s) (max_over_time(ringwatch_up{%s}[%s]) == 1))\n)' % [
-      agg,
-      p.replicaLabels,
-      p.gate(expr),
-      member,
-      live,
-      live,
-      replica,
-      p.rw,
-      cfg.gapTolerance,
-    ],
+  // What the `|||` blocks are formatted with: %(rw)s, %(replica)s, %(member)s, ...
+  fmt:: {
+    rw: p.rw,
+    replica: p.replicaLabels,
+    member: p.memberOn,
+    table: p.tableOn,
+    ring: p.ringOn,
+    // one replica's view of one table, and of one member
+    replicaTable: u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table']),
+    replicaMember: u.labels(p.groupLabels + cfg.ringwatchReplicaLabels + ['job', 'table', 'ring', 'member']),
+    gap: cfg.gapTolerance,
+    moving: cfg.versionMovingWindow,
+  },
 
-  // Heartbeat age at ringwatch's last scan per member, with zone (the exporter's own judgement input).
-  heartbeatAge:: p.withZone(p.dedup('max', 'ringwatch_member_heartbeat_age_seconds{%s}' % p.rw)),
-  // The stale threshold per member of rule variant v (see heartbeatStalePeriods in config.libsonnet):
-  // min(max(k*P, floor), max(cap, 2*P)) from the recorded period P, the cap where P is not known yet.
-  // `age` is an expression with one series per member (with zone) of the variant.
-  staleThreshold(v, age)::
-    local m = if v.matcher == '' then '' else '{%s}' % v.matcher;
-    local P = 'ringwatch:member_heartbeat_period_seconds:max%s' % m;
-    local cap = u.num(u.seconds(v.t.heartbeatStaleCap));
-    local a = 'clamp_min(%s * %s, %s)' % [P, u.num(v.t.heartbeatStalePeriods), u.num(u.seconds(v.t.heartbeatStaleFloor))];
-    local b = 'clamp_min(%s * 2, %s)' % [P, cap];
-    // min(a, b) = (a + b - |a - b|) / 2: PromQL has no element-wise min of two vectors.
-    '(%(a)s + %(b)s - abs(%(a)s - %(b)s)) / 2\nor\n%(age)s * 0 + %(cap)s' % { a: a, b: b, age: age, cap: cap },
-  // 1 per member whose version moved within versionMovingWindow (any replica; Prometheus' own history).
-  versionMoving::
-    '(max without (%(R)s) (max_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(w)s]) - min_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(w)s])) > 0)' % {
-      R: p.replicaLabels,
-      rw: p.rw,
-      w: cfg.versionMovingWindow,
-    },
+  // One member series per member: each replica's series kept only while that replica's scans of the
+  // table succeed (a blind replica's leftover snapshot never speaks for the table), both sides bridged
+  // over gapTolerance (one failed scan or scrape resets no `for:` clock), then the replicas folded.
+  // `matchers` narrows the series (a ring, for per-ring rules).
+  // No trailing newline: set it into a `|||` block with u.indent.
+  member(agg, metric, matchers=''):: u.indent(|||
+    %(agg)s without (%(replica)s) (
+      last_over_time(%(metric)s{%(sel)s}[%(gap)s])
+      and on (%(replicaTable)s) (max_over_time(ringwatch_up{%(rw)s}[%(gap)s]) == 1)
+    )
+  ||| % (p.fmt { agg: agg, metric: metric, sel: u.sel([p.rw, matchers]) }), 0),
 
-  // Adds the member's zone as `member_zone`.
-  withZone(expr)::
-    '%s\n* on (%s) group_left (member_zone)\nringwatch:member_zone:info' % [expr, p.memberOn],
+  // 1 per member whose item's version moved within versionMovingWindow on any replica (judged on
+  // Prometheus' own history, so a ringwatch restart does not reset it).
+  versionMoving:: u.indent(|||
+    (
+      max without (%(replica)s) (
+        max_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(moving)s])
+        - min_over_time(ringwatch_member_cas_writes_total{%(rw)s}[%(moving)s])
+      ) > 0
+    )
+  ||| % p.fmt, 0),
 
-  // StatefulSet regex per ring, without rings set to null.
-  rolloutStatefulSets:: { [r]: cfg.rolloutStatefulSets[r] for r in std.objectFields(cfg.rolloutStatefulSets) if cfg.rolloutStatefulSets[r] != null },
-
-  // Rule variants for per-ring overrides: the default one excludes every overridden ring.
-  ringVariants::
-    // A ring set to null (e.g. from build.py overrides) has no override.
-    local overridden = [r for r in std.objectFields(cfg.ringOverrides) if cfg.ringOverrides[r] != null];
+  // Rule variants for per-ring overrides, for a rule that uses these ringDefaults knobs: the rings
+  // whose overrides touch them get a variant each, the default variant excludes them. Rings whose
+  // overrides touch other knobs only share the default variant.
+  variants(knobs)::
+    local overrides = { [r]: cfg.ringOverrides[r] for r in std.objectFields(cfg.ringOverrides) if cfg.ringOverrides[r] != null };
+    local unknown = [
+      '%s.%s' % [r, k]
+      for r in std.objectFields(overrides)
+      for k in std.objectFields(overrides[r])
+      if !std.objectHas(cfg.ringDefaults, k)
+    ];
+    assert unknown == [] : 'ringOverrides: not a per-ring knob: %s' % std.join(', ', unknown);
+    local own = [r for r in std.objectFields(overrides) if std.length(std.setInter(std.set(std.objectFields(overrides[r])), std.set(knobs))) > 0];
     [{
-      ring: null,
-      matcher: if overridden == [] then '' else 'ring!~"%s"' % std.join('|', [u.regexEscape(r) for r in overridden]),
+      matcher: if own == [] then '' else 'ring!~"%s"' % std.join('|', [u.regexEscape(r) for r in own]),
       t: cfg.ringDefaults,
       labels: {},
     }] + [
       {
-        ring: r,
         matcher: 'ring="%s"' % r,
-        t: cfg.ringDefaults + cfg.ringOverrides[r],
+        t: cfg.ringDefaults + overrides[r],
         // Same value as the series' own label; keeps the rules apart for promtool's duplicate lint.
         labels: { ring: r },
       }
-      for r in overridden
+      for r in own
     ],
+
+  // StatefulSet regex per ring, without rings set to null.
+  rolloutStatefulSets:: { [r]: cfg.rolloutStatefulSets[r] for r in std.objectFields(cfg.rolloutStatefulSets) if cfg.rolloutStatefulSets[r] != null },
 }

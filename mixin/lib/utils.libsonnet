@@ -39,4 +39,15 @@ local regexSpecial = charSet('.+*?()[]{}|^$\\');
 
   // Join selector fragments, dropping empty ones.
   sel(parts):: std.join(', ', [p for p in parts if p != null && p != '']),
+
+  // How an alert's description names a member (labels of the member series with zone).
+  memberText:: 'Member {{ $labels.member }}{{ with $labels.member_zone }} (zone {{ . }}){{ end }} of ring {{ $labels.ring }} in table {{ $labels.table }}',
+
+  // A multi-line PromQL block set into a `|||` block at `n` spaces: every line after the first indented by
+  // n, the trailing newline dropped.
+  indent(text, n)::
+    std.join('\n' + std.repeat(' ', n), std.split(std.rstripChars(text, '\n'), '\n')),
+
+  // `matchers` as a PromQL label selector: '{a, b}', or '' when there are none.
+  selector(matchers):: if matchers == '' then '' else '{%s}' % matchers,
 }

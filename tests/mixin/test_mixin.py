@@ -23,7 +23,7 @@ CONTRACT_ALERTS = {
     "CortexRingRolloutStalled", "CortexRingUnhealthyMembers", "CortexIngesterCASFlatlined",
     "RingwatchScanFailing", "RingwatchDown", "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors",
 }
-# Alerts the mixin adds to the SPEC's (issue 10: clock skew is its own signal).
+# Alerts the mixin adds to the contract's (clock skew is its own signal).
 MIXIN_ALERTS = CONTRACT_ALERTS | {"CortexRingMemberClockSkewed"}
 DASHBOARD_TITLES = {"ringwatch / Ring health", "ringwatch / Rollout progress",
                     "ringwatch / Exporter"}
@@ -87,10 +87,7 @@ def test_inhibit_rules_ship_beside_the_rules_and_in_the_example_alertmanager_con
     assert yaml.safe_load(example.read_text())["inhibit_rules"] == rendered["inhibit_rules"]
     pairs = {(r["source_matchers"][0], m) for r in rendered["inhibit_rules"]
              for m in r["target_matchers"]}
-    assert ('alertname="RingwatchScanFailing"',
-            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled|'
-            'CortexRingMemberGhost|CortexRingMemberClockSkewed|CortexRingRolloutStalled|'
-            'CortexRingUnhealthyMembers"') in pairs
+    assert not any("Ringwatch" in source for source, _ in pairs)
     assert ('alertname="CortexRingMemberGhost"',
             'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled"') in pairs
     assert ('alertname="CortexRingUnhealthyMembers"', 'severity=~"warning|info"') in pairs
@@ -110,7 +107,7 @@ def test_jsonnet_sources_are_formatted():
     assert result.returncode == 0, f"run jsonnetfmt -i on the mixin: {result.stderr}"
 
 
-def test_every_spec_alert_exists_with_severity_summary_description_and_runbook(default):
+def test_every_alert_exists_with_severity_summary_description_and_runbook(default):
     alerts = alerts_of(default)
     assert {a["alert"] for a in alerts} == MIXIN_ALERTS
     runbook = (MIXIN / "runbook.md").read_text()
@@ -188,14 +185,15 @@ def test_every_panel_query_is_valid_promql(default, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_panels_cover_what_the_issue_asks_for(default):
+def test_panels_cover_ring_freshness_cas_ownership_and_the_exporter(default):
     queries = {Path(n).stem: "\n".join(panel_queries(d)) for n, d in dashboards(default).items()}
     health = queries["ringwatch-ring-health"]
-    for needle in ("ringwatch:ring_members:max", "ringwatch:zone_stale_members:sum",
-                   "sort_desc(ringwatch:member_heartbeat_age_seconds:max",
-                   "ringwatch_member_cas_writes_total", "ringwatch:member_cas_age_seconds:min",
-                   "ringwatch:member_token_ownership_ratio:max",
-                   "ringwatch:zone_token_ownership_ratio:sum"):
+    for needle in ("ring:ringwatch_ring_members:max", "zone:ringwatch_member_stale:sum",
+                   "sort_desc(member:ringwatch_member_heartbeat_age_seconds:max",
+                   "ringwatch_member_cas_writes_total",
+                   "member:ringwatch_member_cas_last_change_timestamp_seconds:age_min",
+                   "member:ringwatch_member_token_ownership_ratio:max",
+                   "zone:ringwatch_member_token_ownership_ratio:sum"):
         assert needle in health, needle
     rollout = queries["ringwatch-rollout-progress"]
     for needle in ("kube_statefulset_status_replicas_updated", 'state=~"JOINING|LEAVING|PENDING"',
@@ -215,11 +213,10 @@ def test_config_overrides_reach_every_output(tmp_path):
         "ringwatchSelector": 'job="rw-e2e"',
         "ingesterSelector": 'job="e2e/ingester"',
         "kubeStateMetricsSelector": 'job="ksm-e2e"',
-        "ringDefaults": {"heartbeatStalePeriods": 3, "heartbeatStaleFloor": "5s",
-                         "heartbeatStaleCap": "10s", "heartbeatStaleFor": "2s",
+        "ringDefaults": {"heartbeatStaleFor": "2s",
                          "casStalledAfter": "7s", "ghostAfter": "1m30s",
                          "heartbeatStaleSeverity": "page", "replicationFactor": 5},
-        "ringOverrides": {"collectors/distributor": {"heartbeatStaleCap": "3m"}},
+        "ringOverrides": {"collectors/distributor": {"heartbeatStaleFor": "1m"}},
         "gapTolerance": "20s", "versionMovingWindow": "40s",
         "scanFailingAfter": "20s", "scanFailingFor": "4s",
         "ingesterCASWindow": "15s",
@@ -230,20 +227,16 @@ def test_config_overrides_reach_every_output(tmp_path):
     out = build.render(overrides)
     alerts, records = alerts_of(out), records_of(out)
     stale = [a for a in alerts if a["alert"] == "CortexRingMemberHeartbeatStale"]
-    # the default rule (now excluding both overridden rings) and one per overridden ring
-    assert len(stale) == 3
+    # the default rule, excluding the one ring whose override touches this alert, and its own
+    assert len(stale) == 2
     by_ring = {a["labels"].get("ring"): a for a in stale}
     assert by_ring[None]["for"] == "2s"
-    assert 'ring!~"collectors/distributor|collectors/store-gateway"' in by_ring[None]["expr"]
+    assert 'ring!~"collectors/distributor"' in by_ring[None]["expr"]
     assert "[20s]" in by_ring[None]["expr"]
     assert all(a["labels"]["severity"] == "page" for a in stale)
-    thresholds = {r.get("labels", {}).get("ring"): r["expr"] for r in records
-                  if r["record"] == "ringwatch:member_heartbeat_stale_threshold_seconds"}
-    assert "* 3, 5)" in thresholds[None] and "* 2, 10)" in thresholds[None]
-    assert thresholds[None].endswith("* 0 + 10")
-    assert thresholds["collectors/distributor"].endswith("* 0 + 180")
+    assert by_ring["collectors/distributor"]["for"] == "1m"
     tolerated = [r["expr"] for r in records
-                 if r["record"] == "ringwatch:ring_tolerated_failure_domains:count"]
+                 if r["record"] == "ring:ringwatch_failure_domains_tolerated:count"]
     assert tolerated and all(", 5)" in e for e in tolerated)
     skew = next(a for a in alerts if a["alert"] == "CortexRingMemberClockSkewed")
     assert "[40s]" in skew["expr"]
@@ -278,13 +271,13 @@ def test_a_state_can_be_switched_off_and_rollout_rings_dropped():
     rollout = [a for a in alerts_of(out) if a["alert"] == "CortexRingRolloutStalled"]
     assert sorted(a["labels"]["state"] for a in rollout) == ["JOINING", "PENDING"]
     assert all("ring!~" not in a["expr"] for a in alerts_of(out))
-    assert "ringwatch:statefulset_update_in_progress:ring" not in {
+    assert "statefulset_ring:kube_statefulset_update_in_progress:group" not in {
         r["record"] for r in records_of(out)}
 
 
 def _seconds_query(expr: str) -> bool:
     """A query whose values are seconds: an age, a duration quantile, time() minus a timestamp."""
-    return bool(re.search(r"time\(\) -|histogram_quantile\(|_age_seconds", expr))
+    return bool(re.search(r"time\(\) -|histogram_quantile\(|_age_seconds|_seconds:age_", expr))
 
 
 def _unit_of(panel: dict, ref: str) -> str:
@@ -376,3 +369,53 @@ def test_jsonnetfile_lets_jsonnet_bundler_vendor_the_mixin():
             assert (path.parent / target).resolve().is_relative_to(MIXIN), (path, target)
             imports.add(target)
     assert imports
+
+
+def test_the_rules_read_the_stale_threshold_ringwatch_publishes_and_derive_none(default):
+    stale = [a["expr"] for a in alerts_of(default)
+             if a["alert"] == "CortexRingMemberHeartbeatStale"]
+    assert stale and all("ringwatch_member_heartbeat_stale_threshold_seconds{" in e
+                         for e in stale)
+    record = "member:ringwatch_member_heartbeat_stale_threshold_seconds:max"
+    [threshold] = [r["expr"] for r in records_of(default) if r["record"] == record]
+    assert "ringwatch_member_heartbeat_stale_threshold_seconds{" in threshold
+    # No second formula: no rule but the period's own record reads the period.
+    readers = [r.get("alert") or r["record"] for r in (*alerts_of(default), *records_of(default))
+               if "heartbeat_period_seconds" in r["expr"]]
+    assert readers == ["member:ringwatch_member_heartbeat_period_seconds:max"]
+    config = (REPO / "mixin" / "config.libsonnet").read_text()
+    assert "heartbeatStalePeriods" not in config and "heartbeatStaleCap" not in config
+
+
+def test_a_per_ring_override_copies_only_the_rules_it_changes(default):
+    # The store-gateways' JOINING limit is the one shipped override: one extra rule, not a group.
+    alerts = alerts_of(default)
+    assert len(alerts) == len({a["alert"] for a in alerts}) + 4  # 4 more rollout rules
+    variants = [a for a in alerts if a.get("labels", {}).get("ring") == "collectors/store-gateway"]
+    assert [(a["alert"], a["labels"]["state"]) for a in variants] == [
+        ("CortexRingRolloutStalled", "JOINING")]
+    assert all("ring!~" not in a["expr"] for a in alerts
+               if a["alert"] != "CortexRingRolloutStalled")
+
+
+def test_a_per_ring_override_of_an_unknown_knob_is_refused():
+    knob = "collectors/ring.heartbeatStaleCap"
+    with pytest.raises(RuntimeError, match=re.escape(f"not a per-ring knob: {knob}")):
+        build.render({"ringOverrides": {"collectors/ring": {"heartbeatStaleCap": "3m"}}})
+
+
+def test_recorded_series_are_named_level_metric_operations_and_listed_in_the_readmes(default):
+    records = {r["record"] for r in records_of(default)}
+    for name in records:
+        level, metric, operations = name.split(":")
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", level), name
+        # the metric keeps the name of what it is computed from (ringwatch's or
+        # kube-state-metrics'), the operations say what was done to it
+        assert re.fullmatch(r"(ringwatch|kube)_[a-z_]+", metric), name
+        assert re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", operations), name
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Alerts, rules and dashboards", 1)[1].split("\n## ", 1)[0]
+    mixin_readme = (MIXIN / "README.md").read_text()
+    for name in records:
+        assert f"`{name}`" in section, name
+        assert f"`{name}`" in mixin_readme, name

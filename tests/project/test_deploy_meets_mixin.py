@@ -91,6 +91,8 @@ def input_series(targets: list[dict[str, str]], cortex_namespace: str) -> list[d
         for member, state, ages in MEMBERS:
             m = {**table, "ring": RING, "member": member}
             series[fmt("ringwatch_member_heartbeat_age_seconds", m)] = ages
+            # ringwatch's default stale threshold while a member's period is not known
+            series[fmt("ringwatch_member_heartbeat_stale_threshold_seconds", m)] = f"60x{STEPS}"
             series[fmt("ringwatch_member_info", {**m, "addr": f"{member}:9095",
                                                  "member_zone": "zone-a"})] = f"1x{STEPS}"
             series[fmt("ringwatch_member_registered_timestamp_seconds", m)] = (
@@ -198,7 +200,7 @@ def test_rollout_alert_fires_and_rollout_dashboard_has_data_with_real_labels(
     if setup == "shipped deploy":
         relabelings = k8s_object("ServiceMonitor")["spec"]["endpoints"][0]["relabelings"]
         namespace = kustomize_namespace()
-        assert namespace != cortex_namespace  # the case the issue is about
+        assert namespace != cortex_namespace  # ringwatch outside Cortex's namespace
     else:
         relabelings, namespace = [], cortex_namespace
     targets = ringwatch_targets(namespace, relabelings)

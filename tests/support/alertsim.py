@@ -2,13 +2,15 @@
 
 Members write their items as Cortex does (a write every `period` s, or an explicit schedule);
 ringwatch scans every `step` s (scrapes and rule evaluations run at the same instants), keeps its
-snapshot while a scan fails, drops it after --snapshot.max-age, and learns each member's heartbeat
-period as STALE-DESIGN.md says. A scenario states which alerts fire at which evaluation.
+snapshot while a scan fails, drops it after --snapshot.max-age, learns each member's heartbeat
+period and publishes the stale threshold the exporter's own rule (StaleRule) gives for it. A
+scenario states which alerts fire at which evaluation.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from ringwatch.snapshot.problems import StaleRule
 from support import REPO
 
 MIXIN = REPO / "mixin"
@@ -101,11 +104,15 @@ class Ringwatch:
     max_age: int | None = None  # --snapshot.max-age; default 3 scans
     step: int = STEP
     restarts: tuple[int, ...] = ()
-    with_period: bool = True  # False: an exporter without ringwatch_member_heartbeat_period_seconds
+    # The stale threshold published for a member of this learned period (None: not known yet).
+    threshold: Callable[[float | None], float] = StaleRule().threshold
+
+    down_from: int | None = None  # the process is down (its scrape fails) from then on
 
     def down(self, t: int) -> bool:
-        """Whether the process is gone at `t` (restarting)."""
-        return any(r <= t < r + self.step for r in self.restarts)
+        """Whether the process is gone at `t` (restarting, or down for good)."""
+        return (any(r <= t < r + self.step for r in self.restarts)
+                or (self.down_from is not None and t >= self.down_from))
 
     def started(self, t: int) -> int:
         """When the process serving at `t` started."""
@@ -129,8 +136,8 @@ class Ringwatch:
         return first
 
     def period(self, m: Member, good: int) -> float | None:
-        """The heartbeat period ringwatch learned for `m` by `good`: STALE-DESIGN.md's sample
-        min(step, max age), raised up to step / beats by the versions, as the exporter does."""
+        """The heartbeat period ringwatch learned for `m` by `good`: each sample min(step, max
+        age), raised up to step / beats by the versions; the largest of the last 8, once 3."""
         samples: list[int] = []
         old: int | None = None
         old_version = 0
@@ -177,15 +184,16 @@ class Ringwatch:
             out["ringwatch_member_cas_writes_total", key] = float(m.version(good))
             out["ringwatch_member_cas_last_change_timestamp_seconds", key] = float(
                 self.cas_change(m, good))
-            period = self.period(m, good) if self.with_period else None
+            period = self.period(m, good)
             if period is not None:
                 out["ringwatch_member_heartbeat_period_seconds", key] = period
+            out["ringwatch_member_heartbeat_stale_threshold_seconds", key] = self.threshold(period)
             info = (*key, ("addr", f"{m.name}:9095"), ("member_zone", m.zone))
             out["ringwatch_member_info", info] = 1.0
             out["ringwatch_member_token_ownership_ratio", key] = 0.25
             for s in STATES if member_states == "all" else (state,):
                 out["ringwatch_member_state", (*key, ("state", s))] = 1.0 if s == state else 0.0
-        for ring in {m.ring for m in self.members}:
+        for ring in sorted({m.ring for m in self.members}):
             for s in STATES:
                 labels = (*table, ("ring", ring), ("state", s))
                 out["ringwatch_ring_members", labels] = float(counts.get((ring, s), 0))
@@ -220,17 +228,48 @@ def fmt_labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
+def number(v: float) -> str:
+    """A sample value as promtool reads it, without a trailing '.0'."""
+    return str(int(v)) if v == int(v) else repr(float(v))
+
+
 def values(fn: Callable[[int], float | None], duration: int, step: int = STEP) -> str:
-    """promtool's expanded notation; a series that ends gets a staleness marker (as a scrape)."""
-    out, seen = [], False
+    """promtool's expanded notation, runs folded ('0+15x4' for 0 15 30 45 60, '_x3' for three
+    missing samples); a series that ends gets a staleness marker (as a scrape would)."""
+    samples: list[float | str | None] = []
+    seen = False
     for t in range(0, duration + 1, step):
         v = fn(t)
         if v is None:
-            out.append("stale" if seen else "_")
+            samples.append("stale" if seen else None)
             seen = False
         else:
-            out.append(repr(float(v)) if v != int(v) else str(int(v)))
+            samples.append(float(v))
             seen = True
+    out: list[str] = []
+    i = 0
+    while i < len(samples):
+        v = samples[i]
+        j = i + 1
+        if v is None or v == "stale":
+            while v is None and j < len(samples) and samples[j] is None:
+                j += 1
+            out.append("stale" if v == "stale" else ("_" if j - i == 1 else f"_x{j - i}"))
+        else:
+            nxt = samples[j] if j < len(samples) else None
+            if isinstance(nxt, float):
+                delta = nxt - v
+                while (j < len(samples) and isinstance(samples[j], float)
+                       and samples[j] == v + (j - i) * delta):
+                    j += 1
+            if j - i == 1:
+                out.append(number(v))
+            elif delta == 0:
+                out.append(f"{number(v)}x{j - i - 1}")
+            else:
+                sign = "+" if delta > 0 else "-"
+                out.append(f"{number(v)}{sign}{number(abs(delta))}x{j - i - 1}")
+        i = j
     return " ".join(out)
 
 
@@ -309,8 +348,9 @@ def rule_files(rules_dir: Path = MIXIN) -> list[Path]:
 
 
 def promtool_doc(scenarios: Iterable[Scenario], replicas: int, member_states: str,
-                 rules_dir: Path = MIXIN) -> dict:
-    """One `promtool test rules` file; every scenario must share one step."""
+                 rules_dir: Path = MIXIN, written_to: Path | None = None) -> dict:
+    """One `promtool test rules` file; every scenario must share one step. Rule files are named
+    relative to `written_to`, the folder the file is written to (promtool resolves them there)."""
     scenarios = list(scenarios)
     steps = {sc.step for sc in scenarios}
     assert len(steps) == 1, steps
@@ -336,13 +376,18 @@ def promtool_doc(scenarios: Iterable[Scenario], replicas: int, member_states: st
         })
     # Recording rules first, so alerts read this evaluation's records (promtool's order is random).
     order = [g["name"] for path in files for g in yaml.safe_load(path.read_text())["groups"]]
-    return {"rule_files": [str(p) for p in files], "evaluation_interval": f"{steps.pop()}s",
+    names = [str(p) if written_to is None else os.path.relpath(p, written_to) for p in files]
+    return {"rule_files": names, "evaluation_interval": f"{steps.pop()}s",
             "group_eval_order": order, "tests": tests}
 
 
-def start_promtool(doc: dict, path: Path) -> subprocess.Popen:
-    """Write `doc` to `path` and start `promtool test rules` on it (stdout and stderr piped)."""
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+def promtool_yaml(doc: dict) -> str:
+    """A promtool test file as committed: keys in order, each series' values on one line."""
+    return yaml.safe_dump(doc, sort_keys=False, width=1 << 16, allow_unicode=True)
+
+
+def start_promtool(path: Path) -> subprocess.Popen:
+    """Start `promtool test rules` on the file at `path` (stdout and stderr piped)."""
     return subprocess.Popen(["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 

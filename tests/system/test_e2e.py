@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from e2e.stack import (
+    E2E_STALE_AFTER,
     JOB,
     MIXIN_CONFIG,
     RING,
@@ -45,8 +46,7 @@ STALE, CAS, GHOST, ROLLOUT = ("CortexRingMemberHeartbeatStale", "CortexRingMembe
 SCAN_FAILING = "RingwatchScanFailing"
 
 R = MIXIN_CONFIG["ringDefaults"]
-# 1 s heartbeats: min(max(4 x 1s, floor), max(cap, 2s)) = the cap, floor and cap being 5s.
-STALE_AFTER, STALE_FOR = seconds(R["heartbeatStaleCap"]), seconds(R["heartbeatStaleFor"])
+STALE_AFTER, STALE_FOR = E2E_STALE_AFTER, seconds(R["heartbeatStaleFor"])
 CAS_AFTER, CAS_FOR = seconds(R["casStalledAfter"]), seconds(R["casStalledFor"])
 GHOST_AFTER, GHOST_FOR = seconds(R["ghostAfter"]), seconds(R["ghostFor"])
 JOINING_FOR = seconds(R["joiningStuckFor"])
@@ -128,7 +128,7 @@ def test_prometheus_runs_the_mixin_rendered_with_e2e_thresholds(stack: Stack) ->
     assert {(g, n) for g, n, _ in loaded} == {(g, n) for g, n, _ in rendered}
     assert len(loaded) == len(rendered)
     stale_exprs = [q for _, n, q in loaded if n == STALE]
-    assert stale_exprs and all("ringwatch:member_heartbeat_stale_threshold_seconds" in q
+    assert stale_exprs and all("ringwatch_member_heartbeat_stale_threshold_seconds" in q
                                for q in stale_exprs), stale_exprs
     # Every rule evaluates without error against what ringwatch serves.
     wait_until(lambda: all(r["health"] == "ok" for g in stack.loaded_rules() for r in g["rules"]),
@@ -237,7 +237,7 @@ def test_blind_exporter_pages_scan_failing_and_no_member_alert_then_resolves(
         assert note.labels["table"] == TABLE and "instance" not in note.labels
         # While blind, ringwatch says so and no member series reaches the alerts.
         assert value(stack.query(f'max(ringwatch_up{{job="{JOB}"}})')) == 0
-        assert stack.query("ringwatch:member_heartbeat_age_seconds:max") == []
+        assert stack.query("member:ringwatch_member_heartbeat_age_seconds:max") == []
         # The ring lives on: the simulator writes to DynamoDB directly.
         assert all(m["state"] == "ACTIVE" and m["last_error"] is None for m in stack.members())
     finally:
@@ -251,6 +251,44 @@ def test_blind_exporter_pages_scan_failing_and_no_member_alert_then_resolves(
     assert delay <= bound + NOISE
     assert firings(stack.webhook.since(mark)) == [(SCAN_FAILING, None)]
     assert value(stack.query(f'max(ringwatch_up{{job="{JOB}"}})')) == 1
+
+
+def test_frozen_member_then_blind_exporter_leaves_a_critical_firing_never_only_a_warning(
+        stack: Stack, say: Callable[[str], None]) -> None:
+    mark = settle(stack)
+    assert stack.proxy is not None
+    name = "ingester-5"
+    stack.act(name, "freeze")
+    stopped_member(stack, name)
+    stack.webhook.wait_for(firing(STALE, name), mark, STALE_AFTER + STALE_FOR + PIPELINE + NOISE,
+                           f"{STALE} for {name}")
+    stack.proxy.blackhole = True
+    blinded = time.time()
+    try:
+        blind = stack.webhook.wait_for(firing(SCAN_FAILING), mark,
+                                       SCAN_AFTER + SCAN_FOR + PIPELINE + NOISE + 5,
+                                       f"{SCAN_FAILING}")
+        # The stale page stops with ringwatch's sight (gapTolerance): by then the blind page is
+        # firing, and critical.
+        stack.webhook.wait_for(resolved(STALE, name), mark, PIPELINE + NOISE + 10,
+                               f"{STALE} resolved once ringwatch is blind")
+        time.sleep(2 * PIPELINE)
+        active = sorted((a["labels"]["alertname"], a["labels"]["severity"])
+                        for a in stack.alertmanager_alerts()
+                        if a["status"]["state"] == "active" and not a["status"]["inhibitedBy"])
+        say(f"frozen then blind: DynamoDB blackholed -> {SCAN_FAILING} "
+            f"({blind.labels['severity']}) {blind.received - blinded:.1f}s; active in "
+            f"Alertmanager then: {active}")
+    finally:
+        stack.proxy.blackhole = False
+        stack.act(name, "thaw")
+    settle(stack, timeout=60)
+    assert blind.labels["severity"] == "critical" and blind.labels["table"] == TABLE
+    assert "critical" in {severity for _, severity in active}
+    # What the on-call held all along: each notification in order, the last word a critical.
+    notes = stack.webhook.since(mark)
+    firing_at_blind = [n for n in notes if n.status == "firing" and n.received >= blinded]
+    assert firing_at_blind and all(n.labels["severity"] == "critical" for n in firing_at_blind)
 
 
 # --- 4. a ghost --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""End to end at the mixin's DEFAULT `_config` (issue 10), every interval 5 s.
+"""End to end at the mixin's DEFAULT `_config`, every interval 5 s.
 
 The same chain as test_e2e.py (e2e/stack.py), but the rules are the mixin rendered with its
 defaults (only the ringwatch selector set), ringwatch's stale flags at their defaults too, and
@@ -39,14 +39,14 @@ TIMINGS = Timings(members=6, zones=3, heartbeat_period=5.0, scan_interval=5.0,
 DEFAULTS = {"ringwatchSelector": f'job="{JOB}"'}  # nothing else: the mixin's defaults
 STALE, CAS = "CortexRingMemberHeartbeatStale", "CortexRingMemberCASStalled"
 MEMBER_ALERT_PREFIX = "CortexRing"
-PAGE_WITHIN = 60.0  # issue 10: at the defaults, every interval 5 s
+PAGE_WITHIN = 50.0  # at the defaults, every interval 5 s
 RESOLVE_WITHIN = 60.0
 NOISE = 5.0  # a loaded 2-core machine
 
 
 def make_stack(tmp: Path) -> Stack:
     """The stack with the mixin rendered at its default _config, every interval 5 s."""
-    return Stack(tmp, timings=TIMINGS, mixin_config=DEFAULTS, table=TABLE)
+    return Stack(tmp, timings=TIMINGS, mixin_config=DEFAULTS, table=TABLE, stale_flags=())
 
 
 def member_alerts(stack: Stack) -> list[dict]:
@@ -63,7 +63,7 @@ def member_pages(notes: list[Notification]) -> list[str]:
 
 def periods(stack: Stack, ring: str) -> dict[str, float]:
     return {r["metric"]["member"]: float(r["value"][1]) for r in stack.query(
-        f'ringwatch:member_heartbeat_period_seconds:max{{ring="{ring}"}}')}
+        f'member:ringwatch_member_heartbeat_period_seconds:max{{ring="{ring}"}}')}
 
 
 def watch_quiet(stack: Stack, seconds: float) -> list[dict]:
@@ -78,16 +78,21 @@ def watch_quiet(stack: Stack, seconds: float) -> list[dict]:
 
 def test_ring_starting_up_pages_nothing_and_periods_are_learned(
         stack: Stack, say: Callable[[str], None]) -> None:
+    record = "member:ringwatch_member_heartbeat_stale_threshold_seconds:max"
     thresholds = [r["expr"] for g in stack.rendered["prometheus_rules"]["groups"]
-                  for r in g["rules"]
-                  if r.get("record") == "ringwatch:member_heartbeat_stale_threshold_seconds"]
-    assert thresholds and all("* 4, 20)" in e and "* 0 + 60" in e for e in thresholds)
+                  for r in g["rules"] if r.get("record") == record]
+    assert thresholds and all("ringwatch_member_heartbeat_stale_threshold_seconds{" in e
+                              for e in thresholds)
     started = time.monotonic()
-    learned = wait_until(lambda: (p := periods(stack, RING)) and len(p) == TIMINGS.members
-                         and p, 60, "every ingester's heartbeat period to be learned")
-    say(f"ingesters' periods learned {time.monotonic() - started:.1f}s after the stack was up: "
-        f"{sorted(set(learned.values()))}")
-    assert set(learned.values()) <= {5.0, 6.0}
+    first = wait_until(lambda: (p := periods(stack, RING)) and len(p) == TIMINGS.members
+                       and p, 60, "every ingester's heartbeat period to be known")
+    # The first step of a member that registers may hold two writes a second apart (PENDING, then
+    # ACTIVE): its first period may be short, and must settle on the real one.
+    learned = wait_until(lambda: (p := periods(stack, RING)) and set(p.values()) <= {5.0, 6.0}
+                         and p, 60, "every ingester's heartbeat period to be 5s")
+    say(f"ingesters' periods known {time.monotonic() - started:.1f}s after the stack was up: "
+        f"first {sorted(set(first.values()))}, settled {sorted(set(learned.values()))}")
+    assert len(learned) == TIMINGS.members
     assert member_alerts(stack) == []
     assert member_pages(stack.webhook.since(0)) == []
 
@@ -116,7 +121,7 @@ def test_clean_rolling_restart_pages_nothing(stack: Stack, say: Callable[[str], 
     assert member_pages(stack.webhook.since(mark)) == []
 
 
-def test_frozen_member_pages_critical_within_60s_and_resolves_within_60s_of_heartbeating(
+def test_frozen_member_pages_critical_within_50s_and_resolves_within_60s_of_heartbeating(
         stack: Stack, say: Callable[[str], None]) -> None:
     name = "ingester-3"
     assert periods(stack, RING).get(name) in (5.0, 6.0), "its period must be known by now"
@@ -156,7 +161,7 @@ def test_store_gateways_heartbeating_every_15s_paged_nothing_all_along(
     slow = wait_until(lambda: (p := periods(stack, SLOW_RING)) and len(p) == TIMINGS.slow_members
                       and p, 60, "the store-gateways' period to be learned")
     thresholds = {r["metric"]["member"]: float(r["value"][1]) for r in stack.query(
-        f'ringwatch:member_heartbeat_stale_threshold_seconds{{ring="{SLOW_RING}"}}')}
+        f'member:ringwatch_member_heartbeat_stale_threshold_seconds:max{{ring="{SLOW_RING}"}}')}
     say(f"store-gateways: periods {sorted(set(slow.values()))}, stale thresholds "
         f"{sorted(set(thresholds.values()))}")
     assert all(p >= 14 for p in slow.values())
@@ -171,9 +176,9 @@ def test_alertmanager_applies_the_inhibition_rules_the_mixin_ships(
     mark = stack.webhook.mark()
     member = {"job": JOB, "ring": RING, "member": "ingester-9", "severity": "critical"}
     stack.post_alerts([
-        {"alertname": "RingwatchScanFailing", "job": JOB, "table": "blind", "severity": "warning"},
+        {"alertname": "RingwatchScanFailing", "job": JOB, "table": "blind", "severity": "critical"},
         {"alertname": STALE, **member, "table": "blind"},
-        {"alertname": "CortexRingMemberGhost", **member, "table": "ghosts", "severity": "warning"},
+        {"alertname": "CortexRingMemberGhost", **member, "table": "ghosts"},
         {"alertname": STALE, **member, "table": "ghosts"},
         {"alertname": CAS, **member, "table": "seen"},
         {"alertname": STALE, **member, "table": "seen"},
@@ -189,7 +194,7 @@ def test_alertmanager_applies_the_inhibition_rules_the_mixin_ships(
                 if a["labels"].get("table") in ("blind", "ghosts", "seen", "quorum")}
 
     expected = {
-        ("RingwatchScanFailing", "blind"): False, (STALE, "blind"): True,
+        ("RingwatchScanFailing", "blind"): False, (STALE, "blind"): False,
         ("CortexRingMemberGhost", "ghosts"): False, (STALE, "ghosts"): True,
         (STALE, "seen"): False, (CAS, "seen"): True,
         ("CortexRingUnhealthyMembers", "quorum"): False,
