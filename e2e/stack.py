@@ -66,8 +66,12 @@ class Timings:
         """Worst-case lag from a condition becoming true in DynamoDB to the webhook, `for:`
         aside: the next scan, the next scrape, the recording rule's evaluation, the alert
         rule's evaluation, the evaluation that ends its `for:`, and Alertmanager's group_wait."""
-        return (self.scan_interval + self.scrape_interval + 3 * self.evaluation_interval
-                + self.group_wait)
+        return (
+            self.scan_interval
+            + self.scrape_interval
+            + 3 * self.evaluation_interval
+            + self.group_wait
+        )
 
 
 TIMINGS = Timings()
@@ -125,8 +129,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.2) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
+) -> Any:
     """Poll `predicate` until it returns something truthy; raise TimeoutError naming `what`."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -145,8 +150,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
 
 def http_json(url: str, method: str = "GET", data: Any = None, timeout: float = 5.0) -> Any:
     body = None if data is None else json.dumps(data).encode()
-    req = urllib.request.Request(url, data=body, method=method,
-                                 headers={"Content-Type": "application/json"} if body else {})
+    req = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/json"} if body else {}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
 
@@ -208,7 +214,8 @@ class BlackholeProxy:
         self._loop = loop
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, "127.0.0.1", 0))
+                asyncio.start_server(self._handle, "127.0.0.1", 0)
+            )
             self.port = self._server.sockets[0].getsockname()[1]
         except BaseException as err:  # reported by start()
             self._error = err
@@ -241,8 +248,9 @@ class BlackholeProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer),
-                             return_exceptions=True)
+        await asyncio.gather(
+            self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
+        )
 
     def stop(self) -> None:
         loop, self._loop = self._loop, None
@@ -280,10 +288,13 @@ class Notification:
 
     def line(self) -> str:
         when = time.strftime("%H:%M:%S", time.localtime(self.received))
-        labels = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items())
-                           if k not in ("alertname",))
-        return f"{when}.{int(self.received * 1000) % 1000:03d} {self.status:8} " \
-               f"{self.alertname} {{{labels}}}"
+        labels = ", ".join(
+            f"{k}={v}" for k, v in sorted(self.labels.items()) if k not in ("alertname",)
+        )
+        return (
+            f"{when}.{int(self.received * 1000) % 1000:03d} {self.status:8} "
+            f"{self.alertname} {{{labels}}}"
+        )
 
 
 class WebhookReceiver:
@@ -335,8 +346,9 @@ class WebhookReceiver:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="e2e-webhook",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="e2e-webhook", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -345,10 +357,12 @@ class WebhookReceiver:
         with self._cond:
             for alert in payload.get("alerts", []):
                 note = Notification(
-                    received=now, status=alert.get("status", ""),
+                    received=now,
+                    status=alert.get("status", ""),
                     labels=dict(alert.get("labels", {})),
                     annotations=dict(alert.get("annotations", {})),
-                    starts_at=alert.get("startsAt", ""), ends_at=alert.get("endsAt", ""),
+                    starts_at=alert.get("startsAt", ""),
+                    ends_at=alert.get("endsAt", ""),
                     seq=len(self.notifications),
                 )
                 self.notifications.append(note)
@@ -364,8 +378,9 @@ class WebhookReceiver:
         with self._cond:
             return len(self.notifications)
 
-    def wait_for(self, predicate: Callable[[Notification], bool], mark: int, timeout: float,
-                 what: str) -> Notification:
+    def wait_for(
+        self, predicate: Callable[[Notification], bool], mark: int, timeout: float, what: str
+    ) -> Notification:
         """The first notification from `mark` on that satisfies `predicate`."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -391,14 +406,16 @@ class WebhookReceiver:
 class Proc:
     """A subprocess whose stdout and stderr go to a log file."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path
         self._log = open(log_path, "wb")  # closed in stop()
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
 
     def log_text(self) -> str:
         try:
@@ -409,8 +426,9 @@ class Proc:
     def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
         def find() -> re.Match[str] | None:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
-                                   f"{self.log_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}"
+                )
             return re.search(pattern, self.log_text())
 
         return wait_until(find, timeout, f"{self.name} to log /{pattern}/")
@@ -432,8 +450,12 @@ class Proc:
 
 def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", PYTHONUNBUFFERED="1")
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -470,12 +492,18 @@ class Stack:
 
         for binary in (PROMETHEUS, ALERTMANAGER):
             if not shutil.which(binary):
-                raise RuntimeError(f"{binary} not found: apt-get install prometheus "
-                                   "prometheus-alertmanager")
+                raise RuntimeError(
+                    f"{binary} not found: apt-get install prometheus prometheus-alertmanager"
+                )
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = _child_env()
-        os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-                           if k not in os.environ})
+        os.environ.update(
+            {
+                k: env[k]
+                for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+                if k not in os.environ
+            }
+        )
 
         self.dynamo = LocalDynamo().start()
         self._drop_table()
@@ -484,55 +512,121 @@ class Stack:
         self.webhook.start()
         t = self.timings
 
-        sim = self._spawn("simulate", [
-            sys.executable, "-m", "ringwatch", "simulate", "--dynamodb.table", self.table,
-            "--dynamodb.endpoint-url", self.dynamo.endpoint_url, "--ring.key", RING,
-            "--members", str(t.members), "--zones", str(t.zones),
-            "--heartbeat.period", f"{t.heartbeat_period:g}s", "--seed", str(self.seed),
-            "--control.listen-address", "127.0.0.1:0",
-        ], env)
+        sim = self._spawn(
+            "simulate",
+            [
+                sys.executable,
+                "-m",
+                "ringwatch",
+                "simulate",
+                "--dynamodb.table",
+                self.table,
+                "--dynamodb.endpoint-url",
+                self.dynamo.endpoint_url,
+                "--ring.key",
+                RING,
+                "--members",
+                str(t.members),
+                "--zones",
+                str(t.zones),
+                "--heartbeat.period",
+                f"{t.heartbeat_period:g}s",
+                "--seed",
+                str(self.seed),
+                "--control.listen-address",
+                "127.0.0.1:0",
+            ],
+            env,
+        )
         self.urls["simulator"] = sim.wait_for_log(
-            r"control endpoint: (http://127\.0\.0\.1:\d+)", 30).group(1)
+            r"control endpoint: (http://127\.0\.0\.1:\d+)", 30
+        ).group(1)
         if t.slow_members:
-            slow = self._spawn("simulate-slow", [
-                sys.executable, "-m", "ringwatch", "simulate", "--dynamodb.table", self.table,
-                "--dynamodb.endpoint-url", self.dynamo.endpoint_url, "--ring.key", SLOW_RING,
-                "--members", str(t.slow_members), "--zones", str(min(t.zones, t.slow_members)),
-                "--member.prefix", SLOW_PREFIX,
-                "--heartbeat.period", f"{t.slow_heartbeat_period:g}s", "--seed", str(self.seed),
-                "--control.listen-address", "127.0.0.1:0",
-            ], env)
+            slow = self._spawn(
+                "simulate-slow",
+                [
+                    sys.executable,
+                    "-m",
+                    "ringwatch",
+                    "simulate",
+                    "--dynamodb.table",
+                    self.table,
+                    "--dynamodb.endpoint-url",
+                    self.dynamo.endpoint_url,
+                    "--ring.key",
+                    SLOW_RING,
+                    "--members",
+                    str(t.slow_members),
+                    "--zones",
+                    str(min(t.zones, t.slow_members)),
+                    "--member.prefix",
+                    SLOW_PREFIX,
+                    "--heartbeat.period",
+                    f"{t.slow_heartbeat_period:g}s",
+                    "--seed",
+                    str(self.seed),
+                    "--control.listen-address",
+                    "127.0.0.1:0",
+                ],
+                env,
+            )
             self.urls["simulator-slow"] = slow.wait_for_log(
-                r"control endpoint: (http://127\.0\.0\.1:\d+)", 30).group(1)
+                r"control endpoint: (http://127\.0\.0\.1:\d+)", 30
+            ).group(1)
 
-        rw = self._spawn("ringwatch", [
-            sys.executable, "-m", "ringwatch", "serve", "--dynamodb.table", self.table,
-            "--dynamodb.region", "us-east-1", "--dynamodb.endpoint-url", self.proxy.url,
-            "--scan.interval", f"{t.scan_interval:g}s",
-            "--scan.timeout", f"{round(800 * t.scan_interval)}ms",
-            "--dynamodb.request-timeout", f"{round(400 * t.scan_interval)}ms",
-            "--dynamodb.connect-timeout", f"{round(400 * t.scan_interval)}ms",
-            *self.stale_flags,
-            "--web.listen-address", "127.0.0.1:0",
-        ], env)
+        rw = self._spawn(
+            "ringwatch",
+            [
+                sys.executable,
+                "-m",
+                "ringwatch",
+                "serve",
+                "--dynamodb.table",
+                self.table,
+                "--dynamodb.region",
+                "us-east-1",
+                "--dynamodb.endpoint-url",
+                self.proxy.url,
+                "--scan.interval",
+                f"{t.scan_interval:g}s",
+                "--scan.timeout",
+                f"{round(800 * t.scan_interval)}ms",
+                "--dynamodb.request-timeout",
+                f"{round(400 * t.scan_interval)}ms",
+                "--dynamodb.connect-timeout",
+                f"{round(400 * t.scan_interval)}ms",
+                *self.stale_flags,
+                "--web.listen-address",
+                "127.0.0.1:0",
+            ],
+            env,
+        )
         self.urls["ringwatch"] = rw.wait_for_log(
-            r"msg=listening address=(http://127\.0\.0\.1:\d+)", 30).group(1)
+            r"msg=listening address=(http://127\.0\.0\.1:\d+)", 30
+        ).group(1)
 
         self.rendered = render_mixin(self.mixin_config)
         self._start_alertmanager()
         self._start_prometheus()
 
-        wait_until(lambda: http_ok(self.urls["ringwatch"] + "/-/ready"), timeout,
-                   "ringwatch to be ready")
+        wait_until(
+            lambda: http_ok(self.urls["ringwatch"] + "/-/ready"), timeout, "ringwatch to be ready"
+        )
         wait_until(self._all_members_active, timeout, "every simulated member to be ACTIVE")
-        wait_until(lambda: http_ok(self.urls["alertmanager"] + "/-/ready"), timeout,
-                   "Alertmanager to be ready")
-        wait_until(lambda: http_ok(self.urls["prometheus"] + "/-/ready"), timeout,
-                   "Prometheus to be ready")
-        wait_until(self._prometheus_sees_the_ring, timeout,
-                   "Prometheus to scrape every member from ringwatch")
-        wait_until(self._alertmanager_discovered, timeout,
-                   "Prometheus to discover Alertmanager")
+        wait_until(
+            lambda: http_ok(self.urls["alertmanager"] + "/-/ready"),
+            timeout,
+            "Alertmanager to be ready",
+        )
+        wait_until(
+            lambda: http_ok(self.urls["prometheus"] + "/-/ready"), timeout, "Prometheus to be ready"
+        )
+        wait_until(
+            self._prometheus_sees_the_ring,
+            timeout,
+            "Prometheus to scrape every member from ringwatch",
+        )
+        wait_until(self._alertmanager_discovered, timeout, "Prometheus to discover Alertmanager")
         return self
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
@@ -550,8 +644,14 @@ class Stack:
                 "group_interval": f"{t.group_interval:g}s",
                 "repeat_interval": "12h",
             },
-            "receivers": [{"name": "webhook", "webhook_configs": [
-                {"url": self.webhook.url, "send_resolved": True, "max_alerts": 0}]}],
+            "receivers": [
+                {
+                    "name": "webhook",
+                    "webhook_configs": [
+                        {"url": self.webhook.url, "send_resolved": True, "max_alerts": 0}
+                    ],
+                }
+            ],
             # The mixin's own inhibition rules, as deploy/alertmanager uses them.
             **self.rendered["alertmanager_inhibit_rules"],
         }
@@ -560,12 +660,17 @@ class Stack:
         port = free_port()
         self.urls["alertmanager"] = f"http://127.0.0.1:{port}"
         (self.workdir / "alertmanager-data").mkdir(exist_ok=True)
-        self._spawn("alertmanager", [
-            ALERTMANAGER, f"--config.file={path}",
-            f"--storage.path={self.workdir / 'alertmanager-data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-            "--log.level=info",
-        ])
+        self._spawn(
+            "alertmanager",
+            [
+                ALERTMANAGER,
+                f"--config.file={path}",
+                f"--storage.path={self.workdir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=info",
+            ],
+        )
 
     def _start_prometheus(self) -> None:
         t = self.timings
@@ -591,12 +696,17 @@ class Stack:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port()
         self.urls["prometheus"] = f"http://127.0.0.1:{port}"
-        self._spawn("prometheus", [
-            PROMETHEUS, f"--config.file={path}",
-            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
-            "--log.level=info",
-        ])
+        self._spawn(
+            "prometheus",
+            [
+                PROMETHEUS,
+                f"--config.file={path}",
+                f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+                "--log.level=info",
+            ],
+        )
 
     def stop(self) -> None:
         for name in ("prometheus", "alertmanager", "ringwatch", "simulate", "simulate-slow"):
@@ -615,8 +725,9 @@ class Stack:
     def _drop_table(self) -> None:
         import boto3
 
-        client = boto3.client("dynamodb", endpoint_url=self.dynamo.endpoint_url,
-                              region_name="us-east-1")
+        client = boto3.client(
+            "dynamodb", endpoint_url=self.dynamo.endpoint_url, region_name="us-east-1"
+        )
         with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             client.delete_table(TableName=self.table)
 
@@ -631,10 +742,10 @@ class Stack:
         parts = []
         for name, proc in self.procs.items():
             state = "running" if proc.alive() else f"exited {proc.proc.returncode}"
-            parts.append(f"----- {name} ({state}) {proc.log_path} -----\n"
-                         f"{proc.log_text()[-tail:]}")
-        parts.append("----- webhook -----\n" + "".join(
-            n.line() + "\n" for n in self.webhook.since(0)))
+            parts.append(f"----- {name} ({state}) {proc.log_path} -----\n{proc.log_text()[-tail:]}")
+        parts.append(
+            "----- webhook -----\n" + "".join(n.line() + "\n" for n in self.webhook.since(0))
+        )
         return "\n".join(parts)
 
     # --- the simulator ---
@@ -646,20 +757,21 @@ class Stack:
         return http_json(self.urls["simulator"] + f"/members/{urllib.parse.quote(name)}")
 
     def act(self, name: str, action: str, **params: Any) -> dict[str, Any]:
-        return http_json(self.urls["simulator"] + f"/members/{urllib.parse.quote(name)}/{action}",
-                         method="POST", data=params)
+        return http_json(
+            self.urls["simulator"] + f"/members/{urllib.parse.quote(name)}/{action}",
+            method="POST",
+            data=params,
+        )
 
     def _all_members_active(self) -> bool:
         members = self.members()
-        return len(members) == self.timings.members and all(
-            m["state"] == "ACTIVE" for m in members)
+        return len(members) == self.timings.members and all(m["state"] == "ACTIVE" for m in members)
 
     # --- Prometheus and Alertmanager ---
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"query": expr} | ({"time": f"{at:.3f}"} if at is not None else {})
-        out = http_json(self.urls["prometheus"] + "/api/v1/query?"
-                        + urllib.parse.urlencode(params))
+        out = http_json(self.urls["prometheus"] + "/api/v1/query?" + urllib.parse.urlencode(params))
         return out["data"]["result"]
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> dict[str, Any]:
@@ -677,8 +789,11 @@ class Stack:
 
     def post_alerts(self, alerts: list[dict[str, str]]) -> None:
         """Hand alerts (label sets) to Alertmanager as Prometheus would."""
-        http_json(self.urls["alertmanager"] + "/api/v2/alerts", method="POST",
-                  data=[{"labels": labels} for labels in alerts])
+        http_json(
+            self.urls["alertmanager"] + "/api/v2/alerts",
+            method="POST",
+            data=[{"labels": labels} for labels in alerts],
+        )
 
     def prometheus_alerts(self) -> list[dict[str, Any]]:
         """Pending and firing alerts as Prometheus sees them."""
@@ -689,7 +804,8 @@ class Stack:
 
     def _prometheus_sees_the_ring(self) -> bool:
         result = self.query(
-            f'sum(ring:ringwatch_ring_members:max{{ring="{RING}", state="ACTIVE"}})')
+            f'sum(ring:ringwatch_ring_members:max{{ring="{RING}", state="ACTIVE"}})'
+        )
         return bool(result) and float(result[0]["value"][1]) == self.timings.members
 
     def _alertmanager_discovered(self) -> bool:
@@ -710,25 +826,25 @@ ringwatch e2e stack: {tm.members} simulated ingesters in {tm.zones} zones heartb
 {tm.heartbeat_period:g}s into table {stack.table} (ring {RING}) on moto; ringwatch scans every
 {tm.scan_interval:g}s; Prometheus scrapes and evaluates every {tm.scrape_interval:g}s with the mixin
 rendered at e2e thresholds:
-  heartbeat stale ({' '.join(stack.stale_flags) or 'default stale flags'}) for \
-{t['heartbeatStaleFor']}, \
-CAS stalled after {t['casStalledAfter']} for {t['casStalledFor']},
-  ghost after {t['ghostAfter']} for {t['ghostFor']}, JOINING stuck for {t['joiningStuckFor']}, \
-scan failing after {c['scanFailingAfter']} for {c['scanFailingFor']}.
+  heartbeat stale ({" ".join(stack.stale_flags) or "default stale flags"}) for \
+{t["heartbeatStaleFor"]}, \
+CAS stalled after {t["casStalledAfter"]} for {t["casStalledFor"]},
+  ghost after {t["ghostAfter"]} for {t["ghostFor"]}, JOINING stuck for {t["joiningStuckFor"]}, \
+scan failing after {c["scanFailingAfter"]} for {c["scanFailingFor"]}.
 
-  Prometheus     {u['prometheus']}/alerts   {u['prometheus']}/rules   {u['prometheus']}/graph
-  Alertmanager   {u['alertmanager']}
-  ringwatch      {u['ringwatch']}/ring   {u['ringwatch']}/metrics   {u['ringwatch']}/ring.json
+  Prometheus     {u["prometheus"]}/alerts   {u["prometheus"]}/rules   {u["prometheus"]}/graph
+  Alertmanager   {u["alertmanager"]}
+  ringwatch      {u["ringwatch"]}/ring   {u["ringwatch"]}/metrics   {u["ringwatch"]}/ring.json
   webhook log    {stack.webhook.url}log  (also printed below as notifications arrive)
-  simulator      {u['simulator']}/members
+  simulator      {u["simulator"]}/members
   DynamoDB       {stack.dynamo.endpoint_url}  (ringwatch reads it through {stack.proxy.url})
 
 Try:
-  curl -XPOST {u['simulator']}/members/ingester-4/freeze      # stale + CAS stalled, then ghost
-  curl -XPOST {u['simulator']}/members/ingester-4/thaw
-  curl -XPOST '{u['simulator']}/members/ingester-5/restart?duration=3s'
-  curl -XPOST {u['simulator']}/members/ingester-6/kill         # a ghost
-  curl -XPOST {u['simulator']}/members/ingester-7/join-stuck   # rollout stalled
+  curl -XPOST {u["simulator"]}/members/ingester-4/freeze      # stale + CAS stalled, then ghost
+  curl -XPOST {u["simulator"]}/members/ingester-4/thaw
+  curl -XPOST '{u["simulator"]}/members/ingester-5/restart?duration=3s'
+  curl -XPOST {u["simulator"]}/members/ingester-6/kill         # a ghost
+  curl -XPOST {u["simulator"]}/members/ingester-7/join-stuck   # rollout stalled
   type `blind` + Enter to blackhole DynamoDB for ringwatch, `see` + Enter to restore it
 
 Files and logs in {stack.workdir}. Ctrl-C stops everything.
@@ -739,9 +855,13 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Run the e2e stack for a person to explore.")
-    parser.add_argument("--workdir", default=None, help="where configs, data and logs go "
-                        "(default: a fresh temporary directory, removed when the stack stops "
-                        "cleanly, kept after a failure for its logs)")
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="where configs, data and logs go "
+        "(default: a fresh temporary directory, removed when the stack stops "
+        "cleanly, kept after a failure for its logs)",
+    )
     args = parser.parse_args(argv)
     temporary = args.workdir is None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ringwatch-e2e-"))
@@ -764,8 +884,11 @@ def main(argv: list[str] | None = None) -> int:
                 word = line.strip().lower()
                 if word in ("blind", "see") and stack.proxy is not None:
                     stack.proxy.blackhole = word == "blind"
-                    print(f"proxy: DynamoDB {'blackholed' if word == 'blind' else 'reachable'} "
-                          "for ringwatch", flush=True)
+                    print(
+                        f"proxy: DynamoDB {'blackholed' if word == 'blind' else 'reachable'} "
+                        "for ringwatch",
+                        flush=True,
+                    )
 
         threading.Thread(target=commands, daemon=True).start()
         while not stop.wait(1.0):

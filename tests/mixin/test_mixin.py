@@ -19,14 +19,24 @@ import build  # noqa: E402
 
 ALLOWED_PANELS = {"timeseries", "stat", "bargauge", "table", "text"}
 CONTRACT_ALERTS = {
-    "CortexRingMemberHeartbeatStale", "CortexRingMemberCASStalled", "CortexRingMemberGhost",
-    "CortexRingRolloutStalled", "CortexRingUnhealthyMembers", "CortexIngesterCASFlatlined",
-    "RingwatchScanFailing", "RingwatchDown", "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors",
+    "CortexRingMemberHeartbeatStale",
+    "CortexRingMemberCASStalled",
+    "CortexRingMemberGhost",
+    "CortexRingRolloutStalled",
+    "CortexRingUnhealthyMembers",
+    "CortexIngesterCASFlatlined",
+    "RingwatchScanFailing",
+    "RingwatchDown",
+    "RingwatchDynamoDBThrottled",
+    "RingwatchDecodeErrors",
 }
 # Alerts the mixin adds to the contract's (clock skew is its own signal).
 MIXIN_ALERTS = CONTRACT_ALERTS | {"CortexRingMemberClockSkewed"}
-DASHBOARD_TITLES = {"ringwatch / Ring health", "ringwatch / Rollout progress",
-                    "ringwatch / Exporter"}
+DASHBOARD_TITLES = {
+    "ringwatch / Ring health",
+    "ringwatch / Rollout progress",
+    "ringwatch / Exporter",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +53,9 @@ def records_of(rendered: dict) -> list[dict]:
 
 
 def promtool_check(*paths: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["promtool", "check", "rules", *map(str, paths)], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        ["promtool", "check", "rules", *map(str, paths)], capture_output=True, text=True, timeout=60
+    )
 
 
 def write_rendered(rendered: dict, directory: Path) -> tuple[Path, Path]:
@@ -55,8 +66,12 @@ def write_rendered(rendered: dict, directory: Path) -> tuple[Path, Path]:
 
 
 def test_committed_files_are_what_the_jsonnet_renders():
-    result = subprocess.run([sys.executable, str(MIXIN / "build.py"), "--check"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(MIXIN / "build.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -85,16 +100,24 @@ def test_inhibit_rules_ship_beside_the_rules_and_in_the_example_alertmanager_con
     assert yaml.safe_load((MIXIN / "alertmanager_inhibit_rules.yaml").read_text()) == rendered
     example = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
     assert yaml.safe_load(example.read_text())["inhibit_rules"] == rendered["inhibit_rules"]
-    pairs = {(r["source_matchers"][0], m) for r in rendered["inhibit_rules"]
-             for m in r["target_matchers"]}
+    pairs = {
+        (r["source_matchers"][0], m)
+        for r in rendered["inhibit_rules"]
+        for m in r["target_matchers"]
+    }
     assert not any("Ringwatch" in source for source, _ in pairs)
-    assert ('alertname="CortexRingMemberGhost"',
-            'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled"') in pairs
+    assert (
+        'alertname="CortexRingMemberGhost"',
+        'alertname=~"CortexRingMemberHeartbeatStale|CortexRingMemberCASStalled"',
+    ) in pairs
     assert ('alertname="CortexRingUnhealthyMembers"', 'severity=~"warning|info"') in pairs
-    assert ('alertname="CortexRingMemberHeartbeatStale"',
-            'alertname="CortexRingMemberCASStalled"') in pairs
-    result = subprocess.run(["amtool", "check-config", str(example)], capture_output=True,
-                            text=True, timeout=60)
+    assert (
+        'alertname="CortexRingMemberHeartbeatStale"',
+        'alertname="CortexRingMemberCASStalled"',
+    ) in pairs
+    result = subprocess.run(
+        ["amtool", "check-config", str(example)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rendered['inhibit_rules'])} inhibit rules" in result.stdout
 
@@ -102,8 +125,9 @@ def test_inhibit_rules_ship_beside_the_rules_and_in_the_example_alertmanager_con
 def test_jsonnet_sources_are_formatted():
     sources = sorted(str(p) for p in MIXIN.rglob("*.libsonnet"))
     assert len(sources) >= 10
-    result = subprocess.run(["jsonnetfmt", "--test", *sources], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        ["jsonnetfmt", "--test", *sources], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, f"run jsonnetfmt -i on the mixin: {result.stderr}"
 
 
@@ -126,8 +150,11 @@ def test_member_descriptions_name_table_ring_member_and_zone(default):
         d = a["annotations"]["description"]
         if a["alert"].startswith("CortexRing"):
             assert "$labels.table" in d and "$labels.ring" in d, a["alert"]
-        if a["alert"] in {"CortexRingMemberHeartbeatStale", "CortexRingMemberCASStalled",
-                          "CortexRingMemberGhost"}:
+        if a["alert"] in {
+            "CortexRingMemberHeartbeatStale",
+            "CortexRingMemberCASStalled",
+            "CortexRingMemberGhost",
+        }:
             assert "$labels.member " in d and "$labels.member_zone" in d, a["alert"]
 
 
@@ -171,13 +198,16 @@ def test_every_panel_query_is_valid_promql(default, tmp_path):
     for name, d in sorted(dashboards(default).items()):
         exprs = panel_queries(d) + [
             re.fullmatch(r"label_values\((.*), \w+\)", v["query"]["query"]).group(1)
-            for v in d["templating"]["list"] if v["type"] == "query"]
+            for v in d["templating"]["list"]
+            if v["type"] == "query"
+        ]
         for i, expr in enumerate(exprs):
             for var, value in substitutions.items():
                 expr = expr.replace(var, value)
             expr = re.sub(r"\$\w+", ".*", expr)
-            rules.append({"record": f"dashboard:{Path(name).stem.replace('-', '_')}:q{i}",
-                          "expr": expr})
+            rules.append(
+                {"record": f"dashboard:{Path(name).stem.replace('-', '_')}:q{i}", "expr": expr}
+            )
     assert len(rules) > 40
     path = tmp_path / "dashboard-queries.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}))
@@ -188,23 +218,36 @@ def test_every_panel_query_is_valid_promql(default, tmp_path):
 def test_panels_cover_ring_freshness_cas_ownership_and_the_exporter(default):
     queries = {Path(n).stem: "\n".join(panel_queries(d)) for n, d in dashboards(default).items()}
     health = queries["ringwatch-ring-health"]
-    for needle in ("ring:ringwatch_ring_members:max", "zone:ringwatch_member_stale:sum",
-                   "sort_desc(member:ringwatch_member_heartbeat_age_seconds:max",
-                   "ringwatch_member_cas_writes_total",
-                   "member:ringwatch_member_cas_last_change_timestamp_seconds:age_min",
-                   "member:ringwatch_member_token_ownership_ratio:max",
-                   "zone:ringwatch_member_token_ownership_ratio:sum"):
+    for needle in (
+        "ring:ringwatch_ring_members:max",
+        "zone:ringwatch_member_stale:sum",
+        "sort_desc(member:ringwatch_member_heartbeat_age_seconds:max",
+        "ringwatch_member_cas_writes_total",
+        "member:ringwatch_member_cas_last_change_timestamp_seconds:age_min",
+        "member:ringwatch_member_token_ownership_ratio:max",
+        "zone:ringwatch_member_token_ownership_ratio:sum",
+    ):
         assert needle in health, needle
     rollout = queries["ringwatch-rollout-progress"]
-    for needle in ("kube_statefulset_status_replicas_updated", 'state=~"JOINING|LEAVING|PENDING"',
-                   'cortex_kv_request_duration_seconds_count{', 'operation="CAS"',
-                   "status_code", "cortex_dynamodb_kv_cas_attempt_total"):
+    for needle in (
+        "kube_statefulset_status_replicas_updated",
+        'state=~"JOINING|LEAVING|PENDING"',
+        "cortex_kv_request_duration_seconds_count{",
+        'operation="CAS"',
+        "status_code",
+        "cortex_dynamodb_kv_cas_attempt_total",
+    ):
         assert needle in rollout, needle
     exporter = queries["ringwatch-exporter"]
-    for needle in ("ringwatch_scan_duration_seconds_bucket", "ringwatch_scans_total",
-                   "ringwatch_request_duration_seconds_bucket", 'result="throttled"',
-                   "ringwatch_consumed_capacity_units_total", "ringwatch_decode_errors_total",
-                   "ringwatch_last_successful_scan_timestamp_seconds"):
+    for needle in (
+        "ringwatch_scan_duration_seconds_bucket",
+        "ringwatch_scans_total",
+        "ringwatch_request_duration_seconds_bucket",
+        'result="throttled"',
+        "ringwatch_consumed_capacity_units_total",
+        "ringwatch_decode_errors_total",
+        "ringwatch_last_successful_scan_timestamp_seconds",
+    ):
         assert needle in exporter, needle
 
 
@@ -213,12 +256,18 @@ def test_config_overrides_reach_every_output(tmp_path):
         "ringwatchSelector": 'job="rw-e2e"',
         "ingesterSelector": 'job="e2e/ingester"',
         "kubeStateMetricsSelector": 'job="ksm-e2e"',
-        "ringDefaults": {"heartbeatStaleFor": "2s",
-                         "casStalledAfter": "7s", "ghostAfter": "1m30s",
-                         "heartbeatStaleSeverity": "page", "replicationFactor": 5},
+        "ringDefaults": {
+            "heartbeatStaleFor": "2s",
+            "casStalledAfter": "7s",
+            "ghostAfter": "1m30s",
+            "heartbeatStaleSeverity": "page",
+            "replicationFactor": 5,
+        },
         "ringOverrides": {"collectors/distributor": {"heartbeatStaleFor": "1m"}},
-        "gapTolerance": "20s", "versionMovingWindow": "40s",
-        "scanFailingAfter": "20s", "scanFailingFor": "4s",
+        "gapTolerance": "20s",
+        "versionMovingWindow": "40s",
+        "scanFailingAfter": "20s",
+        "scanFailingFor": "4s",
         "ingesterCASWindow": "15s",
         "runbookURLBase": "https://runbooks.example/ringwatch",
         "dashboardRefresh": "5s",
@@ -235,8 +284,11 @@ def test_config_overrides_reach_every_output(tmp_path):
     assert "[20s]" in by_ring[None]["expr"]
     assert all(a["labels"]["severity"] == "page" for a in stale)
     assert by_ring["collectors/distributor"]["for"] == "1m"
-    tolerated = [r["expr"] for r in records
-                 if r["record"] == "ring:ringwatch_failure_domains_tolerated:count"]
+    tolerated = [
+        r["expr"]
+        for r in records
+        if r["record"] == "ring:ringwatch_failure_domains_tolerated:count"
+    ]
     assert tolerated and all(", 5)" in e for e in tolerated)
     skew = next(a for a in alerts if a["alert"] == "CortexRingMemberClockSkewed")
     assert "[40s]" in skew["expr"]
@@ -248,9 +300,11 @@ def test_config_overrides_reach_every_output(tmp_path):
     assert "> 20" in scan["expr"] and scan["for"] == "4s"
     assert 'job="rw-e2e"' in scan["expr"]
     ingester = next(a for a in alerts if a["alert"] == "CortexIngesterCASFlatlined")
-    assert '[15s]' in ingester["expr"] and 'job="e2e/ingester"' in ingester["expr"]
-    assert all(a["annotations"]["runbook_url"].startswith("https://runbooks.example/ringwatch#")
-               for a in alerts)
+    assert "[15s]" in ingester["expr"] and 'job="e2e/ingester"' in ingester["expr"]
+    assert all(
+        a["annotations"]["runbook_url"].startswith("https://runbooks.example/ringwatch#")
+        for a in alerts
+    )
     raw = "\n".join(r["expr"] for r in records if "ringwatch_" in r["expr"])
     assert 'job="rw-e2e"' in raw and 'job="ringwatch"' not in raw
     assert 'job="ksm-e2e"' in "\n".join(r["expr"] for r in records)
@@ -263,16 +317,23 @@ def test_config_overrides_reach_every_output(tmp_path):
 
 
 def test_a_state_can_be_switched_off_and_rollout_rings_dropped():
-    out = build.render({"ringDefaults": {"leavingStuckFor": None},
-                        "ringOverrides": {"collectors/store-gateway": None},
-                        "rolloutStatefulSets": {"collectors/ring": None,
-                                                "collectors/store-gateway": None,
-                                                "collectors/compactor": None}})
+    out = build.render(
+        {
+            "ringDefaults": {"leavingStuckFor": None},
+            "ringOverrides": {"collectors/store-gateway": None},
+            "rolloutStatefulSets": {
+                "collectors/ring": None,
+                "collectors/store-gateway": None,
+                "collectors/compactor": None,
+            },
+        }
+    )
     rollout = [a for a in alerts_of(out) if a["alert"] == "CortexRingRolloutStalled"]
     assert sorted(a["labels"]["state"] for a in rollout) == ["JOINING", "PENDING"]
     assert all("ring!~" not in a["expr"] for a in alerts_of(out))
     assert "statefulset_ring:kube_statefulset_update_in_progress:group" not in {
-        r["record"] for r in records_of(out)}
+        r["record"] for r in records_of(out)
+    }
 
 
 def _seconds_query(expr: str) -> bool:
@@ -319,8 +380,10 @@ def test_every_query_has_an_explicit_legend_and_timeseries_show_theirs(default):
 
 def test_every_alert_is_linked_from_a_panel_to_its_runbook_entry(default):
     runbook = (MIXIN / "runbook.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-               for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", runbook, re.M)
+    }
     base = alerts_of(default)[0]["annotations"]["runbook_url"].split("#")[0]
     linked = set()
     for name, d in dashboards(default).items():
@@ -338,11 +401,14 @@ def test_ring_health_draws_firing_alerts_of_the_selected_rings_as_annotations(de
     annotations = health["annotations"]["list"]
     assert any(a.get("builtIn") for a in annotations)
     alerts = [a for a in annotations if a.get("expr", "").startswith("ALERTS{")]
-    assert alerts and all(a["enable"] and a["datasource"]["uid"] == "${datasource}"
-                          for a in alerts)
+    assert alerts and all(a["enable"] and a["datasource"]["uid"] == "${datasource}" for a in alerts)
     exprs = " ".join(a["expr"] for a in alerts)
-    for needle in ('alertstate="firing"', 'table=~"$table"', 'alertname=~"CortexRing.*"',
-                   'alertname=~"Ringwatch.*"'):
+    for needle in (
+        'alertstate="firing"',
+        'table=~"$table"',
+        'alertname=~"CortexRing.*"',
+        'alertname=~"Ringwatch.*"',
+    ):
         assert needle in exprs, needle
 
 
@@ -354,8 +420,11 @@ def test_namespace_variable_and_joins_use_cortexs_namespace_label(tmp_path):
     queries = "\n".join(panel_queries(rollout))
     assert 'cortex_ns=~"$namespace"' in queries  # ringwatch's series
     assert 'namespace=~"$namespace"' in queries.replace('cortex_ns=~"$namespace"', "")  # KSM's
-    stalled = [a["expr"] for a in alerts_of(out) if a["alert"] == "CortexRingRolloutStalled"
-               and "state" not in a["labels"]]
+    stalled = [
+        a["expr"]
+        for a in alerts_of(out)
+        if a["alert"] == "CortexRingRolloutStalled" and "state" not in a["labels"]
+    ]
     assert stalled and all("on (cluster, cortex_ns, ring)" in e for e in stalled)
 
 
@@ -372,16 +441,19 @@ def test_jsonnetfile_lets_jsonnet_bundler_vendor_the_mixin():
 
 
 def test_the_rules_read_the_stale_threshold_ringwatch_publishes_and_derive_none(default):
-    stale = [a["expr"] for a in alerts_of(default)
-             if a["alert"] == "CortexRingMemberHeartbeatStale"]
-    assert stale and all("ringwatch_member_heartbeat_stale_threshold_seconds{" in e
-                         for e in stale)
+    stale = [
+        a["expr"] for a in alerts_of(default) if a["alert"] == "CortexRingMemberHeartbeatStale"
+    ]
+    assert stale and all("ringwatch_member_heartbeat_stale_threshold_seconds{" in e for e in stale)
     record = "member:ringwatch_member_heartbeat_stale_threshold_seconds:max"
     [threshold] = [r["expr"] for r in records_of(default) if r["record"] == record]
     assert "ringwatch_member_heartbeat_stale_threshold_seconds{" in threshold
     # No second formula: no rule but the period's own record reads the period.
-    readers = [r.get("alert") or r["record"] for r in (*alerts_of(default), *records_of(default))
-               if "heartbeat_period_seconds" in r["expr"]]
+    readers = [
+        r.get("alert") or r["record"]
+        for r in (*alerts_of(default), *records_of(default))
+        if "heartbeat_period_seconds" in r["expr"]
+    ]
     assert readers == ["member:ringwatch_member_heartbeat_period_seconds:max"]
     config = (REPO / "mixin" / "config.libsonnet").read_text()
     assert "heartbeatStalePeriods" not in config and "heartbeatStaleCap" not in config
@@ -393,9 +465,11 @@ def test_a_per_ring_override_copies_only_the_rules_it_changes(default):
     assert len(alerts) == len({a["alert"] for a in alerts}) + 4  # 4 more rollout rules
     variants = [a for a in alerts if a.get("labels", {}).get("ring") == "collectors/store-gateway"]
     assert [(a["alert"], a["labels"]["state"]) for a in variants] == [
-        ("CortexRingRolloutStalled", "JOINING")]
-    assert all("ring!~" not in a["expr"] for a in alerts
-               if a["alert"] != "CortexRingRolloutStalled")
+        ("CortexRingRolloutStalled", "JOINING")
+    ]
+    assert all(
+        "ring!~" not in a["expr"] for a in alerts if a["alert"] != "CortexRingRolloutStalled"
+    )
 
 
 def test_a_per_ring_override_of_an_unknown_knob_is_refused():

@@ -41,7 +41,8 @@ from support.cortexdata import HANG_FIXTURES
 
 RENDERED_ALERTS = REPO / "mixin" / "prometheus_alerts.yaml"
 RUNBOOK_BASE = yaml.safe_load(RENDERED_ALERTS.read_text())["groups"][0]["rules"][0]["annotations"][
-    "runbook_url"].split("#")[0]
+    "runbook_url"
+].split("#")[0]
 FIXTURES = HANG_FIXTURES
 
 MEMBER_ALERTS = (
@@ -52,8 +53,14 @@ MEMBER_ALERTS = (
     "CortexRingRolloutStalled",
     "CortexRingUnhealthyMembers",
 )
-ALL_ALERTS = (*MEMBER_ALERTS, "CortexIngesterCASFlatlined", "RingwatchScanFailing", "RingwatchDown",
-              "RingwatchDynamoDBThrottled", "RingwatchDecodeErrors")
+ALL_ALERTS = (
+    *MEMBER_ALERTS,
+    "CortexIngesterCASFlatlined",
+    "RingwatchScanFailing",
+    "RingwatchDown",
+    "RingwatchDynamoDBThrottled",
+    "RingwatchDecodeErrors",
+)
 
 
 def runbook(alert: str) -> str:
@@ -66,24 +73,30 @@ def member_text(m: Member) -> str:
 
 
 def stale_alert(m: Member, age: int) -> tuple[dict, dict]:
-    return (member_labels(m, severity="critical"), {
-        "summary": "A Cortex ring member has stopped heartbeating.",
-        "description": f"{member_text(m)} last heartbeated {hms(age)} before ringwatch read it,"
-                       " more than the stale threshold ringwatch judges it by (its /ring page shows"
-                       " it, from its heartbeat period). Cortex treats it as unhealthy after its"
-                       " heartbeat timeout.",
-        "runbook_url": runbook("CortexRingMemberHeartbeatStale"),
-    })
+    return (
+        member_labels(m, severity="critical"),
+        {
+            "summary": "A Cortex ring member has stopped heartbeating.",
+            "description": f"{member_text(m)} last heartbeated {hms(age)} before ringwatch read it,"
+            " more than the stale threshold ringwatch judges it by (its /ring page shows"
+            " it, from its heartbeat period). Cortex treats it as unhealthy after its"
+            " heartbeat timeout.",
+            "runbook_url": runbook("CortexRingMemberHeartbeatStale"),
+        },
+    )
 
 
 def cas_alert(m: Member, age: int) -> tuple[dict, dict]:
-    return (member_labels(m, severity="critical"), {
-        "summary": "A Cortex ring member's item has stopped changing while it stays in the ring.",
-        "description": f"{member_text(m)} has had no successful CAS write (its version has not"
-                       f" moved) for {hms(age)} (threshold 2m): its heartbeat loop is stuck or the"
-                       " process is gone.",
-        "runbook_url": runbook("CortexRingMemberCASStalled"),
-    })
+    return (
+        member_labels(m, severity="critical"),
+        {
+            "summary": "A Cortex ring member's item has stopped changing while it stays in the ring.",
+            "description": f"{member_text(m)} has had no successful CAS write (its version has not"
+            f" moved) for {hms(age)} (threshold 2m): its heartbeat loop is stuck or the"
+            " process is gone.",
+            "runbook_url": runbook("CortexRingMemberCASStalled"),
+        },
+    )
 
 
 def healthy_members(zones: bool = True) -> list[Member]:
@@ -91,6 +104,7 @@ def healthy_members(zones: bool = True) -> list[Member]:
 
 
 # --- Scenarios ------------------------------------------------------------------------------------
+
 
 def frozen_member() -> Scenario:
     ms = healthy_members()
@@ -106,16 +120,22 @@ def frozen_member() -> Scenario:
             *silent(360, "CortexRingMemberCASStalled"),
             (600, "CortexRingMemberHeartbeatStale", [stale_alert(frozen, 300)]),
             (600, "CortexRingMemberCASStalled", [cas_alert(frozen, 300)]),
-            *silent(600, "CortexRingMemberGhost", "CortexRingRolloutStalled",
-                    "CortexRingUnhealthyMembers", "RingwatchScanFailing"),
+            *silent(
+                600,
+                "CortexRingMemberGhost",
+                "CortexRingRolloutStalled",
+                "CortexRingUnhealthyMembers",
+                "RingwatchScanFailing",
+            ),
         ],
     )
 
 
 def ghost_and_stuck_leaving() -> Scenario:
     ghost = Member("ingester-0", zone="zone-a", frozen=60)
-    leaving = Member("ingester-1", zone="zone-b", frozen=60,
-                     states=((0, "ACTIVE"), (60, "LEAVING")))
+    leaving = Member(
+        "ingester-1", zone="zone-b", frozen=60, states=((0, "ACTIVE"), (60, "LEAVING"))
+    )
     ms = [ghost, leaving, Member("ingester-2", zone="zone-c")]
     return Scenario(
         "a dead ACTIVE member is a ghost; one frozen in LEAVING is a stalled rollout, not a ghost",
@@ -124,20 +144,37 @@ def ghost_and_stuck_leaving() -> Scenario:
         expect=[
             *silent(1080, "CortexRingMemberGhost"),
             *silent(900, "CortexRingRolloutStalled"),
-            (1440, "CortexRingMemberGhost", [(member_labels(ghost, severity="critical"), {
-                "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
-                "description": f"{member_text(ghost)} is ACTIVE but its last heartbeat is "
-                               f"{hms(1380)} old (threshold 15m) and its version has not moved: it"
-                               " died without leaving the ring and still owns tokens. Forget it"
-                               " once its process is confirmed gone.",
-                "runbook_url": runbook("CortexRingMemberGhost"),
-            })]),
-            (1440, "CortexRingRolloutStalled", [(
-                member_labels(leaving, severity="critical", state="LEAVING"), {
-                    "summary": "A Cortex ring member is stuck in a transitional state.",
-                    "description": f"{member_text(leaving)} has been LEAVING for more than 15m.",
-                    "runbook_url": runbook("CortexRingRolloutStalled"),
-                })]),
+            (
+                1440,
+                "CortexRingMemberGhost",
+                [
+                    (
+                        member_labels(ghost, severity="critical"),
+                        {
+                            "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
+                            "description": f"{member_text(ghost)} is ACTIVE but its last heartbeat is "
+                            f"{hms(1380)} old (threshold 15m) and its version has not moved: it"
+                            " died without leaving the ring and still owns tokens. Forget it"
+                            " once its process is confirmed gone.",
+                            "runbook_url": runbook("CortexRingMemberGhost"),
+                        },
+                    )
+                ],
+            ),
+            (
+                1440,
+                "CortexRingRolloutStalled",
+                [
+                    (
+                        member_labels(leaving, severity="critical", state="LEAVING"),
+                        {
+                            "summary": "A Cortex ring member is stuck in a transitional state.",
+                            "description": f"{member_text(leaving)} has been LEAVING for more than 15m.",
+                            "runbook_url": runbook("CortexRingRolloutStalled"),
+                        },
+                    )
+                ],
+            ),
             # two zones stale: replication no longer holds
             (1440, "CortexRingUnhealthyMembers", [unhealthy_alert(2)]),
         ],
@@ -145,15 +182,17 @@ def ghost_and_stuck_leaving() -> Scenario:
 
 
 def unhealthy_alert(domains: int) -> tuple[dict, dict]:
-    return ({"job": "ringwatch", "namespace": NS, "table": TABLE, "ring": RING,
-             "severity": "critical"}, {
-        "summary": "Too many stale members in a Cortex ring for its replication to hold.",
-        "description": f"Ring {RING} in table {TABLE} has stale members in {domains} failure"
-                       " domains (zones, or members if the ring has no zones), more than its quorum"
-                       " tolerates (replication factor 3, capped by the number of failure"
-                       " domains). Writes and reads of some series fail their quorum.",
-        "runbook_url": runbook("CortexRingUnhealthyMembers"),
-    })
+    return (
+        {"job": "ringwatch", "namespace": NS, "table": TABLE, "ring": RING, "severity": "critical"},
+        {
+            "summary": "Too many stale members in a Cortex ring for its replication to hold.",
+            "description": f"Ring {RING} in table {TABLE} has stale members in {domains} failure"
+            " domains (zones, or members if the ring has no zones), more than its quorum"
+            " tolerates (replication factor 3, capped by the number of failure"
+            " domains). Writes and reads of some series fail their quorum.",
+            "runbook_url": runbook("CortexRingUnhealthyMembers"),
+        },
+    )
 
 
 def unhealthy_zones() -> Scenario:
@@ -175,8 +214,10 @@ def unhealthy_zoneless() -> Scenario:
         "ring without zones: two stale members are too many, one is not",
         duration=420,
         ringwatch=Ringwatch(ms),
-        expect=[*silent(240, "CortexRingUnhealthyMembers"),
-                (360, "CortexRingUnhealthyMembers", [unhealthy_alert(2)])],
+        expect=[
+            *silent(240, "CortexRingUnhealthyMembers"),
+            (360, "CortexRingUnhealthyMembers", [unhealthy_alert(2)]),
+        ],
     )
 
 
@@ -186,24 +227,29 @@ def clean_rolling_restart() -> Scenario:
     old = Member("ingester-1", zone="zone-b", gone=330, states=((0, "ACTIVE"), (300, "LEAVING")))
     new = Member("ingester-1", zone="zone-b", born=360, states=((360, "PENDING"), (375, "ACTIVE")))
     ms = [healthy_members()[0], old, new, healthy_members()[2]]
-    sts = {"job": "kube-state-metrics", "namespace": NS, "statefulset": "ingester-zone-b",
-           "instance": "ksm:8080"}
+    sts = {
+        "job": "kube-state-metrics",
+        "namespace": NS,
+        "statefulset": "ingester-zone-b",
+        "instance": "ksm:8080",
+    }
     return Scenario(
         "a clean rolling restart: no member alert",
         duration=1200,
         ringwatch=Ringwatch(ms),
         other={
-            "kube_statefulset_status_current_revision" + fmt_labels({**sts, "revision": "r1"}):
-                lambda t: 1 if t < 420 else None,
-            "kube_statefulset_status_current_revision" + fmt_labels({**sts, "revision": "r2"}):
-                lambda t: 1 if t >= 420 else None,
-            "kube_statefulset_status_update_revision" + fmt_labels({**sts, "revision": "r1"}):
-                lambda t: 1 if t < 290 else None,
-            "kube_statefulset_status_update_revision" + fmt_labels({**sts, "revision": "r2"}):
-                lambda t: 1 if t >= 290 else None,
+            "kube_statefulset_status_current_revision"
+            + fmt_labels({**sts, "revision": "r1"}): lambda t: 1 if t < 420 else None,
+            "kube_statefulset_status_current_revision"
+            + fmt_labels({**sts, "revision": "r2"}): lambda t: 1 if t >= 420 else None,
+            "kube_statefulset_status_update_revision"
+            + fmt_labels({**sts, "revision": "r1"}): lambda t: 1 if t < 290 else None,
+            "kube_statefulset_status_update_revision"
+            + fmt_labels({**sts, "revision": "r2"}): lambda t: 1 if t >= 290 else None,
             "kube_statefulset_replicas" + fmt_labels(sts): lambda t: 1,
-            "kube_statefulset_status_replicas_updated" + fmt_labels(sts):
-                lambda t: 0 if 290 <= t < 420 else 1,
+            "kube_statefulset_status_replicas_updated" + fmt_labels(sts): lambda t: (
+                0 if 290 <= t < 420 else 1
+            ),
         },
         expect=[e for t in range(0, 1201, 60) for e in silent(t, *MEMBER_ALERTS)],
     )
@@ -225,8 +271,13 @@ def blind() -> Scenario:
             *silent(465, "RingwatchScanFailing"),
             (480, "RingwatchScanFailing", [scan_failing_alert("for " + hms(480 - 285))]),
             (720, "RingwatchScanFailing", [scan_failing_alert("for " + hms(720 - 285))]),
-            *silent(720, "RingwatchDown", "RingwatchDecodeErrors", "RingwatchDynamoDBThrottled",
-                    "CortexIngesterCASFlatlined"),
+            *silent(
+                720,
+                "RingwatchDown",
+                "RingwatchDecodeErrors",
+                "RingwatchDynamoDBThrottled",
+                "CortexIngesterCASFlatlined",
+            ),
         ],
     )
 
@@ -238,12 +289,19 @@ def blip(kind: str) -> Scenario:
     return Scenario(
         f"a {kind} blip of 2m pages nothing",
         duration=900,
-        ringwatch=Ringwatch(healthy_members(), scan_ok=(lambda t: not out(t))
-                            if kind == "DynamoDB" else (lambda t: True)),
+        ringwatch=Ringwatch(
+            healthy_members(),
+            scan_ok=(lambda t: not out(t)) if kind == "DynamoDB" else (lambda t: True),
+        ),
         scrape_fails=out if kind == "scrape" else (lambda t: False),
-        expect=[*[e for t in range(0, 901, STEP)
-                  for e in silent(t, "RingwatchScanFailing", "RingwatchDown")],
-                *[e for t in range(0, 901, 60) for e in silent(t, *ALL_ALERTS)]],
+        expect=[
+            *[
+                e
+                for t in range(0, 901, STEP)
+                for e in silent(t, "RingwatchScanFailing", "RingwatchDown")
+            ],
+            *[e for t in range(0, 901, 60) for e in silent(t, *ALL_ALERTS)],
+        ],
     )
 
 
@@ -265,13 +323,16 @@ def frozen_then_not_scraped() -> Scenario:
 
 
 def scan_failing_alert(how: str) -> tuple[dict, dict]:
-    return ({"job": "ringwatch", "namespace": NS, "table": TABLE, "severity": "critical"}, {
-        "summary": "ringwatch cannot scan a table: its ring is not watched.",
-        "description": f"ringwatch has not scanned table {TABLE} successfully {how} (threshold"
-                       " 2m). While it cannot, no ring member alert fires for this table: a"
-                       " member frozen now, or one that was paging, goes unseen.",
-        "runbook_url": runbook("RingwatchScanFailing"),
-    })
+    return (
+        {"job": "ringwatch", "namespace": NS, "table": TABLE, "severity": "critical"},
+        {
+            "summary": "ringwatch cannot scan a table: its ring is not watched.",
+            "description": f"ringwatch has not scanned table {TABLE} successfully {how} (threshold"
+            " 2m). While it cannot, no ring member alert fires for this table: a"
+            " member frozen now, or one that was paging, goes unseen.",
+            "runbook_url": runbook("RingwatchScanFailing"),
+        },
+    )
 
 
 def wedged_loop() -> Scenario:
@@ -292,20 +353,25 @@ def never_scanned() -> Scenario:
         "a table never scanned successfully",
         duration=300,
         ringwatch=Ringwatch(healthy_members(), scan_ok=lambda t: False),
-        expect=[*silent(45, "RingwatchScanFailing"),
-                (180, "RingwatchScanFailing", [scan_failing_alert("since it started")])],
+        expect=[
+            *silent(45, "RingwatchScanFailing"),
+            (180, "RingwatchScanFailing", [scan_failing_alert("since it started")]),
+        ],
     )
 
 
 def ringwatch_down_alert(namespace: str | None) -> tuple[dict, dict]:
     labels = {"job": "ringwatch", "severity": "critical"}
-    return ({**labels, "namespace": namespace} if namespace else labels, {
-        "summary": "ringwatch is down: no ring is watched.",
-        "description": "Every ringwatch target of job ringwatch is down or absent; without"
-                       " ringwatch no ring member alert can fire: a member frozen now, or one that"
-                       " was paging, goes unseen.",
-        "runbook_url": runbook("RingwatchDown"),
-    })
+    return (
+        {**labels, "namespace": namespace} if namespace else labels,
+        {
+            "summary": "ringwatch is down: no ring is watched.",
+            "description": "Every ringwatch target of job ringwatch is down or absent; without"
+            " ringwatch no ring member alert can fire: a member frozen now, or one that"
+            " was paging, goes unseen.",
+            "runbook_url": runbook("RingwatchDown"),
+        },
+    )
 
 
 def ringwatch_down() -> Scenario:
@@ -326,8 +392,10 @@ def one_replica_of_two_down() -> Scenario:
         " pages, RingwatchDown stays silent",
         duration=720,
         replicas=[Ringwatch(ms), Ringwatch(ms, down_from=120)],
-        expect=[*silent(720, "RingwatchDown", "RingwatchScanFailing"),
-                (720, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 660)])],
+        expect=[
+            *silent(720, "RingwatchDown", "RingwatchScanFailing"),
+            (720, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 660)]),
+        ],
     )
 
 
@@ -337,8 +405,10 @@ def ringwatch_absent() -> Scenario:
         duration=420,
         other={'up{job="cortex/ingester"}': lambda t: 1},
         ringwatch_up_target=lambda t: None,
-        expect=[*silent(165, "RingwatchDown"),
-                (360, "RingwatchDown", [ringwatch_down_alert(None)])],
+        expect=[
+            *silent(165, "RingwatchDown"),
+            (360, "RingwatchDown", [ringwatch_down_alert(None)]),
+        ],
     )
 
 
@@ -349,50 +419,74 @@ def throttled_and_decode_errors() -> Scenario:
         duration=1200,
         ringwatch=Ringwatch(healthy_members()),
         ringwatch_extra={
-            f'ringwatch_requests_total{{table="{TABLE}",operation="Scan",result="success"}}':
-                lambda t: t,
-            f'ringwatch_requests_total{{table="{TABLE}",operation="Scan",result="throttled"}}':
-                lambda t: max(0, t - 60),
-            f'ringwatch_decode_errors_total{{table="{TABLE}",reason="protobuf"}}':
-                lambda t: max(0, t - 60) * 2,
+            f'ringwatch_requests_total{{table="{TABLE}",operation="Scan",result="success"}}': lambda t: (
+                t
+            ),
+            f'ringwatch_requests_total{{table="{TABLE}",operation="Scan",result="throttled"}}': lambda t: (
+                max(0, t - 60)
+            ),
+            f'ringwatch_decode_errors_total{{table="{TABLE}",reason="protobuf"}}': lambda t: (
+                max(0, t - 60) * 2
+            ),
             f'ringwatch_decode_errors_total{{table="{TABLE}",reason="snappy"}}': lambda t: 0,
         },
         expect=[
             *silent(600, "RingwatchDynamoDBThrottled"),
             *silent(300, "RingwatchDecodeErrors"),
-            (1080, "RingwatchDynamoDBThrottled", [({**labels, "severity": "warning"}, {
-                "summary": "ringwatch's reads of a DynamoDB table are being throttled.",
-                "description": f"ringwatch's requests to table {TABLE} are throttled at 1/s: the"
-                               " table's read capacity, which Cortex's ring also uses, is"
-                               " exhausted.",
-                "runbook_url": runbook("RingwatchDynamoDBThrottled"),
-            })]),
-            (600, "RingwatchDecodeErrors", [({**labels, "reason": "protobuf",
-                                              "severity": "warning"}, {
-                "summary": "ringwatch cannot decode ring items: members are hidden.",
-                "description": f"Items of table {TABLE} fail to decode (protobuf) at 2/s: the"
-                               " members they hold are missing from every ring metric and alert."
-                               " Likely format drift after a Cortex upgrade.",
-                "runbook_url": runbook("RingwatchDecodeErrors"),
-            })]),
+            (
+                1080,
+                "RingwatchDynamoDBThrottled",
+                [
+                    (
+                        {**labels, "severity": "warning"},
+                        {
+                            "summary": "ringwatch's reads of a DynamoDB table are being throttled.",
+                            "description": f"ringwatch's requests to table {TABLE} are throttled at 1/s: the"
+                            " table's read capacity, which Cortex's ring also uses, is"
+                            " exhausted.",
+                            "runbook_url": runbook("RingwatchDynamoDBThrottled"),
+                        },
+                    )
+                ],
+            ),
+            (
+                600,
+                "RingwatchDecodeErrors",
+                [
+                    (
+                        {**labels, "reason": "protobuf", "severity": "warning"},
+                        {
+                            "summary": "ringwatch cannot decode ring items: members are hidden.",
+                            "description": f"Items of table {TABLE} fail to decode (protobuf) at 2/s: the"
+                            " members they hold are missing from every ring metric and alert."
+                            " Likely format drift after a Cortex upgrade.",
+                            "runbook_url": runbook("RingwatchDecodeErrors"),
+                        },
+                    )
+                ],
+            ),
         ],
     )
 
 
 def stuck_joining_per_ring() -> Scenario:
-    ms = [*healthy_members(),
-          Member("ingester-3", zone="zone-a", born=60, states=((60, "JOINING"),)),
-          Member("store-gateway-0", zone="zone-a", ring=SG_RING, born=60,
-                 states=((60, "JOINING"),))]
+    ms = [
+        *healthy_members(),
+        Member("ingester-3", zone="zone-a", born=60, states=((60, "JOINING"),)),
+        Member("store-gateway-0", zone="zone-a", ring=SG_RING, born=60, states=((60, "JOINING"),)),
+    ]
     ing, sg = ms[3], ms[4]
 
     def stuck(m: Member, extra: dict) -> tuple[dict, dict]:
-        return (member_labels(m, severity="critical", state="JOINING", **extra), {
-            "summary": "A Cortex ring member is stuck in a transitional state.",
-            "description": f"{member_text(m)} has been JOINING for more than "
-                           f"{'30m' if m.ring == SG_RING else '10m'}.",
-            "runbook_url": runbook("CortexRingRolloutStalled"),
-        })
+        return (
+            member_labels(m, severity="critical", state="JOINING", **extra),
+            {
+                "summary": "A Cortex ring member is stuck in a transitional state.",
+                "description": f"{member_text(m)} has been JOINING for more than "
+                f"{'30m' if m.ring == SG_RING else '10m'}.",
+                "runbook_url": runbook("CortexRingRolloutStalled"),
+            },
+        )
 
     return Scenario(
         "JOINING for 15m stalls an ingester, not a store-gateway (30m for that ring)",
@@ -409,32 +503,48 @@ def stuck_joining_per_ring() -> Scenario:
 def rollout_stuck_on_hung_pod(rolling: bool) -> Scenario:
     ms = healthy_members()
     ms[2].frozen = 180  # SIGTERM while its DynamoDB requests hang: never writes LEAVING
-    sts = {"job": "kube-state-metrics", "namespace": NS, "statefulset": "ingester",
-           "instance": "ksm:8080"}
+    sts = {
+        "job": "kube-state-metrics",
+        "namespace": NS,
+        "statefulset": "ingester",
+        "instance": "ksm:8080",
+    }
     update = "r2" if rolling else "r1"
     other = {
-        "kube_statefulset_status_current_revision" + fmt_labels({**sts, "revision": "r1"}):
-            lambda t: 1,
-        "kube_statefulset_status_update_revision" + fmt_labels({**sts, "revision": update}):
-            lambda t: 1,
+        "kube_statefulset_status_current_revision"
+        + fmt_labels({**sts, "revision": "r1"}): lambda t: 1,
+        "kube_statefulset_status_update_revision"
+        + fmt_labels({**sts, "revision": update}): lambda t: 1,
         "kube_statefulset_replicas" + fmt_labels(sts): lambda t: 3,
         "kube_statefulset_status_replicas_updated" + fmt_labels(sts): lambda t: 2 if rolling else 3,
     }
-    expected = [({"job": "ringwatch", "namespace": NS, "table": TABLE, "ring": RING,
-                  "severity": "critical"}, {
-        "summary": "A Cortex StatefulSet rollout is stuck on stale ring members.",
-        "description": f"Ring {RING} in table {TABLE} has had 1 stale members for more than 5m"
-                       " while a StatefulSet carrying it is being updated: a pod is likely hung on"
-                       " shutdown and its item is frozen.",
-        "runbook_url": runbook("CortexRingRolloutStalled"),
-    })]
+    expected = [
+        (
+            {
+                "job": "ringwatch",
+                "namespace": NS,
+                "table": TABLE,
+                "ring": RING,
+                "severity": "critical",
+            },
+            {
+                "summary": "A Cortex StatefulSet rollout is stuck on stale ring members.",
+                "description": f"Ring {RING} in table {TABLE} has had 1 stale members for more than 5m"
+                " while a StatefulSet carrying it is being updated: a pod is likely hung on"
+                " shutdown and its item is frozen.",
+                "runbook_url": runbook("CortexRingRolloutStalled"),
+            },
+        )
+    ]
     return Scenario(
         f"a stale member {'during' if rolling else 'without'} a StatefulSet update",
         duration=720,
         ringwatch=Ringwatch(ms),
         other=other,
-        expect=[*silent(480, "CortexRingRolloutStalled"),
-                (660, "CortexRingRolloutStalled", expected if rolling else [])],
+        expect=[
+            *silent(480, "CortexRingRolloutStalled"),
+            (660, "CortexRingRolloutStalled", expected if rolling else []),
+        ],
     )
 
 
@@ -451,26 +561,34 @@ def ingester_cas() -> Scenario:
     """Both shapes of fixtures/cortex-hang/: ingester-1 with a deadline, ingester-2 without."""
     before = fixture_series("ingester-metrics-before.txt")
     attempts = 'cortex_dynamodb_kv_cas_attempt_total{kv_name="ingester-lifecycler"}'
-    ok = ('cortex_kv_request_duration_seconds_count{kv_name="ingester-lifecycler",operation="CAS",'
-          'role="primary",status_code="200",type="dynamodb"}')
+    ok = (
+        'cortex_kv_request_duration_seconds_count{kv_name="ingester-lifecycler",operation="CAS",'
+        'role="primary",status_code="200",type="dynamodb"}'
+    )
     failed = ok.replace('status_code="200"', 'status_code="500"')
     get = ok.replace('operation="CAS"', 'operation="GET"')
     assert attempts in before and ok in before and get in before
     assert failed in fixture_series("ingester-metrics-hang-60s.txt")
     hang, per_step = 300, 3  # heartbeats every 5 s
 
-    def grow(start: float, until: int | None = None,
-             since: int = 0) -> Callable[[int], float | None]:
+    def grow(
+        start: float, until: int | None = None, since: int = 0
+    ) -> Callable[[int], float | None]:
         def f(t: int) -> float | None:
             if t < since:
                 return None
             end = t if until is None else min(t, until)
             return start + per_step * (end - since) // STEP
+
         return f
 
     def target(i: int) -> dict[str, str]:
-        return {"job": "cortex/ingester", "namespace": NS, "instance": f"10.0.0.{i}:80",
-                "pod": f"ingester-{i}"}
+        return {
+            "job": "cortex/ingester",
+            "namespace": NS,
+            "instance": f"10.0.0.{i}:80",
+            "pod": f"ingester-{i}",
+        }
 
     def with_target(series: str, i: int) -> str:
         metric, _, rest = series.partition("{")
@@ -496,15 +614,18 @@ def ingester_cas() -> Scenario:
     other[with_target(ok, 3)] = grow(before[ok], until=120)
 
     def alert(i: int, attempts_in_window: str) -> tuple[dict, dict]:
-        return ({**target(i), "severity": "critical"}, {
-            "summary": "A Cortex ingester is up but its ring CAS writes stopped succeeding.",
-            "description": f"Ingester ingester-{i} (job cortex/ingester) had no successful ring"
-                           f" CAS in the last 3m while answering scrapes; it made"
-                           f" {attempts_in_window} CAS attempts in that time (0: a request hangs"
-                           " without a deadline; more: every attempt fails). Its ring entry is"
-                           " frozen.",
-            "runbook_url": runbook("CortexIngesterCASFlatlined"),
-        })
+        return (
+            {**target(i), "severity": "critical"},
+            {
+                "summary": "A Cortex ingester is up but its ring CAS writes stopped succeeding.",
+                "description": f"Ingester ingester-{i} (job cortex/ingester) had no successful ring"
+                f" CAS in the last 3m while answering scrapes; it made"
+                f" {attempts_in_window} CAS attempts in that time (0: a request hangs"
+                " without a deadline; more: every attempt fails). Its ring entry is"
+                " frozen.",
+                "runbook_url": runbook("CortexIngesterCASFlatlined"),
+            },
+        )
 
     return Scenario(
         "CortexIngesterCASFlatlined in both recorded shapes; a healthy ingester stays silent",
@@ -522,11 +643,13 @@ def healthy() -> Scenario:
     return Scenario(
         "a healthy ring stays silent",
         duration=1800,
-        ringwatch=Ringwatch([*healthy_members(),
-                             Member("store-gateway-0", ring=SG_RING, zone="zone-a")]),
+        ringwatch=Ringwatch(
+            [*healthy_members(), Member("store-gateway-0", ring=SG_RING, zone="zone-a")]
+        ),
         ringwatch_extra={
-            f'ringwatch_requests_total{{table="{TABLE}",operation="Scan",result="success"}}':
-                lambda t: t,
+            f'ringwatch_requests_total{{table="{TABLE}",operation="Scan",result="success"}}': lambda t: (
+                t
+            ),
             f'ringwatch_decode_errors_total{{table="{TABLE}",reason="protobuf"}}': lambda t: 0,
         },
         expect=[e for t in (600, 1800) for e in silent(t, *ALL_ALERTS)],
@@ -537,56 +660,71 @@ def healthy() -> Scenario:
 
 
 def ghost_alert(m: Member, age: int) -> tuple[dict, dict]:
-    return (member_labels(m, severity="critical"), {
-        "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
-        "description": f"{member_text(m)} is ACTIVE but its last heartbeat is {hms(age)} old"
-                       " (threshold 15m) and its version has not moved: it died without leaving"
-                       " the ring and still owns tokens. Forget it once its process is confirmed"
-                       " gone.",
-        "runbook_url": runbook("CortexRingMemberGhost"),
-    })
+    return (
+        member_labels(m, severity="critical"),
+        {
+            "summary": "A Cortex ring member is ACTIVE but dead: it must be forgotten.",
+            "description": f"{member_text(m)} is ACTIVE but its last heartbeat is {hms(age)} old"
+            " (threshold 15m) and its version has not moved: it died without leaving"
+            " the ring and still owns tokens. Forget it once its process is confirmed"
+            " gone.",
+            "runbook_url": runbook("CortexRingMemberGhost"),
+        },
+    )
 
 
 def stuck_alert(m: Member, state: str, limit: str) -> tuple[dict, dict]:
-    return (member_labels(m, severity="critical", state=state), {
-        "summary": "A Cortex ring member is stuck in a transitional state.",
-        "description": f"{member_text(m)} has been {state} for more than {limit}.",
-        "runbook_url": runbook("CortexRingRolloutStalled"),
-    })
+    return (
+        member_labels(m, severity="critical", state=state),
+        {
+            "summary": "A Cortex ring member is stuck in a transitional state.",
+            "description": f"{member_text(m)} has been {state} for more than {limit}.",
+            "runbook_url": runbook("CortexRingRolloutStalled"),
+        },
+    )
 
 
 def rollout_stale_alert(stale: int) -> tuple[dict, dict]:
-    return ({"job": "ringwatch", "namespace": NS, "table": TABLE, "ring": RING,
-             "severity": "critical"}, {
-        "summary": "A Cortex StatefulSet rollout is stuck on stale ring members.",
-        "description": f"Ring {RING} in table {TABLE} has had {stale} stale members for more than"
-                       " 5m while a StatefulSet carrying it is being updated: a pod is likely hung"
-                       " on shutdown and its item is frozen.",
-        "runbook_url": runbook("CortexRingRolloutStalled"),
-    })
+    return (
+        {"job": "ringwatch", "namespace": NS, "table": TABLE, "ring": RING, "severity": "critical"},
+        {
+            "summary": "A Cortex StatefulSet rollout is stuck on stale ring members.",
+            "description": f"Ring {RING} in table {TABLE} has had {stale} stale members for more than"
+            " 5m while a StatefulSet carrying it is being updated: a pod is likely hung"
+            " on shutdown and its item is frozen.",
+            "runbook_url": runbook("CortexRingRolloutStalled"),
+        },
+    )
 
 
 def skew_alert(m: Member, skew: int) -> tuple[dict, dict]:
-    return (member_labels(m, severity="info"), {
-        "summary": "A Cortex ring member's heartbeat timestamps are off while it keeps writing:"
-                   " its clock is skewed.",
-        "description": f"{member_text(m)} writes its item (the version moves) but its heartbeat"
-                       f" timestamp is {hms(skew)} away from ringwatch's clock, beyond its stale"
-                       " threshold. Cortex's ring readers judge heartbeats on their own clocks:"
-                       " fix the clock (NTP) of the member's node or of ringwatch's.",
-        "runbook_url": runbook("CortexRingMemberClockSkewed"),
-    })
+    return (
+        member_labels(m, severity="info"),
+        {
+            "summary": "A Cortex ring member's heartbeat timestamps are off while it keeps writing:"
+            " its clock is skewed.",
+            "description": f"{member_text(m)} writes its item (the version moves) but its heartbeat"
+            f" timestamp is {hms(skew)} away from ringwatch's clock, beyond its stale"
+            " threshold. Cortex's ring readers judge heartbeats on their own clocks:"
+            " fix the clock (NTP) of the member's node or of ringwatch's.",
+            "runbook_url": runbook("CortexRingMemberClockSkewed"),
+        },
+    )
 
 
 def rolling_statefulset(name: str = "ingester") -> Series:
     """kube-state-metrics of a StatefulSet whose update is in progress all along."""
-    sts = {"job": "kube-state-metrics", "namespace": NS, "statefulset": name,
-           "instance": "ksm:8080"}
+    sts = {
+        "job": "kube-state-metrics",
+        "namespace": NS,
+        "statefulset": name,
+        "instance": "ksm:8080",
+    }
     return {
-        "kube_statefulset_status_current_revision" + fmt_labels({**sts, "revision": "r1"}):
-            lambda t: 1,
-        "kube_statefulset_status_update_revision" + fmt_labels({**sts, "revision": "r2"}):
-            lambda t: 1,
+        "kube_statefulset_status_current_revision"
+        + fmt_labels({**sts, "revision": "r1"}): lambda t: 1,
+        "kube_statefulset_status_update_revision"
+        + fmt_labels({**sts, "revision": "r2"}): lambda t: 1,
         "kube_statefulset_replicas" + fmt_labels(sts): lambda t: 3,
         "kube_statefulset_status_replicas_updated" + fmt_labels(sts): lambda t: 2,
     }
@@ -599,8 +737,10 @@ def replica_restarts_while_cas_stalled() -> Scenario:
         "two replicas, one restarts: CAS-stalled keeps firing for a member frozen 15m",
         duration=960,
         replicas=[Ringwatch(ms), Ringwatch(ms, restarts=(600,))],
-        expect=[(t, "CortexRingMemberCASStalled", [cas_alert(ms[1], t - 60)])
-                for t in (600, 615, 630, 660, 720, 900, 960)],
+        expect=[
+            (t, "CortexRingMemberCASStalled", [cas_alert(ms[1], t - 60)])
+            for t in (600, 615, 630, 660, 720, 900, 960)
+        ],
     )
 
 
@@ -611,8 +751,10 @@ def small_ring(members: list[Member], what: str) -> Scenario:
         f"small ring: {what} pages CortexRingUnhealthyMembers",
         duration=300,
         ringwatch=Ringwatch(members),
-        expect=[*silent(60, "CortexRingUnhealthyMembers"),
-                (240, "CortexRingUnhealthyMembers", [unhealthy_alert(1)])],
+        expect=[
+            *silent(60, "CortexRingUnhealthyMembers"),
+            (240, "CortexRingUnhealthyMembers", [unhealthy_alert(1)]),
+        ],
     )
 
 
@@ -622,23 +764,38 @@ def hiccups(kind: str) -> Scenario:
     ghost = Member("ingester-0", zone="zone-a", frozen=0)
     joining = Member("ingester-3", zone="zone-a", states=((0, "JOINING"),))
     leaving = Member("ingester-4", zone="zone-b", states=((0, "LEAVING"),))
-    ms = [ghost, joining, leaving, Member("ingester-1", zone="zone-b"),
-          Member("ingester-2", zone="zone-c")]
+    ms = [
+        ghost,
+        joining,
+        leaving,
+        Member("ingester-1", zone="zone-b"),
+        Member("ingester-2", zone="zone-c"),
+    ]
     hiccup = lambda t: t % 240 == 120  # noqa: E731
     return Scenario(
         f"one failed {kind} every 4m resets no long for:",
         duration=1500,
-        ringwatch=Ringwatch(ms, scan_ok=(lambda t: not hiccup(t)) if kind == "scan"
-                            else (lambda t: True)),
+        ringwatch=Ringwatch(
+            ms, scan_ok=(lambda t: not hiccup(t)) if kind == "scan" else (lambda t: True)
+        ),
         scrape_fails=hiccup if kind == "scrape" else (lambda t: False),
         other=rolling_statefulset(),
         expect=[
-            (840, "CortexRingRolloutStalled", [
-                stuck_alert(joining, "JOINING", "10m"), rollout_stale_alert(1)]),
+            (
+                840,
+                "CortexRingRolloutStalled",
+                [stuck_alert(joining, "JOINING", "10m"), rollout_stale_alert(1)],
+            ),
             (1500, "CortexRingMemberGhost", [ghost_alert(ghost, 1500)]),
-            (1500, "CortexRingRolloutStalled", [
-                stuck_alert(joining, "JOINING", "10m"), stuck_alert(leaving, "LEAVING", "15m"),
-                rollout_stale_alert(1)]),
+            (
+                1500,
+                "CortexRingRolloutStalled",
+                [
+                    stuck_alert(joining, "JOINING", "10m"),
+                    stuck_alert(leaving, "LEAVING", "15m"),
+                    rollout_stale_alert(1),
+                ],
+            ),
         ],
     )
 
@@ -650,10 +807,15 @@ def skewed_clocks() -> Scenario:
         "a live member with a skewed clock is no ghost; skew has its own alert",
         duration=1500,
         ringwatch=Ringwatch([healthy_members()[0], behind, ahead]),
-        expect=[*silent(120, "CortexRingMemberClockSkewed"),
-                (1500, "CortexRingMemberClockSkewed", [skew_alert(behind, 1200),
-                                                       skew_alert(ahead, 1200)]),
-                *silent(1500, "CortexRingMemberGhost", "CortexRingMemberCASStalled")],
+        expect=[
+            *silent(120, "CortexRingMemberClockSkewed"),
+            (
+                1500,
+                "CortexRingMemberClockSkewed",
+                [skew_alert(behind, 1200), skew_alert(ahead, 1200)],
+            ),
+            *silent(1500, "CortexRingMemberGhost", "CortexRingMemberCASStalled"),
+        ],
     )
 
 
@@ -670,9 +832,11 @@ def frozen_member_pages_first(step: int) -> Scenario:
         duration=page + 3 * step,
         step=step,
         ringwatch=Ringwatch(ms, step=step),
-        expect=[*silent(page - step, *ALL_ALERTS),
-                (page, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], page - 301)]),
-                *silent(page, "CortexRingMemberCASStalled", "CortexRingUnhealthyMembers")],
+        expect=[
+            *silent(page - step, *ALL_ALERTS),
+            (page, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], page - 301)]),
+            *silent(page, "CortexRingMemberCASStalled", "CortexRingUnhealthyMembers"),
+        ],
     )
 
 
@@ -685,13 +849,16 @@ def the_published_threshold_judges() -> Scenario:
         "the stale alert follows the threshold ringwatch publishes (90s here)",
         duration=480,
         ringwatch=Ringwatch(ms, threshold=lambda period: 90.0),
-        expect=[*silent(390, "CortexRingMemberHeartbeatStale"),
-                (405, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 105)])],
+        expect=[
+            *silent(390, "CortexRingMemberHeartbeatStale"),
+            (405, "CortexRingMemberHeartbeatStale", [stale_alert(ms[1], 105)]),
+        ],
     )
 
 
-def no_false_page(name: str, members: list[Member], duration: int = 1200, step: int = STEP,
-                  **ringwatch: object) -> Scenario:
+def no_false_page(
+    name: str, members: list[Member], duration: int = 1200, step: int = STEP, **ringwatch: object
+) -> Scenario:
     return Scenario(
         f"no false page: {name}",
         duration=duration,
@@ -702,19 +869,36 @@ def no_false_page(name: str, members: list[Member], duration: int = 1200, step: 
 
 
 def ring_starting_up() -> list[Member]:
-    return [Member(f"ingester-{i}", zone=f"zone-{'abc'[i % 3]}", born=7 * i,
-                   states=((7 * i, "PENDING"), (7 * i + 5, "ACTIVE"))) for i in range(9)]
+    return [
+        Member(
+            f"ingester-{i}",
+            zone=f"zone-{'abc'[i % 3]}",
+            born=7 * i,
+            states=((7 * i, "PENDING"), (7 * i + 5, "ACTIVE")),
+        )
+        for i in range(9)
+    ]
 
 
 def slow_members(period: int, ring: str) -> list[Member]:
     # born off the scan grid; the 1 s skew stands for Cortex's whole-second timestamps
-    return [Member(f"m-{i}", zone=f"zone-{'abc'[i]}", ring=ring, period=period, born=3 + 4 * i,
-                   skew=1) for i in range(3)]
+    return [
+        Member(f"m-{i}", zone=f"zone-{'abc'[i]}", ring=ring, period=period, born=3 + 4 * i, skew=1)
+        for i in range(3)
+    ]
 
 
 def latency_spike() -> list[Member]:
-    return [Member(f"ingester-{i}", zone=f"zone-{'abc'[i]}", born=i, skew=1,
-                   writes=spike_writes(i, 5, 300, 600, 1200)) for i in range(3)]
+    return [
+        Member(
+            f"ingester-{i}",
+            zone=f"zone-{'abc'[i]}",
+            born=i,
+            skew=1,
+            writes=spike_writes(i, 5, 300, 600, 1200),
+        )
+        for i in range(3)
+    ]
 
 
 def state_through_hiccups() -> Scenario:
@@ -734,8 +918,10 @@ REGRESSION_SCENARIOS = [
     replica_restarts_while_cas_stalled,
     lambda: small_ring([Member("ingester-0")], "its only member stale"),
     lambda: small_ring([Member("ingester-0"), Member("ingester-1")], "one of two members stale"),
-    lambda: small_ring([Member("ingester-0", zone="zone-a"), Member("ingester-1", zone="zone-b")],
-                       "one of two zones stale"),
+    lambda: small_ring(
+        [Member("ingester-0", zone="zone-a"), Member("ingester-1", zone="zone-b")],
+        "one of two zones stale",
+    ),
     lambda: hiccups("scan"),
     lambda: hiccups("scrape"),
     skewed_clocks,
@@ -747,32 +933,54 @@ FAST = 5
 FAST_SCENARIOS = [
     lambda: frozen_member_pages_first(FAST),
     lambda: no_false_page("a ring starting up (5s)", ring_starting_up(), 600, FAST),
-    lambda: no_false_page("a DynamoDB latency spike delays every heartbeat by 2 periods",
-                          latency_spike(), 1200, FAST),
-    lambda: no_false_page("store-gateways heartbeating every 15s (5s)",
-                          slow_members(15, SG_RING), 600, FAST),
+    lambda: no_false_page(
+        "a DynamoDB latency spike delays every heartbeat by 2 periods", latency_spike(), 1200, FAST
+    ),
+    lambda: no_false_page(
+        "store-gateways heartbeating every 15s (5s)", slow_members(15, SG_RING), 600, FAST
+    ),
     lambda: no_false_page("members with a 1m period (5s)", slow_members(60, RING), 900, FAST),
-    lambda: no_false_page("a ringwatch restart (5s)", [*healthy_members(),
-                                                      *slow_members(60, SG_RING)], 900, FAST,
-                          restarts=(300,)),
+    lambda: no_false_page(
+        "a ringwatch restart (5s)",
+        [*healthy_members(), *slow_members(60, SG_RING)],
+        900,
+        FAST,
+        restarts=(300,),
+    ),
 ]
 FALSE_PAGE_SCENARIOS = [
     the_published_threshold_judges,
     lambda: no_false_page("a ring starting up", ring_starting_up()),
     lambda: no_false_page("store-gateways heartbeating every 15s", slow_members(15, SG_RING)),
     lambda: no_false_page("members with a 1m period", slow_members(60, RING)),
-    lambda: no_false_page("a ringwatch restart", [*healthy_members(), *slow_members(60, SG_RING)],
-                          restarts=(300, 900)),
+    lambda: no_false_page(
+        "a ringwatch restart", [*healthy_members(), *slow_members(60, SG_RING)], restarts=(300, 900)
+    ),
 ]
 
 SCENARIOS = [
-    frozen_member, ghost_and_stuck_leaving, unhealthy_zones, unhealthy_zoneless,
-    clean_rolling_restart, blind, lambda: blip("DynamoDB"), lambda: blip("scrape"),
-    frozen_then_not_scraped, one_replica_of_two_down, wedged_loop, never_scanned,
-    ringwatch_down, ringwatch_absent,
-    throttled_and_decode_errors, stuck_joining_per_ring, lambda: rollout_stuck_on_hung_pod(True),
-    lambda: rollout_stuck_on_hung_pod(False), ingester_cas, healthy,
-    *REGRESSION_SCENARIOS, *FALSE_PAGE_SCENARIOS,
+    frozen_member,
+    ghost_and_stuck_leaving,
+    unhealthy_zones,
+    unhealthy_zoneless,
+    clean_rolling_restart,
+    blind,
+    lambda: blip("DynamoDB"),
+    lambda: blip("scrape"),
+    frozen_then_not_scraped,
+    one_replica_of_two_down,
+    wedged_loop,
+    never_scanned,
+    ringwatch_down,
+    ringwatch_absent,
+    throttled_and_decode_errors,
+    stuck_joining_per_ring,
+    lambda: rollout_stuck_on_hung_pod(True),
+    lambda: rollout_stuck_on_hung_pod(False),
+    ingester_cas,
+    healthy,
+    *REGRESSION_SCENARIOS,
+    *FALSE_PAGE_SCENARIOS,
 ]
 
 
@@ -784,13 +992,16 @@ MATRIX = [(1, "all"), (2, "current")]
 # The cases as promtool reads them, committed so that they read as a specification beside the
 # rules; regenerate with `RINGWATCH_WRITE_PROMTOOL_CASES=1 pytest tests/mixin/test_mixin_alerts.py`.
 CASES_DIR = REPO / "tests" / "mixin" / "promtool"
-CASES_HEADER = ("# Generated from the scenarios in tests/mixin/test_mixin_alerts.py: edit them,"
-                " then run\n# RINGWATCH_WRITE_PROMTOOL_CASES=1 pytest"
-                " tests/mixin/test_mixin_alerts.py\n")
+CASES_HEADER = (
+    "# Generated from the scenarios in tests/mixin/test_mixin_alerts.py: edit them,"
+    " then run\n# RINGWATCH_WRITE_PROMTOOL_CASES=1 pytest"
+    " tests/mixin/test_mixin_alerts.py\n"
+)
 
 
-def case_files(replicas: int, states: str, directory: Path = CASES_DIR
-               ) -> dict[int, tuple[Path, str]]:
+def case_files(
+    replicas: int, states: str, directory: Path = CASES_DIR
+) -> dict[int, tuple[Path, str]]:
     """The promtool files of one run, keyed by step: their paths and their texts."""
     out = {}
     for step, scenarios in ((STEP, SCENARIOS), (FAST, FAST_SCENARIOS)):
@@ -808,8 +1019,9 @@ def test_committed_promtool_cases_are_what_the_scenarios_generate():
         CASES_DIR.mkdir(exist_ok=True)
         for path, text in files.values():
             path.write_text(text)
-    stale = [path.name for path, text in files.values()
-             if not path.exists() or path.read_text() != text]
+    stale = [
+        path.name for path, text in files.values() if not path.exists() or path.read_text() != text
+    ]
     assert stale == [], "regenerate: RINGWATCH_WRITE_PROMTOOL_CASES=1 pytest " + __file__
     assert {p.name for p in CASES_DIR.glob("*.yaml")} == {p.name for p, _ in files.values()}
 
@@ -822,8 +1034,9 @@ def promtool_results(tmp_path_factory) -> dict[tuple[int, str, int], tuple[int, 
     procs = {}
     for replicas, states in MATRIX:
         committed = (replicas, states) == MATRIX[0]
-        for step, (path, text) in case_files(replicas, states,
-                                             CASES_DIR if committed else tmp).items():
+        for step, (path, text) in case_files(
+            replicas, states, CASES_DIR if committed else tmp
+        ).items():
             if not committed:
                 path.write_text(text)
             procs[replicas, states, step] = start_promtool(path)

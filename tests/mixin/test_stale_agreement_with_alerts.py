@@ -29,27 +29,55 @@ def stale_by_the_rules(exposition: str, tmp_path) -> set[str]:
     """Members the stale alert's expression and the stale record return at HOLD seconds, with the
     exposition served unchanged all along by one ringwatch replica."""
     steps = HOLD // STEP
-    series = [{"series": "ringwatch_up" + fmt_labels({**replica_labels(0), "table": TABLE}),
-               "values": f"1x{steps}"}]
+    series = [
+        {
+            "series": "ringwatch_up" + fmt_labels({**replica_labels(0), "table": TABLE}),
+            "values": f"1x{steps}",
+        }
+    ]
     for (name, labels), value in samples(exposition).items():
         if name.startswith("ringwatch_member_"):
-            series.append({"series": name + fmt_labels({**replica_labels(0), **dict(labels)}),
-                           "values": f"{value!r}x{steps}"})
+            series.append(
+                {
+                    "series": name + fmt_labels({**replica_labels(0), **dict(labels)}),
+                    "values": f"{value!r}x{steps}",
+                }
+            )
     alerts = yaml.safe_load(rule_files()[1].read_text())
-    stale_expr = " or ".join(f"({r['expr']})" for g in alerts["groups"] for r in g["rules"]
-                             if r.get("alert") == "CortexRingMemberHeartbeatStale")
+    stale_expr = " or ".join(
+        f"({r['expr']})"
+        for g in alerts["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "CortexRingMemberHeartbeatStale"
+    )
     found: dict[str, set[str]] = {}
-    for what, expr in (("alert", stale_expr),
-                       ("record", "member:ringwatch_member_stale:bool == 1")):
+    for what, expr in (
+        ("alert", stale_expr),
+        ("record", "member:ringwatch_member_stale:bool == 1"),
+    ):
         # promtool states what it got when a test fails: expect nothing, read the members.
-        doc = {"rule_files": [str(p) for p in rule_files()], "evaluation_interval": f"{STEP}s",
-               "tests": [{"interval": f"{STEP}s", "input_series": series,
-                          "promql_expr_test": [{"expr": f"count by (member) ({expr})",
-                                                "eval_time": f"{HOLD}s", "exp_samples": []}]}]}
+        doc = {
+            "rule_files": [str(p) for p in rule_files()],
+            "evaluation_interval": f"{STEP}s",
+            "tests": [
+                {
+                    "interval": f"{STEP}s",
+                    "input_series": series,
+                    "promql_expr_test": [
+                        {
+                            "expr": f"count by (member) ({expr})",
+                            "eval_time": f"{HOLD}s",
+                            "exp_samples": [],
+                        }
+                    ],
+                }
+            ],
+        }
         path = tmp_path / f"{what}.yaml"
         path.write_text(yaml.safe_dump(doc))
-        out = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
-                             text=True, timeout=120)
+        out = subprocess.run(
+            ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=120
+        )
         got = out.stdout + out.stderr
         found[what] = set(re.findall(r'\{member="([^"]+)"\}', got))
         assert out.returncode == 0 or "got:" in got, got
@@ -58,14 +86,23 @@ def stale_by_the_rules(exposition: str, tmp_path) -> set[str]:
 
 
 def judged(members: list[BeatingMember]) -> tuple[str, set[str]]:
-    config = load_config(["--dynamodb.table", TABLE, "--dynamodb.region", "r"], environ={},
-                         scan_flags=True)
-    builder = SnapshotBuilder(stale_after=config.stale_after,
-                              stale_periods=config.stale_periods, stale_floor=config.stale_floor)
+    config = load_config(
+        ["--dynamodb.table", TABLE, "--dynamodb.region", "r"], environ={}, scan_flags=True
+    )
+    builder = SnapshotBuilder(
+        stale_after=config.stale_after,
+        stale_periods=config.stale_periods,
+        stale_floor=config.stale_floor,
+    )
     snapshot = scan_members(builder, members, [*every(5, T0 + 1, AT - 1), AT])[-1]
     ring_json = snapshot_json(snapshot)
-    stale = {m["member"] for t in ring_json["tables"] for r in t["rings"] for m in r["members"]
-             if m["stale"]}
+    stale = {
+        m["member"]
+        for t in ring_json["tables"]
+        for r in t["rings"]
+        for m in r["members"]
+        if m["stale"]
+    }
     return Renderer().render(snapshot.tables).decode(), stale
 
 
@@ -84,12 +121,18 @@ def test_alert_and_ring_json_call_the_same_members_stale(tmp_path):
     assert stale_by_the_rules(exposition, tmp_path) == stale
 
 
-@settings(max_examples=8, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from([1, 5, 15, 60]), st.integers(0, 400)),
-                min_size=1, max_size=6))
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1, 5, 15, 60]), st.integers(0, 400)), min_size=1, max_size=6
+    )
+)
 def test_on_any_ring_the_alert_and_ring_json_agree(tmp_path, beats):
-    members = [BeatingMember(f"m-{i}", period, T0 + i * 0.1, frozen_at=AT - frozen_ago)
-               for i, (period, frozen_ago) in enumerate(beats)]
+    members = [
+        BeatingMember(f"m-{i}", period, T0 + i * 0.1, frozen_at=AT - frozen_ago)
+        for i, (period, frozen_ago) in enumerate(beats)
+    ]
     exposition, stale = judged(members)
     assert stale_by_the_rules(exposition, tmp_path) == stale

@@ -166,8 +166,11 @@ def wait_for_states(url: str, expected: dict[str, str], deadline: float) -> dict
 def test_alertmanager_keeps_member_pages_while_ringwatch_cannot_scan_their_table(
     alertmanager_url: str,
 ) -> None:
-    member = {"alertname": "CortexRingMemberHeartbeatStale", "ring": "collectors/ring",
-              "severity": "critical"}
+    member = {
+        "alertname": "CortexRingMemberHeartbeatStale",
+        "ring": "collectors/ring",
+        "severity": "critical",
+    }
     post_alerts(
         alertmanager_url,
         [

@@ -35,9 +35,11 @@ STATEFULSET = "ingester-zone-a"
 STATES = ("ACTIVE", "LEAVING", "PENDING", "JOINING", "LEFT", "READONLY")
 # (member, state, heartbeat age series): one frozen since before the rollout, one healthy, one
 # restarted pod JOINING again (for less than joiningStuckFor at EVAL).
-MEMBERS = (("ingester-zone-a-0", "ACTIVE", f"200+15x{STEPS}"),
-           ("ingester-zone-a-1", "ACTIVE", f"5x{STEPS}"),
-           ("ingester-zone-a-2", "JOINING", f"3x{STEPS}"))
+MEMBERS = (
+    ("ingester-zone-a-0", "ACTIVE", f"200+15x{STEPS}"),
+    ("ingester-zone-a-1", "ACTIVE", f"5x{STEPS}"),
+    ("ingester-zone-a-2", "JOINING", f"3x{STEPS}"),
+)
 # The Prometheus Operator's labels for one ServiceMonitor target; instance and pod differ per
 # replica. ServiceMonitor relabelings then run on top.
 REPLICA_LABELS = ("instance", "pod")
@@ -64,15 +66,21 @@ def ringwatch_targets(namespace: str, relabelings: list[dict[str, Any]]) -> list
     (endpoint,) = monitor["spec"]["endpoints"]
     (container,) = k8s_object("Deployment")["spec"]["template"]["spec"]["containers"]
     replicas = k8s_object("Deployment")["spec"]["replicas"]
-    return [apply_relabelings({
-        "job": service["metadata"]["name"],
-        "namespace": namespace,
-        "service": service["metadata"]["name"],
-        "pod": f"ringwatch-5c7f9b8d4-{suffix}",
-        "container": container["name"],
-        "endpoint": endpoint["port"],
-        "instance": f"10.2.0.{i + 1}:10960",
-    }, relabelings) for i, suffix in enumerate(["x7k2p", "q9w4z", "m3n8v"][:replicas])]
+    return [
+        apply_relabelings(
+            {
+                "job": service["metadata"]["name"],
+                "namespace": namespace,
+                "service": service["metadata"]["name"],
+                "pod": f"ringwatch-5c7f9b8d4-{suffix}",
+                "container": container["name"],
+                "endpoint": endpoint["port"],
+                "instance": f"10.2.0.{i + 1}:10960",
+            },
+            relabelings,
+        )
+        for i, suffix in enumerate(["x7k2p", "q9w4z", "m3n8v"][:replicas])
+    ]
 
 
 def fmt(name: str, labels: dict[str, str]) -> str:
@@ -87,53 +95,83 @@ def input_series(targets: list[dict[str, str]], cortex_namespace: str) -> list[d
         for state in STATES:
             count = sum(1 for _, s, _ in MEMBERS if s == state)
             series[fmt("ringwatch_ring_members", {**table, "ring": RING, "state": state})] = (
-                f"{count}x{STEPS}")
+                f"{count}x{STEPS}"
+            )
         for member, state, ages in MEMBERS:
             m = {**table, "ring": RING, "member": member}
             series[fmt("ringwatch_member_heartbeat_age_seconds", m)] = ages
             # ringwatch's default stale threshold while a member's period is not known
             series[fmt("ringwatch_member_heartbeat_stale_threshold_seconds", m)] = f"60x{STEPS}"
-            series[fmt("ringwatch_member_info", {**m, "addr": f"{member}:9095",
-                                                 "member_zone": "zone-a"})] = f"1x{STEPS}"
-            series[fmt("ringwatch_member_registered_timestamp_seconds", m)] = (
-                f"1700000000x{STEPS}")
+            series[
+                fmt(
+                    "ringwatch_member_info",
+                    {**m, "addr": f"{member}:9095", "member_zone": "zone-a"},
+                )
+            ] = f"1x{STEPS}"
+            series[fmt("ringwatch_member_registered_timestamp_seconds", m)] = f"1700000000x{STEPS}"
             for s in STATES:  # --metrics.member-states=all, as the shipped ConfigMap says
                 series[fmt("ringwatch_member_state", {**m, "state": s})] = (
-                    f"{int(s == state)}x{STEPS}")
+                    f"{int(s == state)}x{STEPS}"
+                )
     # kube-state-metrics as kube-prometheus-stack scrapes it (honorLabels: the StatefulSet's
     # namespace, not the exporter's).
-    ksm = {"job": "kube-state-metrics", "namespace": cortex_namespace, "statefulset": STATEFULSET,
-           "service": "kube-prometheus-stack-kube-state-metrics", "endpoint": "http",
-           "container": "kube-state-metrics", "instance": "10.3.0.9:8080",
-           "pod": "kube-prometheus-stack-kube-state-metrics-6b7d9c5f4-2x1q8"}
+    ksm = {
+        "job": "kube-state-metrics",
+        "namespace": cortex_namespace,
+        "statefulset": STATEFULSET,
+        "service": "kube-prometheus-stack-kube-state-metrics",
+        "endpoint": "http",
+        "container": "kube-state-metrics",
+        "instance": "10.3.0.9:8080",
+        "pod": "kube-prometheus-stack-kube-state-metrics-6b7d9c5f4-2x1q8",
+    }
     series[fmt("kube_statefulset_replicas", ksm)] = f"3x{STEPS}"
     series[fmt("kube_statefulset_status_replicas_updated", ksm)] = f"1x{STEPS}"
     series[fmt("kube_statefulset_status_replicas_ready", ksm)] = f"2x{STEPS}"
-    series[fmt("kube_statefulset_status_current_revision",
-               {**ksm, "revision": f"{STATEFULSET}-6d5c8"})] = f"1x{STEPS}"
-    series[fmt("kube_statefulset_status_update_revision",
-               {**ksm, "revision": f"{STATEFULSET}-7f9b2"})] = f"1x{STEPS}"
+    series[
+        fmt("kube_statefulset_status_current_revision", {**ksm, "revision": f"{STATEFULSET}-6d5c8"})
+    ] = f"1x{STEPS}"
+    series[
+        fmt("kube_statefulset_status_update_revision", {**ksm, "revision": f"{STATEFULSET}-7f9b2"})
+    ] = f"1x{STEPS}"
     # Cortex's ingesters, as cortex-jsonnet's scrape config labels them.
-    ingester = {"job": f"{cortex_namespace}/ingester", "namespace": cortex_namespace,
-                "pod": "ingester-zone-a-1", "container": "ingester", "instance": "10.4.0.2:80",
-                "kv_name": "ingester-lifecycler"}
-    series[fmt("cortex_kv_request_duration_seconds_count",
-               {**ingester, "operation": "CAS", "status_code": "200"})] = f"0+3x{STEPS}"
+    ingester = {
+        "job": f"{cortex_namespace}/ingester",
+        "namespace": cortex_namespace,
+        "pod": "ingester-zone-a-1",
+        "container": "ingester",
+        "instance": "10.4.0.2:80",
+        "kv_name": "ingester-lifecycler",
+    }
+    series[
+        fmt(
+            "cortex_kv_request_duration_seconds_count",
+            {**ingester, "operation": "CAS", "status_code": "200"},
+        )
+    ] = f"0+3x{STEPS}"
     series[fmt("cortex_dynamodb_kv_cas_attempt_total", ingester)] = f"0+3x{STEPS}"
     return [{"series": name, "values": values} for name, values in series.items()]
 
 
 def rollout_stalled_alert(targets: list[dict[str, str]]) -> dict[str, Any]:
     """The alert expected once, whatever the number of replicas: their labels folded away."""
-    (rule,) = [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]
-               if r.get("alert") == "CortexRingRolloutStalled" and "state" not in r["labels"]
-               and "ring" not in r["labels"]]
+    (rule,) = [
+        r
+        for g in yaml.safe_load(ALERTS.read_text())["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "CortexRingRolloutStalled"
+        and "state" not in r["labels"]
+        and "ring" not in r["labels"]
+    ]
     labels = {k: v for k, v in targets[0].items() if k not in REPLICA_LABELS}
     labels.update(table=TABLE, ring=RING, **rule["labels"])
     stale = sum(1 for _, _, ages in MEMBERS if int(ages.split("+")[0].split("x")[0]) > 90)
-    annotations = {k: v.replace("{{ $labels.ring }}", RING).replace(
-        "{{ $labels.table }}", TABLE).replace("{{ $value }}", str(stale))
-        for k, v in rule["annotations"].items()}
+    annotations = {
+        k: v.replace("{{ $labels.ring }}", RING)
+        .replace("{{ $labels.table }}", TABLE)
+        .replace("{{ $value }}", str(stale))
+        for k, v in rule["annotations"].items()
+    }
     return {"exp_labels": labels, "exp_annotations": annotations}
 
 
@@ -150,15 +188,21 @@ def panel_queries(dashboard: dict[str, Any], variables: dict[str, str]) -> list[
     return out
 
 
-def run_promtool(tmp_path: Path, tests: list[dict[str, Any]],
-                 rules: tuple[Path, Path] = (RULES, ALERTS)) -> subprocess.CompletedProcess:
+def run_promtool(
+    tmp_path: Path, tests: list[dict[str, Any]], rules: tuple[Path, Path] = (RULES, ALERTS)
+) -> subprocess.CompletedProcess:
     order = [g["name"] for path in rules for g in yaml.safe_load(path.read_text())["groups"]]
-    document = {"rule_files": [str(p) for p in rules], "evaluation_interval": f"{STEP}s",
-                "group_eval_order": order, "tests": tests}
+    document = {
+        "rule_files": [str(p) for p in rules],
+        "evaluation_interval": f"{STEP}s",
+        "group_eval_order": order,
+        "tests": tests,
+    }
     path = tmp_path / "deploy-meets-mixin.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
 
 
 def shipped_cortex_namespace() -> str:
@@ -167,8 +211,9 @@ def shipped_cortex_namespace() -> str:
     return namespace
 
 
-def rendered_mixin(tmp_path: Path, overrides: dict[str, Any]
-                   ) -> tuple[tuple[Path, Path], dict[str, Any]]:
+def rendered_mixin(
+    tmp_path: Path, overrides: dict[str, Any]
+) -> tuple[tuple[Path, Path], dict[str, Any]]:
     """(rules, alerts) files and the Rollout progress dashboard: committed, or rendered anew."""
     if not overrides:
         return (RULES, ALERTS), json.loads(ROLLOUT_DASHBOARD.read_text())
@@ -188,14 +233,18 @@ SETUPS = [
     # No target label, ringwatch scraped in Cortex's namespace: the alert joins on `namespace`
     # with the default knobs; the dashboards need cortexNamespaceLabel set to 'namespace'.
     ("in cortex's namespace, default mixin", {}, False),
-    ("in cortex's namespace, cortexNamespaceLabel: namespace",
-     {"cortexNamespaceLabel": "namespace"}, True),
+    (
+        "in cortex's namespace, cortexNamespaceLabel: namespace",
+        {"cortexNamespaceLabel": "namespace"},
+        True,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("setup", "overrides", "dashboards"), SETUPS, ids=[s[0] for s in SETUPS])
 def test_rollout_alert_fires_and_rollout_dashboard_has_data_with_real_labels(
-        setup: str, overrides: dict[str, Any], dashboards: bool, tmp_path: Path) -> None:
+    setup: str, overrides: dict[str, Any], dashboards: bool, tmp_path: Path
+) -> None:
     cortex_namespace = shipped_cortex_namespace()
     if setup == "shipped deploy":
         relabelings = k8s_object("ServiceMonitor")["spec"]["endpoints"][0]["relabelings"]
@@ -206,30 +255,49 @@ def test_rollout_alert_fires_and_rollout_dashboard_has_data_with_real_labels(
     targets = ringwatch_targets(namespace, relabelings)
     assert len(targets) == 2
     rules, dashboard = rendered_mixin(tmp_path, overrides)
-    variables = {"cluster": ".*", "namespace": cortex_namespace, "table": ".*", "ring": ".*",
-                 "__rate_interval": "1m"}
+    variables = {
+        "cluster": ".*",
+        "namespace": cortex_namespace,
+        "table": ".*",
+        "ring": ".*",
+        "__rate_interval": "1m",
+    }
     queries = panel_queries(dashboard, variables) if dashboards else []
     label = "cortex_namespace" if relabelings else "namespace"
     test = {
         "name": setup,
         "interval": f"{STEP}s",
         "input_series": input_series(targets, cortex_namespace),
-        "alert_rule_test": [{"eval_time": EVAL, "alertname": "CortexRingRolloutStalled",
-                             "exp_alerts": [rollout_stalled_alert(targets)]}],
+        "alert_rule_test": [
+            {
+                "eval_time": EVAL,
+                "alertname": "CortexRingRolloutStalled",
+                "exp_alerts": [rollout_stalled_alert(targets)],
+            }
+        ],
         "promql_expr_test": [
             # What the dashboards' `namespace` variable offers: Cortex's namespace.
-            {"expr": f'count by ({label}) (ringwatch_up{{job="ringwatch"}})', "eval_time": EVAL,
-             "exp_samples": [{"labels": f'{{{label}="{cortex_namespace}"}}', "value": 2}]},
-        ] + [
-            {"expr": f"clamp_max(count({expr}), 1)", "eval_time": EVAL,
-             "exp_samples": [{"labels": "{}", "value": 1}]}
+            {
+                "expr": f'count by ({label}) (ringwatch_up{{job="ringwatch"}})',
+                "eval_time": EVAL,
+                "exp_samples": [{"labels": f'{{{label}="{cortex_namespace}"}}', "value": 2}],
+            },
+        ]
+        + [
+            {
+                "expr": f"clamp_max(count({expr}), 1)",
+                "eval_time": EVAL,
+                "exp_samples": [{"labels": "{}", "value": 1}],
+            }
             for _, expr in queries
         ],
     }
     result = run_promtool(tmp_path, [test], rules)
     assert result.returncode == 0, result.stdout + result.stderr
-    print(f"{setup}: the alert fired once for 2 replicas; {len(queries)} dashboard queries "
-          "returned data")
+    print(
+        f"{setup}: the alert fired once for 2 replicas; {len(queries)} dashboard queries "
+        "returned data"
+    )
     if dashboards:
         assert len(queries) >= 10
 
@@ -239,10 +307,14 @@ def test_the_rollout_alert_stays_silent_without_the_join_labels(tmp_path: Path) 
     ServiceMonitor names, the stale-while-rolling-out variant does not fire."""
     relabelings = k8s_object("ServiceMonitor")["spec"]["endpoints"][0]["relabelings"]
     targets = ringwatch_targets(kustomize_namespace(), relabelings)
-    test = {"name": "wrong namespace", "interval": f"{STEP}s",
-            "input_series": input_series(targets, "elsewhere"),
-            "alert_rule_test": [{"eval_time": EVAL, "alertname": "CortexRingRolloutStalled",
-                                 "exp_alerts": []}]}
+    test = {
+        "name": "wrong namespace",
+        "interval": f"{STEP}s",
+        "input_series": input_series(targets, "elsewhere"),
+        "alert_rule_test": [
+            {"eval_time": EVAL, "alertname": "CortexRingRolloutStalled", "exp_alerts": []}
+        ],
+    }
     result = run_promtool(tmp_path, [test])
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -75,8 +75,9 @@ class Member:
         return [s for at, s in self.states if at <= written][-1]
 
 
-def spike_writes(born: int, period: int, start: int, end: int, until: int,
-                 delay_periods: int = 2) -> tuple[int, ...]:
+def spike_writes(
+    born: int, period: int, start: int, end: int, until: int, delay_periods: int = 2
+) -> tuple[int, ...]:
     """Write times of a member whose every heartbeat between `start` and `end` takes
     `delay_periods` periods (ticks missed meanwhile are dropped, as Go's ticker does)."""
     out, t = [], born + period
@@ -111,8 +112,9 @@ class Ringwatch:
 
     def down(self, t: int) -> bool:
         """Whether the process is gone at `t` (restarting, or down for good)."""
-        return (any(r <= t < r + self.step for r in self.restarts)
-                or (self.down_from is not None and t >= self.down_from))
+        return any(r <= t < r + self.step for r in self.restarts) or (
+            self.down_from is not None and t >= self.down_from
+        )
 
     def started(self, t: int) -> int:
         """When the process serving at `t` started."""
@@ -183,7 +185,8 @@ class Ringwatch:
             out["ringwatch_member_heartbeat_timestamp_seconds", key] = float(m.timestamp(good))
             out["ringwatch_member_cas_writes_total", key] = float(m.version(good))
             out["ringwatch_member_cas_last_change_timestamp_seconds", key] = float(
-                self.cas_change(m, good))
+                self.cas_change(m, good)
+            )
             period = self.period(m, good)
             if period is not None:
                 out["ringwatch_member_heartbeat_period_seconds", key] = period
@@ -259,8 +262,11 @@ def values(fn: Callable[[int], float | None], duration: int, step: int = STEP) -
             nxt = samples[j] if j < len(samples) else None
             if isinstance(nxt, float):
                 delta = nxt - v
-                while (j < len(samples) and isinstance(samples[j], float)
-                       and samples[j] == v + (j - i) * delta):
+                while (
+                    j < len(samples)
+                    and isinstance(samples[j], float)
+                    and samples[j] == v + (j - i) * delta
+                ):
                     j += 1
             if j - i == 1:
                 out.append(number(v))
@@ -274,8 +280,12 @@ def values(fn: Callable[[int], float | None], duration: int, step: int = STEP) -
 
 
 def replica_labels(replica: int) -> dict[str, str]:
-    return {"job": "ringwatch", "namespace": NS, "instance": f"10.1.0.{replica}:10960",
-            "pod": f"ringwatch-{replica}"}
+    return {
+        "job": "ringwatch",
+        "namespace": NS,
+        "instance": f"10.1.0.{replica}:10960",
+        "pod": f"ringwatch-{replica}",
+    }
 
 
 def input_series(sc: Scenario, replicas: int, member_states: str) -> list[dict]:
@@ -284,31 +294,39 @@ def input_series(sc: Scenario, replicas: int, member_states: str) -> list[dict]:
     series: list[dict] = []
     times = range(0, sc.duration + 1, sc.step)
     for r, rw in enumerate(processes):
-        per_t = {t: rw.series(t, member_states) if rw and not sc.scrape_fails(t) else {}
-                 for t in times}
+        per_t = {
+            t: rw.series(t, member_states) if rw and not sc.scrape_fails(t) else {} for t in times
+        }
         names: dict[tuple[str, tuple], None] = {}
         for snap in per_t.values():
             names.update(dict.fromkeys(snap))
         base = replica_labels(r)
         for key in names:
             metric, labels = key
-            series.append({
-                "series": metric + fmt_labels({**base, **dict(labels)}),
-                "values": values(lambda t, k=key, p=per_t: p[t].get(k), sc.duration, sc.step),
-            })
+            series.append(
+                {
+                    "series": metric + fmt_labels({**base, **dict(labels)}),
+                    "values": values(lambda t, k=key, p=per_t: p[t].get(k), sc.duration, sc.step),
+                }
+            )
 
         def up(t: int, rw: Ringwatch | None = rw) -> float | None:
             if sc.scrape_fails(t) or (rw is not None and rw.down(t)):
                 return 0.0
             return sc.ringwatch_up_target(t)
 
-        series.append({"series": "up" + fmt_labels(base),
-                       "values": values(up, sc.duration, sc.step)})
+        series.append(
+            {"series": "up" + fmt_labels(base), "values": values(up, sc.duration, sc.step)}
+        )
         for s, fn in sc.ringwatch_extra.items():
             metric, _, rest = s.partition("{")
             extra = dict(re.findall(r'(\w+)="([^"]*)"', rest))
-            series.append({"series": metric + fmt_labels({**base, **extra}),
-                           "values": values(fn, sc.duration, sc.step)})
+            series.append(
+                {
+                    "series": metric + fmt_labels({**base, **extra}),
+                    "values": values(fn, sc.duration, sc.step),
+                }
+            )
     for s, fn in sc.other.items():
         series.append({"series": s, "values": values(fn, sc.duration, sc.step)})
     return series
@@ -347,8 +365,13 @@ def rule_files(rules_dir: Path = MIXIN) -> list[Path]:
     return [rules_dir / "prometheus_rules.yaml", rules_dir / "prometheus_alerts.yaml"]
 
 
-def promtool_doc(scenarios: Iterable[Scenario], replicas: int, member_states: str,
-                 rules_dir: Path = MIXIN, written_to: Path | None = None) -> dict:
+def promtool_doc(
+    scenarios: Iterable[Scenario],
+    replicas: int,
+    member_states: str,
+    rules_dir: Path = MIXIN,
+    written_to: Path | None = None,
+) -> dict:
     """One `promtool test rules` file; every scenario must share one step. Rule files are named
     relative to `written_to`, the folder the file is written to (promtool resolves them there)."""
     scenarios = list(scenarios)
@@ -357,28 +380,46 @@ def promtool_doc(scenarios: Iterable[Scenario], replicas: int, member_states: st
     files = rule_files(rules_dir)
     tests = []
     for sc in scenarios:
-        tests.append({
-            "name": sc.name,
-            "interval": f"{sc.step}s",
-            "input_series": input_series(sc, replicas, member_states),
-            "alert_rule_test": [
-                {"eval_time": f"{t}s", "alertname": name,
-                 "exp_alerts": [{"exp_labels": labels,
-                                 **({"exp_annotations": ann} if ann is not None else {})}
-                                for labels, ann in alerts]}
-                for t, name, alerts in sc.expect
-            ],
-            "promql_expr_test": [
-                {"expr": expr, "eval_time": f"{t}s",
-                 "exp_samples": [{"labels": series, "value": value} for series, value in samples]}
-                for t, expr, samples in sc.records
-            ],
-        })
+        tests.append(
+            {
+                "name": sc.name,
+                "interval": f"{sc.step}s",
+                "input_series": input_series(sc, replicas, member_states),
+                "alert_rule_test": [
+                    {
+                        "eval_time": f"{t}s",
+                        "alertname": name,
+                        "exp_alerts": [
+                            {
+                                "exp_labels": labels,
+                                **({"exp_annotations": ann} if ann is not None else {}),
+                            }
+                            for labels, ann in alerts
+                        ],
+                    }
+                    for t, name, alerts in sc.expect
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": f"{t}s",
+                        "exp_samples": [
+                            {"labels": series, "value": value} for series, value in samples
+                        ],
+                    }
+                    for t, expr, samples in sc.records
+                ],
+            }
+        )
     # Recording rules first, so alerts read this evaluation's records (promtool's order is random).
     order = [g["name"] for path in files for g in yaml.safe_load(path.read_text())["groups"]]
     names = [str(p) if written_to is None else os.path.relpath(p, written_to) for p in files]
-    return {"rule_files": names, "evaluation_interval": f"{steps.pop()}s",
-            "group_eval_order": order, "tests": tests}
+    return {
+        "rule_files": names,
+        "evaluation_interval": f"{steps.pop()}s",
+        "group_eval_order": order,
+        "tests": tests,
+    }
 
 
 def promtool_yaml(doc: dict) -> str:
@@ -388,8 +429,12 @@ def promtool_yaml(doc: dict) -> str:
 
 def start_promtool(path: Path) -> subprocess.Popen:
     """Start `promtool test rules` on the file at `path` (stdout and stderr piped)."""
-    return subprocess.Popen(["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        ["promtool", "test", "rules", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def failed_tests(output: str, names: Iterable[str]) -> list[str]:

@@ -33,8 +33,9 @@ def _name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-          ) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     """The module's stack (its `make_stack`), started once and stopped after its tests."""
     name, started = _name(request), time.monotonic()
     s: Stack = request.module.make_stack(tmp_path_factory.mktemp(name.replace(" ", "-")))
@@ -44,8 +45,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         say_past_capture(request.config, f"{name}: stack did not start:\n" + s.logs())
         s.stop()
         raise
-    say_past_capture(request.config, f"\n{name}: stack up in {time.monotonic() - started:.1f}s "
-                     f"(Prometheus {s.urls['prometheus']}, Alertmanager {s.urls['alertmanager']})")
+    say_past_capture(
+        request.config,
+        f"\n{name}: stack up in {time.monotonic() - started:.1f}s "
+        f"(Prometheus {s.urls['prometheus']}, Alertmanager {s.urls['alertmanager']})",
+    )
     try:
         yield s
     finally:
@@ -62,8 +66,9 @@ def _logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     failed = request.session.testsfailed
     yield
     if request.session.testsfailed > failed:
-        say_past_capture(request.config,
-                         f"{_name(request)}: logs after {request.node.name}:\n{stack.logs()}")
+        say_past_capture(
+            request.config, f"{_name(request)}: logs after {request.node.name}:\n{stack.logs()}"
+        )
 
 
 @pytest.fixture

@@ -32,9 +32,18 @@ NOISE = 5.0  # a loaded 2-core machine
 
 def cadence(scan: float, scrape: float) -> Timings:
     """The e2e ring at these intervals (evaluation = scrape)."""
-    return Timings(members=6, zones=3, heartbeat_period=5.0, scan_interval=scan,
-                   scrape_interval=scrape, evaluation_interval=scrape, group_wait=1.0,
-                   group_interval=1.0, slow_members=3, slow_heartbeat_period=15.0)
+    return Timings(
+        members=6,
+        zones=3,
+        heartbeat_period=5.0,
+        scan_interval=scan,
+        scrape_interval=scrape,
+        evaluation_interval=scrape,
+        group_wait=1.0,
+        group_interval=1.0,
+        slow_members=3,
+        slow_heartbeat_period=15.0,
+    )
 
 
 # (name, timings, page target in seconds from the last heartbeat)
@@ -45,13 +54,19 @@ CADENCES = {
 
 
 @pytest.fixture(scope="module", params=sorted(CADENCES))
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """The stack at one cadence, started once for its scenarios."""
     name = request.param
     timings, _ = CADENCES[name]
-    s = Stack(tmp_path_factory.mktemp(f"intervals-{name}"), timings=timings,
-              mixin_config=DEFAULTS, table=f"{TABLE}-{name}", stale_flags=())
+    s = Stack(
+        tmp_path_factory.mktemp(f"intervals-{name}"),
+        timings=timings,
+        mixin_config=DEFAULTS,
+        table=f"{TABLE}-{name}",
+        stale_flags=(),
+    )
     try:
         s.start(timeout=180)
     except BaseException as e:
@@ -76,34 +91,54 @@ def member_pages(notes: list[Notification]) -> list[str]:
 def ring_json_member(s: Stack, name: str) -> dict[str, Any] | None:
     """The member as ringwatch's /ring.json shows it (its last scan), if there."""
     doc = http_json(s.urls["ringwatch"] + "/ring.json")
-    return next((m for t in doc["tables"] for r in t["rings"] if r["ring"] == RING
-                 for m in r["members"] if m["member"] == name), None)
+    return next(
+        (
+            m
+            for t in doc["tables"]
+            for r in t["rings"]
+            if r["ring"] == RING
+            for m in r["members"]
+            if m["member"] == name
+        ),
+        None,
+    )
 
 
 def restart(s: Stack, name: str) -> None:
     """A clean restart (LEAVING for its final sleep, heartbeating), until it is ACTIVE again."""
     before = s.member(name)["registered_timestamp"]
     s.act(name, "restart", duration="10s")
-    wait_until(lambda: (m := s.member(name))["state"] == "ACTIVE"
-               and m["registered_timestamp"] != before, 40, f"{name} to come back ACTIVE")
+    wait_until(
+        lambda: (m := s.member(name))["state"] == "ACTIVE" and m["registered_timestamp"] != before,
+        40,
+        f"{name} to come back ACTIVE",
+    )
 
 
 def freeze(s: Stack, name: str) -> float:
     """Freeze `name`; its last heartbeat."""
     s.act(name, "freeze")
-    member = wait_until(lambda: (m := s.member(name)) and not m["writing"] and m, 10,
-                        f"{name}'s last write to finish")
+    member = wait_until(
+        lambda: (m := s.member(name)) and not m["writing"] and m,
+        10,
+        f"{name}'s last write to finish",
+    )
     return float(member["last_heartbeat"])
 
 
 def first_page(s: Stack, name: str, mark: int, within: float) -> Notification:
     """The first notification for `name` since `mark`."""
-    return s.webhook.wait_for(lambda n: n.status == "firing" and n.member == name, mark,
-                              within + NOISE + 30, f"a page for {name}")
+    return s.webhook.wait_for(
+        lambda n: n.status == "firing" and n.member == name,
+        mark,
+        within + NOISE + 30,
+        f"a page for {name}",
+    )
 
 
 def test_start_up_and_a_clean_rolling_restart_page_nothing(
-        stack: Stack, say: Callable[[str], None]) -> None:
+    stack: Stack, say: Callable[[str], None]
+) -> None:
     name, s = cadence_of(stack), stack
     started = time.monotonic()
     for member in ("ingester-0", "ingester-2", "ingester-5"):
@@ -112,13 +147,16 @@ def test_start_up_and_a_clean_rolling_restart_page_nothing(
     # is 0s), and a margin.
     time.sleep(15 + s.timings.scan_interval + 3 * s.timings.evaluation_interval)
     pages = member_pages(s.webhook.since(0))
-    say(f"{name}: start-up and a rolling restart of 3 ingesters "
-        f"({time.monotonic() - started:.0f}s): member notifications: {pages or 'none'}")
+    say(
+        f"{name}: start-up and a rolling restart of 3 ingesters "
+        f"({time.monotonic() - started:.0f}s): member notifications: {pages or 'none'}"
+    )
     assert pages == []
 
 
 def test_frozen_members_page_critical_within_the_target_with_a_history_or_just_seen(
-        stack: Stack, say: Callable[[str], None]) -> None:
+    stack: Stack, say: Callable[[str], None]
+) -> None:
     """Two ingesters of one zone (one zone down is tolerated: no ring page): ingester-1 with a
     steady history, ingester-4 re-registered and frozen 30 s after ringwatch first saw it."""
     name, s = cadence_of(stack), stack
@@ -128,34 +166,49 @@ def test_frozen_members_page_critical_within_the_target_with_a_history_or_just_s
     before = s.member(fresh)["registered_timestamp"]
     s.act(fresh, "restart", duration="10s")
     steady_beat = freeze(s, steady)
-    seen = wait_until(lambda: (m := ring_json_member(s, fresh)) is not None
-                      and m["registered_timestamp"] != before and m["state"] == "ACTIVE"
-                      and time.time(), 60, f"ringwatch to see {fresh} registered again",
-                      interval=0.25)
+    seen = wait_until(
+        lambda: (
+            (m := ring_json_member(s, fresh)) is not None
+            and m["registered_timestamp"] != before
+            and m["state"] == "ACTIVE"
+            and time.time()
+        ),
+        60,
+        f"ringwatch to see {fresh} registered again",
+        interval=0.25,
+    )
     time.sleep(max(0.0, seen + 30 - time.time()))
     fresh_beat = freeze(s, fresh)
     judged = ring_json_member(s, fresh) or {}
     pages = {m: first_page(s, m, mark, target) for m in (steady, fresh)}
-    delays = {m: pages[m].received - beat
-              for m, beat in ((steady, steady_beat), (fresh, fresh_beat))}
+    delays = {
+        m: pages[m].received - beat for m, beat in ((steady, steady_beat), (fresh, fresh_beat))
+    }
     for m, what in ((steady, "steady history"), (fresh, "frozen 30s after ringwatch first saw it")):
-        say(f"{name}: frozen member ({what}): last heartbeat -> first page "
+        say(
+            f"{name}: frozen member ({what}): last heartbeat -> first page "
             f"({pages[m].alertname} {pages[m].labels['severity']}) {delays[m]:.1f}s "
-            f"(target <= {target:g}s)")
-    say(f"{name}: {fresh} when frozen: period {judged.get('heartbeat_period_seconds')}, "
-        f"threshold {judged.get('stale_threshold_seconds')}")
+            f"(target <= {target:g}s)"
+        )
+    say(
+        f"{name}: {fresh} when frozen: period {judged.get('heartbeat_period_seconds')}, "
+        f"threshold {judged.get('stale_threshold_seconds')}"
+    )
     for m in (steady, fresh):
         assert (pages[m].alertname, pages[m].labels["severity"]) == (STALE, "critical")
         assert delays[m] <= target + NOISE
 
 
-def test_the_15s_ring_paged_nothing_all_along(
-        stack: Stack, say: Callable[[str], None]) -> None:
+def test_the_15s_ring_paged_nothing_all_along(stack: Stack, say: Callable[[str], None]) -> None:
     name, s = cadence_of(stack), stack
     notes = [n.line() for n in s.webhook.since(0) if n.labels.get("ring") == SLOW_RING]
-    others = sorted({n.member for n in s.webhook.since(0)
-                     if n.alertname.startswith(MEMBER_ALERT_PREFIX)} - {"ingester-1", "ingester-4"})
-    say(f"{name}: store-gateways (15s period) notifications: {notes or 'none'}; other members "
-        f"paged: {others or 'none'}")
+    others = sorted(
+        {n.member for n in s.webhook.since(0) if n.alertname.startswith(MEMBER_ALERT_PREFIX)}
+        - {"ingester-1", "ingester-4"}
+    )
+    say(
+        f"{name}: store-gateways (15s period) notifications: {notes or 'none'}; other members "
+        f"paged: {others or 'none'}"
+    )
     assert notes == []
     assert others == []

@@ -32,12 +32,27 @@ TABLE = "hostile-items"
 INT64 = st.integers(-(2**63), 2**63 - 1)
 EXTREME_INT64 = st.sampled_from([-(2**63), -(2**62), -1, 0, 10**17, 2**62, 2**63 - 1])
 # What a DynamoDB number can be: up to 38 digits, magnitude below 1e126.
-DYNAMODB_INT = st.one_of(st.integers(-(2**70), 2**70), st.sampled_from(
-    [0, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 2**64 + 1, -(2**63) - 1, 10**38 - 1,
-     10**125, -(10**125)]))
+DYNAMODB_INT = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.sampled_from(
+        [
+            0,
+            2**63 - 1,
+            2**63,
+            2**64 - 1,
+            2**64,
+            2**64 + 1,
+            -(2**63) - 1,
+            10**38 - 1,
+            10**125,
+            -(10**125),
+        ]
+    ),
+)
 LABEL_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=10)
 RAW_BYTES = st.binary(max_size=12) | st.sampled_from(
-    [b"\xff\xfe", b"zone-\xc3", b'we"ird\\\n', b"\x00", "zoné".encode()])
+    [b"\xff\xfe", b"zone-\xc3", b'we"ird\\\n', b"\x00", "zoné".encode()]
+)
 
 
 @dataclass(frozen=True)
@@ -55,14 +70,19 @@ def _data(desc: Any) -> str:
 def members(draw: Any) -> dict[str, Any]:
     """A decodable item: any InstanceDesc field values, any DynamoDB number."""
     desc = InstanceDescBytes(
-        addr=draw(RAW_BYTES), zone=draw(RAW_BYTES),
+        addr=draw(RAW_BYTES),
+        zone=draw(RAW_BYTES),
         state=draw(st.integers(-(2**31), 2**31 - 1) | st.integers(0, 6)),
         timestamp=draw(INT64 | EXTREME_INT64),
         registered_timestamp=draw(INT64 | EXTREME_INT64),
-        tokens=draw(st.lists(st.integers(0, 2**32 - 1), max_size=6)))
-    item = {"RingKey": {"S": draw(st.sampled_from(["collectors/ring", "r\"\\\n", "é"]))},
-            "InstanceKey": {"S": draw(LABEL_TEXT)}, "Data": {"B": _data(desc)},
-            "version": {"N": str(draw(DYNAMODB_INT))}}
+        tokens=draw(st.lists(st.integers(0, 2**32 - 1), max_size=6)),
+    )
+    item = {
+        "RingKey": {"S": draw(st.sampled_from(["collectors/ring", 'r"\\\n', "é"]))},
+        "InstanceKey": {"S": draw(LABEL_TEXT)},
+        "Data": {"B": _data(desc)},
+        "version": {"N": str(draw(DYNAMODB_INT))},
+    }
     ttl = draw(st.none() | DYNAMODB_INT)
     if ttl is not None:
         item["ttl"] = {"N": str(ttl)}
@@ -76,9 +96,26 @@ def hostile(draw: Any) -> dict[str, Any]:
     item = draw(members())
     kind = draw(st.sampled_from(["version", "ttl", "data", "desc", "attribute"]))
     if kind in ("version", "ttl"):
-        item[kind] = {"N": draw(st.sampled_from(
-            ["1" * 5000, "0." + "1" * 5000, "1e200", "-1e300", "nan", "inf", "1.5", "1e5",
-             " 7", "0x10", "", "٣"]))}
+        item[kind] = {
+            "N": draw(
+                st.sampled_from(
+                    [
+                        "1" * 5000,
+                        "0." + "1" * 5000,
+                        "1e200",
+                        "-1e300",
+                        "nan",
+                        "inf",
+                        "1.5",
+                        "1e5",
+                        " 7",
+                        "0x10",
+                        "",
+                        "٣",
+                    ]
+                )
+            )
+        }
     elif kind == "data":
         item["Data"] = {"B": base64.b64encode(draw(st.binary(max_size=40))).decode()}
     elif kind == "desc":
@@ -87,7 +124,8 @@ def hostile(draw: Any) -> dict[str, Any]:
         item["Data"] = {"B": base64.b64encode(bytes(cramjam.snappy.compress_raw(raw))).decode()}
     else:
         item[draw(st.sampled_from(["RingKey", "InstanceKey", "Data", "version"]))] = draw(
-            st.sampled_from([{"N": "1"}, {"S": 5}, {"B": None}, "text", None, {}]))
+            st.sampled_from([{"N": "1"}, {"S": 5}, {"B": None}, "text", None, {}])
+        )
     return item
 
 
@@ -102,8 +140,14 @@ def cases(draw: Any) -> Case:
 
 
 def _argv(endpoint_url: str) -> list[str]:
-    return ["--dynamodb.table", TABLE, "--dynamodb.region", "us-east-1",
-            "--dynamodb.endpoint-url", endpoint_url]
+    return [
+        "--dynamodb.table",
+        TABLE,
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        endpoint_url,
+    ]
 
 
 def _one_scan(items: list[dict[str, Any]]) -> tuple[ExporterUnderTest, dict[str, str]]:
@@ -131,7 +175,8 @@ async def _pages(base_url: str) -> dict[str, str]:
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_hostile_items_never_crash_a_scan_or_a_page_and_every_member_is_served(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     examples = int(os.environ.get("RINGWATCH_HYPOTHESIS_EXAMPLES", "150"))
     with HostileDynamo() as endpoint, asyncio.Runner() as runner:
         rw = ExporterUnderTest(_argv(endpoint.url))
@@ -152,8 +197,11 @@ def test_hostile_items_never_crash_a_scan_or_a_page_and_every_member_is_served(
             samples = metric_samples(text)  # parses with prometheus_client
             assert_no_duplicate_series(text)
             promtool_check_metrics(text)
-            served = {(dict(labels)["ring"], dict(labels)["member"])
-                      for name, labels in samples if name == "ringwatch_member_tokens"}
+            served = {
+                (dict(labels)["ring"], dict(labels)["member"])
+                for name, labels in samples
+                if name == "ringwatch_member_tokens"
+            }
             assert case.decodable <= served
             # Good + bad = every item: nothing silently dropped.
             assert len(served) + len(view.decode_errors) == len(case.items)
@@ -165,8 +213,7 @@ def test_hostile_items_never_crash_a_scan_or_a_page_and_every_member_is_served(
             check()
         finally:
             runner.run(rw.__aexit__())
-        print(f"{examples} hostile scans through the exporter in "
-              f"{time.monotonic() - started:.1f}s")
+        print(f"{examples} hostile scans through the exporter in {time.monotonic() - started:.1f}s")
 
 
 def _html(text: str) -> str:
@@ -202,7 +249,8 @@ async def _run_until_first_scan(rw: ExporterUnderTest, within: float = 15.0) -> 
 
 @pytest.mark.parametrize("store", ["hostile", "moto"])
 def test_a_5000_digit_version_is_one_counted_decode_error_and_the_exporter_gets_ready(
-        store: str, moto_dynamo: MotoDynamo) -> None:
+    store: str, moto_dynamo: MotoDynamo
+) -> None:
     # moto refuses a 5000-digit integer but stores 5000 decimals; the hostile endpoint
     # sends what it is given.
     digits = "1" * 5000 if store == "hostile" else "0." + "1" * 5000
@@ -261,18 +309,21 @@ async def _text(url: str) -> str:
 
 def test_extreme_values_render_on_every_page() -> None:
     huge = 2**64 + 5
-    items = [_member("far-future", registered_timestamp=10**17),
-             _member("far-past", registered_timestamp=-(2**62), timestamp=-(2**63)),
-             _member("huge-version", version=str(huge)),
-             _member("huge-ttl") | {"ttl": {"N": str(10**125)}}]
+    items = [
+        _member("far-future", registered_timestamp=10**17),
+        _member("far-past", registered_timestamp=-(2**62), timestamp=-(2**63)),
+        _member("huge-version", version=str(huge)),
+        _member("huge-ttl") | {"ttl": {"N": str(10**125)}},
+    ]
     _, pages = _one_scan(items)
     assert "out of calendar range" in pages["/ring"]
     assert f'"cas_version":"{huge}"' in pages["/ring.json"].replace(" ", "")
     assert f'"ttl":"{10**125}"' in pages["/ring.json"].replace(" ", "")
     samples = metric_samples(pages["/metrics"])
     assert value(samples, "ringwatch_member_cas_writes_total", member="huge-version") == huge
-    assert value(samples, "ringwatch_member_registered_timestamp_seconds",
-                 member="far-past") == -(2**62)
+    assert value(samples, "ringwatch_member_registered_timestamp_seconds", member="far-past") == -(
+        2**62
+    )
     promtool_check_metrics(pages["/metrics"])
 
 
@@ -294,10 +345,10 @@ def test_the_duplicate_series_check_sees_what_a_dict_of_samples_hides() -> None:
 
 
 def test_decode_error_logs_are_capped_per_scan_and_the_counter_has_them_all(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     bad = [wire_item("collectors/ring", f"bad-{i}", b"\xff not snappy") for i in range(3000)]
-    with HostileDynamo(items=[_member("ingester-1"), *bad]) as endpoint, \
-            asyncio.Runner() as runner:
+    with HostileDynamo(items=[_member("ingester-1"), *bad]) as endpoint, asyncio.Runner() as runner:
         rw = ExporterUnderTest(_argv(endpoint.url))
         runner.run(rw.__aenter__())
         try:
