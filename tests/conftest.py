@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from support.figures import write_figures
 from support.hostile import serving_the_healthy_dump
 from support.moto import MotoDynamo
 
@@ -26,3 +27,10 @@ def moto_dynamo() -> Iterator[MotoDynamo]:
 # A hostile DynamoDB-compatible endpoint on loopback, serving the healthy dump; modules
 # whose tests leave it in its normal mode share one: hostile = pytest.fixture(scope="module")(...).
 hostile = pytest.fixture(serving_the_healthy_dump, name="hostile")
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """The figures the tests measured, after the results."""
+    write_figures(terminalreporter, config)

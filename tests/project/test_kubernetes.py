@@ -229,6 +229,14 @@ def test_core_objects_validate_strictly_against_the_kubernetes_schemas() -> None
         kubernetes_validate.validate(obj, "1.30.0", strict=True)
 
 
+class _KubectlYAML(yaml.SafeLoader):
+    """YAML as kubectl writes it (1.2): a bare `=` (an AlertmanagerConfig matchType) is the
+    string "=", not YAML 1.1's `value` tag, which PyYAML's safe loader refuses."""
+
+
+_KubectlYAML.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
+
 def _kustomized() -> list[dict[str, Any]]:
     """`kubectl kustomize deploy/kubernetes`: what `kubectl apply -k` sends."""
     kubectl = shutil.which("kubectl")
@@ -238,7 +246,7 @@ def _kustomized() -> list[dict[str, Any]]:
         [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d is not None]
+    return [d for d in yaml.load_all(done.stdout, Loader=_KubectlYAML) if d is not None]
 
 
 def test_kustomize_builds_objects_that_validate_strictly_in_their_namespace() -> None:

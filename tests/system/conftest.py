@@ -1,4 +1,4 @@
-"""What the end-to-end modules share: figures printed past pytest's capture, one stack a
+"""What the end-to-end modules share: figures kept for the end of pytest's report, one stack a
 module started and stopped with its logs on failure. A module names itself in E2E_NAME and
 builds its stack in a `make_stack(tmp_path)` function."""
 
@@ -10,22 +10,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from support import REPO
+from support.figures import record_figure
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from e2e.stack import Stack
-
-
-def say_past_capture(config: pytest.Config, text: str) -> None:
-    """Print past pytest's capture, so the measured figures show in CI's log."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    if capture is None or reporter is None:
-        print(text)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(text)
 
 
 def _name(request: pytest.FixtureRequest) -> str:
@@ -42,10 +32,10 @@ def stack(
     try:
         s.start(timeout=getattr(request.module, "START_TIMEOUT", 60))
     except BaseException:
-        say_past_capture(request.config, f"{name}: stack did not start:\n" + s.logs())
+        record_figure(request.config, f"{name}: stack did not start:\n" + s.logs())
         s.stop()
         raise
-    say_past_capture(
+    record_figure(
         request.config,
         f"\n{name}: stack up in {time.monotonic() - started:.1f}s "
         f"(Prometheus {s.urls['prometheus']}, Alertmanager {s.urls['alertmanager']})",
@@ -54,7 +44,7 @@ def stack(
         yield s
     finally:
         s.stop()
-        say_past_capture(request.config, f"{name}: wall time {time.monotonic() - started:.1f}s")
+        record_figure(request.config, f"{name}: wall time {time.monotonic() - started:.1f}s")
 
 
 @pytest.fixture(autouse=True)
@@ -66,13 +56,13 @@ def _logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     failed = request.session.testsfailed
     yield
     if request.session.testsfailed > failed:
-        say_past_capture(
+        record_figure(
             request.config, f"{_name(request)}: logs after {request.node.name}:\n{stack.logs()}"
         )
 
 
 @pytest.fixture
 def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """Print a figure past the capture, prefixed with the module's E2E_NAME."""
+    """Record a figure for the end of the report, prefixed with the module's E2E_NAME."""
     name = _name(request)
-    return lambda text: say_past_capture(request.config, f"{name}: {text}")
+    return lambda text: record_figure(request.config, f"{name}: {text}")

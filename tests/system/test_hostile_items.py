@@ -49,6 +49,12 @@ DYNAMODB_INT = st.one_of(
         ]
     ),
 )
+# A CAS counter: a DynamoDB number that is a whole number, not negative (anything else in
+# `version` is a counted decode error).
+DYNAMODB_COUNT = st.one_of(
+    st.integers(0, 2**70),
+    st.sampled_from([0, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 2**64 + 1, 10**38 - 1, 10**125]),
+)
 LABEL_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=10)
 RAW_BYTES = st.binary(max_size=12) | st.sampled_from(
     [b"\xff\xfe", b"zone-\xc3", b'we"ird\\\n', b"\x00", "zoné".encode()]
@@ -68,7 +74,7 @@ def _data(desc: Any) -> str:
 
 @st.composite
 def members(draw: Any) -> dict[str, Any]:
-    """A decodable item: any InstanceDesc field values, any DynamoDB number."""
+    """A decodable item: any InstanceDesc field values, any CAS count, any ttl."""
     desc = InstanceDescBytes(
         addr=draw(RAW_BYTES),
         zone=draw(RAW_BYTES),
@@ -81,7 +87,7 @@ def members(draw: Any) -> dict[str, Any]:
         "RingKey": {"S": draw(st.sampled_from(["collectors/ring", 'r"\\\n', "é"]))},
         "InstanceKey": {"S": draw(LABEL_TEXT)},
         "Data": {"B": _data(desc)},
-        "version": {"N": str(draw(DYNAMODB_INT))},
+        "version": {"N": str(draw(DYNAMODB_COUNT))},
     }
     ttl = draw(st.none() | DYNAMODB_INT)
     if ttl is not None:
