@@ -1,5 +1,5 @@
 """Lifecycle under faults: SIGTERM while DynamoDB hangs stops the process within
-5 s (exit 0); a scan loop that wedges turns /-/healthy to 503 within SPEC.md's
+5 s (exit 0); a scan loop that wedges turns /-/healthy to 503 within the contract's
 bound (--scan.interval + --scan.timeout + 30 s), and not before."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 
 import aiohttp
 import pytest
+from support.cli import serve_args, table_args
 from support.hostile import HostileDynamo, wait_until
 
 from ringwatch.config import load_config
@@ -28,15 +29,7 @@ def _start(hostile: HostileDynamo, *extra: str) -> tuple[subprocess.Popen, int, 
             sys.executable,
             "-m",
             "ringwatch",
-            "serve",
-            "--dynamodb.table",
-            "t",
-            "--dynamodb.region",
-            "us-east-1",
-            "--dynamodb.endpoint-url",
-            hostile.url,
-            "--web.listen-address",
-            "127.0.0.1:0",
+            *serve_args(hostile.url),
             *extra,
         ],
         stderr=subprocess.PIPE,
@@ -107,14 +100,7 @@ def test_wedged_scan_loop_turns_healthy_to_503_within_the_bound(hostile: Hostile
     bound = interval + scan_timeout + 30.0
     config = load_config(
         [
-            "--dynamodb.table",
-            "t",
-            "--dynamodb.region",
-            "us-east-1",
-            "--dynamodb.endpoint-url",
-            hostile.url,
-            "--web.listen-address",
-            "127.0.0.1:0",
+            *table_args(hostile.url),
             "--scan.interval",
             "200ms",
             "--scan.timeout",

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 import pytest
+from support.cli import table_args
 from support.harness import fetch, running_exporter
 from support.hostile import HostileDynamo, wait_until
 
@@ -17,14 +18,7 @@ from ringwatch.serve.scanloop import ScanLoop
 
 def _argv(hostile: HostileDynamo) -> list[str]:
     return [
-        "--dynamodb.table",
-        "t",
-        "--dynamodb.region",
-        "us-east-1",
-        "--dynamodb.endpoint-url",
-        hostile.url,
-        "--web.listen-address",
-        "127.0.0.1:0",
+        *table_args(hostile.url),
         "--scan.interval",
         "200ms",
     ]

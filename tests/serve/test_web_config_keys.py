@@ -20,6 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support.cli import serve_args
 from support.hostile import HostileDynamo, serving_the_healthy_dump
 from support.pki import client_context, issue_cert, make_pki, new_key, write_pem
 from support.webserve import get, serving
@@ -512,15 +513,7 @@ def test_encrypted_key_is_one_line_and_exit_2_never_a_passphrase_prompt(
         sys.executable,
         "-m",
         "ringwatch",
-        "serve",
-        "--dynamodb.table",
-        "t",
-        "--dynamodb.region",
-        "us-east-1",
-        "--dynamodb.endpoint-url",
-        hostile.url,
-        "--web.listen-address",
-        "127.0.0.1:0",
+        *serve_args(hostile.url),
         "--web.config.file",
         str(config),
     ]

@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import bcrypt
 import pytest
+from support.cli import serve_args
 from support.hostile import (
     HostileDynamo,
     MetricsPoller,
@@ -274,15 +275,7 @@ def test_bad_web_config_stops_startup_with_one_line_and_exit_2(
             sys.executable,
             "-m",
             "ringwatch",
-            "serve",
-            "--dynamodb.table",
-            "t",
-            "--dynamodb.region",
-            "us-east-1",
-            "--dynamodb.endpoint-url",
-            hostile.url,
-            "--web.listen-address",
-            "127.0.0.1:0",
+            *serve_args(hostile.url),
             "--web.config.file",
             str(config),
         ],

@@ -19,6 +19,26 @@ class CliRun:
     seconds: float
 
 
+def serve_args(endpoint_url: str, *extra: str, table: str = "t") -> list[str]:
+    """`serve` one table of the DynamoDB at `endpoint_url`, on a free port of 127.0.0.1."""
+    return ["serve", *table_args(endpoint_url, *extra, table=table)]
+
+
+def table_args(endpoint_url: str, *extra: str, table: str = "t") -> list[str]:
+    """The flags of `serve_args`, without the subcommand (as `load_config` takes them)."""
+    return [
+        "--dynamodb.table",
+        table,
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        endpoint_url,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        *extra,
+    ]
+
+
 def run_ringwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliRun:
     """`python -m ringwatch ARGS` with the test run's environment minus RINGWATCH_*, plus `env`."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}

@@ -12,6 +12,7 @@ import aiohttp
 
 from ringwatch.config import load_config
 from ringwatch.serve.main import serve
+from support.cli import table_args
 from support.hostile import HostileDynamo, wait_until
 
 
@@ -22,14 +23,7 @@ async def serving(
     """Serve on a free port of 127.0.0.1 (scans every second unless `extra_argv` says
     otherwise); yields the port; the server must stop cleanly (exit status 0)."""
     argv = [
-        "--dynamodb.table",
-        "t",
-        "--dynamodb.region",
-        "us-east-1",
-        "--dynamodb.endpoint-url",
-        hostile.url,
-        "--web.listen-address",
-        "127.0.0.1:0",
+        *table_args(hostile.url),
         "--scan.interval",
         "1s",
         *extra_argv,

@@ -90,7 +90,7 @@ async def _run(args: argparse.Namespace) -> int:
                 heartbeat_period=period,
                 scenario=scenario,
                 control_listen_address="127.0.0.1:0",
-                seed=6211,
+                seed=1,
             )
         )
         with simulator:

@@ -19,7 +19,7 @@ from ringwatch.serve.http import make_app
 from ringwatch.serve.scanloop import ScanLoop
 from ringwatch.serve.webconfig import load_web_config
 
-SHUTDOWN_BUDGET = 3.0  # seconds; SPEC allows 5 from SIGTERM to exit
+SHUTDOWN_BUDGET = 3.0  # seconds; the contract (docs/contract.md) allows 5 from SIGTERM to exit
 # A connection must complete its request (headers included) this long after it
 # opens or goes idle, or it is closed: slow clients cannot hold sockets forever.
 CLIENT_IDLE_TIMEOUT = 30.0

@@ -443,7 +443,7 @@ class ScanLoop:
 
     def _account_crash(self) -> None:
         """A scan that died on a bug is still a finished, failed scan of every table:
-        counted as `crashed`, `ringwatch_up` 0, and readiness follows SPEC."""
+        counted as `crashed`, `ringwatch_up` 0, and it counts as finished for `/-/ready`."""
         self._own_version += 1
         for table in self.config.tables:
             self.metrics.scans.labels(table, CRASHED).inc()
