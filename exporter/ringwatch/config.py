@@ -24,7 +24,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ringwatch.units import format_duration, parse_bool, parse_duration, parse_host_port
+from ringwatch.units import (
+    cut_for_error,
+    format_duration,
+    parse_bool,
+    parse_duration,
+    parse_host_port,
+)
 
 __all__ = [
     "FLAGS",
@@ -50,8 +56,7 @@ _SHOWN_CHARS = 256
 
 def _shown(text: str) -> str:
     """`text` as an error line shows it: cut past _SHOWN_CHARS, control characters escaped."""
-    if len(text) > _SHOWN_CHARS:
-        text = f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
+    text = cut_for_error(text, _SHOWN_CHARS)
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 

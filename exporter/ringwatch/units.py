@@ -69,13 +69,19 @@ def format_duration(seconds: float, decimals: int = 3, parts: int | None = None)
     return sign + "".join(written[:parts])
 
 
+def cut_for_error(text: str, limit: int = 64) -> str:
+    """`text` as an error line shows it: cut after `limit` characters, with its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """`host:port` (host may be empty, meaning every address, or bracketed IPv6) ->
     (host, port), host `0.0.0.0` if empty; ValueError otherwise."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not re.fullmatch(r"[0-9]{1,5}", port_text) or int(port_text) > 65535:
-        shown = text if len(text) <= 64 else f"{text[:64]}... ({len(text)} characters)"
-        raise ValueError(f"not host:port: {shown!r} (for example :10960 or 127.0.0.1:10960)")
+        raise ValueError(
+            f"not host:port: {cut_for_error(text)!r} (for example :10960 or 127.0.0.1:10960)"
+        )
     host = host.strip("[]")
     return (host or "0.0.0.0", int(port_text))
 
@@ -87,5 +93,4 @@ def parse_bool(text: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    shown = text if len(text) <= 64 else f"{text[:64]}... ({len(text)} characters)"
-    raise ValueError(f"not a boolean: {shown!r} (use true or false)")
+    raise ValueError(f"not a boolean: {cut_for_error(text)!r} (use true or false)")
