@@ -143,22 +143,15 @@ async def _send_parts(
     request: web.Request, parts: tuple[bytes, ...], headers: dict[str, str]
 ) -> web.StreamResponse:
     """`parts` as one body with its Content-Length (headers only for HEAD)."""
-    response = web.StreamResponse(headers=headers)
-    response.content_length = sum(len(part) for part in parts)
-    async with _write_deadline(request):
-        await response.prepare(request)
-        if request.method != "HEAD":
-            for part in parts:
-                await _write_chunks(response, part)
-        await response.write_eof()
-    return response
+    return await _send_page(request, MetricsPage(parts, b"", None), headers)
 
 
 async def _send_page(
     request: web.Request, page: MetricsPage, headers: dict[str, str]
 ) -> web.StreamResponse:
-    """A /metrics page: its head by the kernel's sendfile where it is in a file and
-    the transport allows (not TLS), else written; then its tail."""
+    """A page as one body with its Content-Length (headers only for HEAD): its head by
+    the kernel's sendfile where it is in a file and the transport allows (not TLS),
+    else written; then its tail."""
     response = web.StreamResponse(headers=headers)
     response.content_length = page.size
     async with _write_deadline(request):
