@@ -13,6 +13,7 @@ import orjson
 import pytest
 from support.cortexdata import DUMPS, load_dump
 from support.hostile import wire_item
+from support.items import varint
 from support.oracle import decode_item
 
 from ringwatch.cortex.decode import DecodeError, ItemDecoder, read_items_json
@@ -29,15 +30,6 @@ KNOWN = {
 }
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _known_desc() -> bytes:
     fields = dict(KNOWN, state=1, tokens=list(KNOWN["tokens"]))
     return InstanceDesc(**fields).SerializeToString()
@@ -47,12 +39,12 @@ def _known_desc() -> bytes:
 # numbered past the ones read today (and the two reserved ones, written anyway).
 _NESTED = b"\x0a\x05hello\x10\x01\x18\x02\x20\x03"  # a message of its own
 NEWER_FIELDS = {
-    "varint": _varint(9 << 3 | 0) + _varint(123456789),
-    "length-delimited": _varint(10 << 3 | 2) + _varint(len(_NESTED)) + _NESTED,
-    "fixed64": _varint(11 << 3 | 1) + bytes(range(8)),
-    "fixed32": _varint(12 << 3 | 5) + bytes(range(4)),
+    "varint": varint(9 << 3 | 0) + varint(123456789),
+    "length-delimited": varint(10 << 3 | 2) + varint(len(_NESTED)) + _NESTED,
+    "fixed64": varint(11 << 3 | 1) + bytes(range(8)),
+    "fixed32": varint(12 << 3 | 5) + bytes(range(4)),
     "reserved 4 and 5": b"\x20\x01" + b"\x2a\x03old",
-    "a high field number": _varint(536_870_911 << 3 | 0) + b"\x01",
+    "a high field number": varint(536_870_911 << 3 | 0) + b"\x01",
 }
 
 
@@ -112,8 +104,8 @@ def test_a_whole_ring_in_one_item_is_counted_as_ring_desc_not_read_as_members() 
         value = InstanceDesc(
             addr=f"{name}:9095", timestamp=1_795_669_453, tokens=[1, 2]
         ).SerializeToString()
-        entry = b"\x0a" + _varint(len(name)) + name.encode() + b"\x12" + _varint(len(value)) + value
-        entries += b"\x0a" + _varint(len(entry)) + entry
+        entry = b"\x0a" + varint(len(name)) + name.encode() + b"\x12" + varint(len(value)) + value
+        entries += b"\x0a" + varint(len(entry)) + entry
     item = wire_item(RING, "ring", bytes(cramjam.snappy.compress_raw(entries)))
     for result in _decoders(item):
         assert isinstance(result, DecodeError) and result.reason == "ring_desc", result

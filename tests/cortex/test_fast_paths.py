@@ -18,6 +18,7 @@ import orjson
 import pytest
 from support.cortexdata import DUMPS, load_dump
 from support.harness import running_exporter
+from support.items import varint
 from support.oracle import decode_item
 
 from ringwatch.cortex.decode import DecodeError, ItemDecoder, WireItem, read_items_json
@@ -26,18 +27,6 @@ from ringwatch.dynamodb.reader import TableRead
 from ringwatch.render.exposition import Renderer
 from ringwatch.serve import http as ringweb
 from ringwatch.snapshot.builder import SnapshotBuilder
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def _item(
@@ -53,24 +42,24 @@ def _item(
 
 
 def _packed(tokens: list[int]) -> bytes:
-    payload = b"".join(_varint(t) for t in tokens)
-    return b"\x32" + _varint(len(payload)) + payload
+    payload = b"".join(varint(t) for t in tokens)
+    return b"\x32" + varint(len(payload)) + payload
 
 
 HEAD = InstanceDesc(addr="10.0.0.1:9095", timestamp=1_700_000_000, state=0).SerializeToString()
 ODD_ENCODINGS = {
     "plain": HEAD + _packed([5, 300, 70000]),
-    "unpacked tokens": HEAD + b"".join(b"\x30" + _varint(t) for t in (5, 300, 70000)),
+    "unpacked tokens": HEAD + b"".join(b"\x30" + varint(t) for t in (5, 300, 70000)),
     "two packed chunks": HEAD + _packed([5, 300]) + _packed([70000]),
-    "packed then unpacked": HEAD + _packed([5]) + b"\x30" + _varint(9),
+    "packed then unpacked": HEAD + _packed([5]) + b"\x30" + varint(9),
     "unknown field": HEAD + _packed([1, 2]) + b"\x48\x01",
     "repeated addr": HEAD + _packed([1]) + b"\x0a\x03abc",
     "explicit default": HEAD + b"\x18\x00" + _packed([1]),
     "no tokens": HEAD,
     "unknown state": InstanceDesc(addr="a", state=42).SerializeToString() + _packed([3]),
     "truncated tokens": HEAD + b"\x32\x02\x80",
-    "11-byte varint": HEAD + b"\x32\x0c" + b"\x81" * 10 + b"\x01" + _varint(5),
-    "10-byte varint": HEAD + b"\x32\x0b" + b"\x81" * 9 + b"\x01" + _varint(5),
+    "11-byte varint": HEAD + b"\x32\x0c" + b"\x81" * 10 + b"\x01" + varint(5),
+    "10-byte varint": HEAD + b"\x32\x0b" + b"\x81" * 9 + b"\x01" + varint(5),
     "not protobuf": b"\xff\xff\xff",
 }
 

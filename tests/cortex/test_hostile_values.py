@@ -14,6 +14,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from support.exposition import series
 from support.hostile import wire_item
+from support.items import varint
 from support.oracle import decode_item
 
 from ringwatch.cortex.decode import DecodeError, ItemDecoder
@@ -199,18 +200,9 @@ def _ring_desc(members: dict[str, Any]) -> bytes:
     out = b""
     for name, desc in members.items():
         value = desc.SerializeToString()
-        entry = b"\x0a" + bytes([len(name)]) + name.encode() + b"\x12" + _varint(len(value)) + value
-        out += b"\x0a" + _varint(len(entry)) + entry
+        entry = b"\x0a" + bytes([len(name)]) + name.encode() + b"\x12" + varint(len(value)) + value
+        out += b"\x0a" + varint(len(entry)) + entry
     return out
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 @pytest.mark.parametrize("count", [1, 3])
@@ -254,7 +246,7 @@ def test_a_246_kb_item_that_decompresses_to_5_mib_is_decoded() -> None:
 
 def test_a_block_claiming_more_than_snappy_can_expand_to_is_refused() -> None:
     # A 10-byte block claiming 1 MiB: no snappy stream of 10 bytes expands that far.
-    block = _varint(1 << 20) + b"\x00a" + b"\xfe\x01\x00" * 2
+    block = varint(1 << 20) + b"\x00a" + b"\xfe\x01\x00" * 2
     item = wire_item(RING, "ingester-1", block)
     for result in both_decoders(item):
         assert isinstance(result, DecodeError) and result.reason == "snappy", result
