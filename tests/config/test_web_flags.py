@@ -3,11 +3,6 @@ moves the metrics. Through a real `ringwatch serve` reading a moto table."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from support.cli import assert_one_line_exit_2, run_ringwatch
+from support.cli import assert_one_line_exit_2, run_ringwatch, start_ringwatch
 from support.moto import MotoDynamo
 from support.net import stop_process
 
@@ -31,44 +26,23 @@ def moto(moto_dynamo: MotoDynamo) -> MotoDynamo:
 @contextmanager
 def serving(moto: MotoDynamo, *args: str, listening: int = 1) -> Iterator[list[str]]:
     """`ringwatch serve ARGS`; yields the http://host:port of each address it listens on."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ringwatch",
-            "serve",
-            "--dynamodb.table",
-            TABLE,
-            "--dynamodb.region",
-            "us-east-1",
-            "--dynamodb.endpoint-url",
-            moto.endpoint_url,
-            "--scan.interval",
-            "1s",
-            *args,
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    running = start_ringwatch(
+        "serve",
+        "--dynamodb.table",
+        TABLE,
+        "--dynamodb.region",
+        "us-east-1",
+        "--dynamodb.endpoint-url",
+        moto.endpoint_url,
+        "--scan.interval",
+        "1s",
+        *args,
+        listening=listening,
     )
-    addresses: list[str] = []
-    heard = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            found = re.search(r"msg=listening address=(http://\S+)", line)
-            if found:
-                addresses.append(found.group(1))
-                if len(addresses) == listening:
-                    heard.set()
-
-    threading.Thread(target=read, daemon=True).start()
     try:
-        assert heard.wait(20), f"listening on {addresses}, not {listening} addresses"
-        yield addresses
+        yield running.addresses
     finally:
-        stop_process(proc)
+        stop_process(running.proc)
 
 
 def get(url: str) -> tuple[int, str]:

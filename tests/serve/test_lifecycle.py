@@ -5,17 +5,13 @@ bound (--scan.interval + --scan.timeout + 30 s), and not before."""
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import subprocess
-import sys
-import threading
 import time
 
 import aiohttp
 import pytest
-from support.cli import serve_args, table_args
+from support.cli import serve_args, start_ringwatch, table_args
 from support.hostile import HostileDynamo, wait_until
 
 from ringwatch.config import load_config
@@ -23,35 +19,9 @@ from ringwatch.serve.main import serve
 from ringwatch.serve.scanloop import ScanLoop
 
 
-def _start(hostile: HostileDynamo, *extra: str) -> tuple[subprocess.Popen, int, list[str]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ringwatch",
-            *serve_args(hostile.url),
-            *extra,
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    found = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "msg=listening" in line:
-                found.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not found.wait(20):
-        proc.kill()
-        raise AssertionError("no listening line: " + "".join(lines))
-    port = int(re.search(r"address=https?://[^ ]*:(\d+)", "".join(lines)).group(1))
-    return proc, port, lines
+def _start(hostile: HostileDynamo, *extra: str) -> tuple[subprocess.Popen[str], int, list[str]]:
+    running = start_ringwatch(*serve_args(hostile.url), *extra)
+    return running.proc, running.port, running.lines
 
 
 @pytest.mark.parametrize("mode", ["silent", "trickle", "stall", "endless"])

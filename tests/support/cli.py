@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -39,10 +41,63 @@ def table_args(endpoint_url: str, *extra: str, table: str = "t") -> list[str]:
     ]
 
 
-def run_ringwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliRun:
-    """`python -m ringwatch ARGS` with the test run's environment minus RINGWATCH_*, plus `env`."""
+def _environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The test run's environment minus RINGWATCH_*, plus `env`."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}
     full_env.update(env or {})
+    return full_env
+
+
+@dataclass(frozen=True)
+class RunningRingwatch:
+    """A `ringwatch` process from `start_ringwatch`: its stderr lines (read on as they
+    come) and the http(s)://host:port of each address it announced listening on."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    addresses: list[str]
+
+    @property
+    def port(self) -> int:
+        """The port of the first address."""
+        return int(self.addresses[0].rsplit(":", 1)[1])
+
+
+def start_ringwatch(*args: str, listening: int = 1, timeout: float = 20) -> RunningRingwatch:
+    """`python -m ringwatch ARGS` started, once it announced `listening` addresses (killed,
+    and AssertionError with its output, if it did not within `timeout` seconds)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringwatch", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment({"PYTHONUNBUFFERED": "1"}),
+    )
+    lines: list[str] = []
+    addresses: list[str] = []
+    heard = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            found = re.search(r"msg=listening address=(https?://\S+)", line)
+            if found:
+                addresses.append(found.group(1))
+                if len(addresses) == listening:
+                    heard.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not heard.wait(timeout):
+        proc.kill()
+        raise AssertionError(
+            f"listening on {addresses}, not {listening} addresses: " + "".join(lines)
+        )
+    return RunningRingwatch(proc, lines, addresses)
+
+
+def run_ringwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliRun:
+    """`python -m ringwatch ARGS` with the test run's environment minus RINGWATCH_*, plus `env`."""
+    full_env = _environment(env)
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "ringwatch", *args],
