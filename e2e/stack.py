@@ -512,67 +512,20 @@ class Stack:
         self.webhook.start()
         t = self.timings
 
-        sim = self._spawn(
-            "simulate",
-            [
-                sys.executable,
-                "-m",
-                "ringwatch",
-                "simulate",
-                "--dynamodb.table",
-                self.table,
-                "--dynamodb.endpoint-url",
-                self.dynamo.endpoint_url,
-                "--ring.key",
-                RING,
-                "--members",
-                str(t.members),
-                "--zones",
-                str(t.zones),
-                "--heartbeat.period",
-                f"{t.heartbeat_period:g}s",
-                "--seed",
-                str(self.seed),
-                "--control.listen-address",
-                "127.0.0.1:0",
-            ],
-            env,
+        self.urls["simulator"] = self._simulate(
+            "simulate", env, RING, t.members, t.zones, t.heartbeat_period
         )
-        self.urls["simulator"] = sim.wait_for_log(
-            r"control endpoint: (http://127\.0\.0\.1:\d+)", 30
-        ).group(1)
         if t.slow_members:
-            slow = self._spawn(
+            self.urls["simulator-slow"] = self._simulate(
                 "simulate-slow",
-                [
-                    sys.executable,
-                    "-m",
-                    "ringwatch",
-                    "simulate",
-                    "--dynamodb.table",
-                    self.table,
-                    "--dynamodb.endpoint-url",
-                    self.dynamo.endpoint_url,
-                    "--ring.key",
-                    SLOW_RING,
-                    "--members",
-                    str(t.slow_members),
-                    "--zones",
-                    str(min(t.zones, t.slow_members)),
-                    "--member.prefix",
-                    SLOW_PREFIX,
-                    "--heartbeat.period",
-                    f"{t.slow_heartbeat_period:g}s",
-                    "--seed",
-                    str(self.seed),
-                    "--control.listen-address",
-                    "127.0.0.1:0",
-                ],
                 env,
+                SLOW_RING,
+                t.slow_members,
+                min(t.zones, t.slow_members),
+                t.slow_heartbeat_period,
+                "--member.prefix",
+                SLOW_PREFIX,
             )
-            self.urls["simulator-slow"] = slow.wait_for_log(
-                r"control endpoint: (http://127\.0\.0\.1:\d+)", 30
-            ).group(1)
 
         rw = self._spawn(
             "ringwatch",
@@ -628,6 +581,46 @@ class Stack:
         )
         wait_until(self._alertmanager_discovered, timeout, "Prometheus to discover Alertmanager")
         return self
+
+    def _simulate(
+        self,
+        name: str,
+        env: dict[str, str],
+        ring: str,
+        members: int,
+        zones: int,
+        period: float,
+        *extra: str,
+    ) -> str:
+        """Start `ringwatch simulate` writing one ring into the table; its control URL."""
+        proc = self._spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "ringwatch",
+                "simulate",
+                "--dynamodb.table",
+                self.table,
+                "--dynamodb.endpoint-url",
+                self.dynamo.endpoint_url,
+                "--ring.key",
+                ring,
+                "--members",
+                str(members),
+                "--zones",
+                str(zones),
+                *extra,
+                "--heartbeat.period",
+                f"{period:g}s",
+                "--seed",
+                str(self.seed),
+                "--control.listen-address",
+                "127.0.0.1:0",
+            ],
+            env,
+        )
+        return proc.wait_for_log(r"control endpoint: (http://127\.0\.0\.1:\d+)", 30).group(1)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         proc = Proc(name, argv, self.workdir / f"{name}.log", env)
