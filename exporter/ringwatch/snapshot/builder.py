@@ -40,25 +40,25 @@ class HeartbeatTrack:
     version: int  # the item's version when `timestamp` was first seen
     max_age: float  # the largest age seen at a scan while `timestamp` was current
     threshold: float  # the stale threshold the member is judged by now
-    cap: float  # the longest period ringwatch believes (--ring.stale-after)
     # The last PERIOD_WINDOW accepted gaps, whole seconds, oldest first. An array
     # (no object per gap for the cyclic GC to walk).
     gaps: array[int] = field(default_factory=lambda: array("Q"))
     period: int | None = None
 
-    def observe(self, timestamp: int, version: int, age: float) -> None:
-        """One scan saw this heartbeat and version at this age (same registration)."""
+    def observe(self, timestamp: int, version: int, age: float, cap: float) -> None:
+        """One scan saw this heartbeat and version at this age (same registration);
+        `cap` is the longest period ringwatch believes (--ring.stale-after)."""
         if timestamp == self.timestamp:
             self.max_age = max(self.max_age, age)
             return
         step = timestamp - self.timestamp
         if step > 0:  # a clock that went back says nothing about the period
-            self._add_gap(step, max(version - self.version, 1))
+            self._add_gap(step, max(version - self.version, 1), cap)
         self.timestamp = timestamp
         self.version = version
         self.max_age = age
 
-    def _add_gap(self, step: int, beats: int) -> None:
+    def _add_gap(self, step: int, beats: int, cap: float) -> None:
         """Learn from one step of the heartbeat that covered `beats` CAS writes."""
         # The mean gap in the step (one CAS write a beat); an extra write cannot pull
         # it below the oldest age seen in the step, nor can that age raise it past
@@ -70,7 +70,7 @@ class HeartbeatTrack:
         if len(gaps) >= PERIOD_WINDOW:
             del gaps[0]
         gaps.append(gap)
-        self.period = min(sorted(gaps)[(len(gaps) - 1) // 2], ceil(self.cap))
+        self.period = min(sorted(gaps)[(len(gaps) - 1) // 2], ceil(cap))
 
 
 def _first_of_each(found: list[Member], errors: list[DecodeError]) -> list[Member]:
@@ -294,10 +294,9 @@ class SnapshotBuilder:
                     member.version,
                     age,
                     threshold=self.stale_after,
-                    cap=self.stale_after,
                 )
             else:
-                track.observe(member.heartbeat_timestamp, member.version, age)
+                track.observe(member.heartbeat_timestamp, member.version, age, self.stale_after)
             tracks[member.name] = track
         return tracks
 
